@@ -1,0 +1,78 @@
+//! `dicommanager anomize`: parse → validate → compile the profile, then run.
+
+use dicommanager::engine::{RunConfig, Summary, run as run_engine};
+use dicommanager::profile::Profile;
+use dicommanager::rules::RuleSet;
+
+use crate::cli::AnomizeArgs;
+use crate::exit::ExitCode;
+use crate::progress::Bar;
+
+/// The environment variable holding the key for keyed hashes.
+const SECRET_VAR: &str = "DICOMMANAGER_SECRET";
+
+pub fn run(args: &AnomizeArgs) -> ExitCode {
+    let rules = match Profile::load(&args.profile).and_then(|p| RuleSet::compile(&p)) {
+        Ok(rules) => rules,
+        Err(errors) => {
+            eprintln!("error: the profile is not usable:\n{errors}");
+            return ExitCode::Usage;
+        }
+    };
+    let secret = std::env::var_os(SECRET_VAR)
+        .map(|s| s.into_encoded_bytes())
+        .unwrap_or_default();
+    if rules.uses_secret() && secret.is_empty() {
+        eprintln!(
+            "WARNING: {SECRET_VAR} is not set. The profile hashes identifiers without a key: \
+             anyone with a list of candidate IDs or names can hash them and re-identify patients. \
+             Set {SECRET_VAR} to a long random secret and keep it safe."
+        );
+    }
+    let config = RunConfig {
+        source: args.source.clone(),
+        dest: args.dest.clone(),
+        jobs: args.jobs.map(usize::from),
+        overwrite: args.overwrite,
+        secret,
+    };
+    let bar = Bar::new(args.quiet);
+    match run_engine(&config, &rules, &bar) {
+        Ok(summary) => {
+            for err in &summary.walk_errors {
+                eprintln!("warning: skipped {err}");
+            }
+            if !args.quiet {
+                print_summary(&summary, &rules);
+            }
+            if summary.all_ok() {
+                ExitCode::Success
+            } else {
+                ExitCode::SomeFailed
+            }
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::Usage
+        }
+    }
+}
+
+fn print_summary(summary: &Summary, rules: &RuleSet) {
+    let seconds = summary.elapsed.as_secs_f64();
+    let rate = if seconds > 0.0 {
+        summary.dicom_files as f64 / seconds
+    } else {
+        0.0
+    };
+    println!("profile      {}", rules.layers().join(" + "));
+    println!("files seen   {}", summary.files_seen);
+    println!("DICOM files  {}", summary.dicom_files);
+    println!("OK           {}", summary.ok);
+    println!("ERROR        {}", summary.errors);
+    if !summary.walk_errors.is_empty() {
+        println!("unreadable   {}", summary.walk_errors.len());
+    }
+    println!("patients     {}", summary.patients);
+    println!("time         {seconds:.2} s ({rate:.0} files/s)");
+}

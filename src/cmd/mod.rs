@@ -1,0 +1,14 @@
+//! One module per subcommand; each turns its arguments into library calls
+//! and its outcome into an exit code, printing what the user asked to see.
+
+mod anomize;
+
+use crate::cli::{Cli, Command};
+use crate::exit::ExitCode;
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Anomize(args) => anomize::run(&args),
+    }
+}

@@ -1,0 +1,63 @@
+//! The first pass: the few top-level attributes that number patients,
+//! read from the start of each file (never as far as the pixel data).
+
+use std::path::Path;
+
+use dicom_core::Tag;
+
+use super::FileError;
+use super::open::open;
+use crate::charset::{CharacterSet, printable};
+use crate::stream::{Header, Layout, skip_value};
+
+const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
+const PATIENT_NAME: Tag = Tag(0x0010, 0x0010);
+const PATIENT_ID: Tag = Tag(0x0010, 0x0020);
+const STUDY_INSTANCE_UID: Tag = Tag(0x0020, 0x000D);
+const SERIES_INSTANCE_UID: Tag = Tag(0x0020, 0x000E);
+
+/// What the first pass learns about one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderFacts {
+    /// Patient ID, decoded, without padding; empty when absent.
+    pub patient_id: String,
+    /// Patient's Name, decoded and made printable, for the audit.
+    pub patient_name: String,
+    pub study_uid: String,
+    pub series_uid: String,
+}
+
+/// Reads the top-level attributes up to Series Instance UID.
+pub fn read_header_facts(path: &Path, layout: Layout) -> Result<HeaderFacts, FileError> {
+    let mut file = open(path, layout)?;
+    let syntax = file.syntax;
+    let source = &mut file.dataset;
+    let mut charset = CharacterSet::default();
+    let mut facts = HeaderFacts::default();
+    while let Some(header) = Header::read(source, syntax)? {
+        if header.tag > SERIES_INSTANCE_UID {
+            break;
+        }
+        let wanted = [
+            SPECIFIC_CHARACTER_SET,
+            PATIENT_NAME,
+            PATIENT_ID,
+            STUDY_INSTANCE_UID,
+            SERIES_INSTANCE_UID,
+        ];
+        if !wanted.contains(&header.tag) || header.is_undefined_length() {
+            skip_value(source, &header, syntax, 0)?;
+            continue;
+        }
+        let value = source.read_value(header.len, &format!("the value of {}", header.tag))?;
+        let text = || printable(&charset.decode(&value)).trim().to_string();
+        match header.tag {
+            SPECIFIC_CHARACTER_SET => charset = CharacterSet::from_declaration(&value),
+            PATIENT_NAME => facts.patient_name = text(),
+            PATIENT_ID => facts.patient_id = text(),
+            STUDY_INSTANCE_UID => facts.study_uid = text(),
+            _ => facts.series_uid = text(),
+        }
+    }
+    Ok(facts)
+}

@@ -1,0 +1,346 @@
+//! The de-identification run: discover, number, rewrite, audit.
+//!
+//! 1. Walk SOURCE in sorted order and, in parallel, keep the files that are
+//!    DICOM by content, reading their first attributes (patient, study,
+//!    series) without going near the pixel data.
+//! 2. Number them in walk order: `_metadata.csv` sequence, patient index
+//!    (one per Patient ID, 1, 2, 3 ... in order of first appearance), image
+//!    number within the patient, study and series numbers. Nothing here
+//!    depends on threads, so every run on the same input agrees.
+//! 3. Rewrite the files in parallel; one owner thread writes the audit rows
+//!    in `_metadata.csv` order as they complete.
+
+mod header;
+mod open;
+mod plan;
+mod rewrite;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use dicom_core::Tag;
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom_dictionary_std::StandardDataDictionary;
+use rayon::prelude::*;
+
+pub use header::{HeaderFacts, read_header_facts};
+pub use plan::{Plan, PlannedFile, plan};
+pub use rewrite::{FileJob, partial_path, rewrite_file};
+
+use crate::rules::{FileContext, RuleError, RuleSet};
+use crate::sink::{AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink, write_metadata_csv};
+use crate::stream::{Layout, StreamError, sniff};
+use crate::walk::{WalkError, discover};
+
+/// Names of the audit files in DEST.
+pub const METADATA_CSV: &str = "_metadata.csv";
+pub const AUDIT_XLSX: &str = "_out.xlsx";
+pub const AUDIT_CSV: &str = "_out.csv";
+
+/// Why one file could not be de-identified (its audit reason).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    #[error("cannot open: {0}")]
+    Open(#[source] std::io::Error),
+    #[error("{0}")]
+    Stream(#[from] StreamError),
+    #[error("{}: {source}", tag_name(*tag))]
+    Rule { tag: Tag, source: RuleError },
+    #[error("cannot write {}: {source}", path.display())]
+    Output {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no file meta information after the DICM marker")]
+    NoMeta,
+    #[error("no SOP Class UID (0008,0016): cannot make the file meta information")]
+    NoSopClass,
+}
+
+fn tag_name(tag: Tag) -> String {
+    match StandardDataDictionary.by_tag(tag) {
+        Some(entry) if tag.group() & 1 == 0 => format!("{} {tag}", entry.alias()),
+        _ => tag.to_string(),
+    }
+}
+
+/// A problem that stops the whole run before any file is written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    #[error("source folder {}: {source}", path.display())]
+    Source {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("destination {}: {source}", path.display())]
+    Dest {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "destination {} already holds the output of a run ({found}); choose an empty folder or pass --overwrite",
+        path.display()
+    )]
+    DestNotEmpty { path: PathBuf, found: String },
+    #[error("destination {} is the source folder", path.display())]
+    DestIsSource { path: PathBuf },
+    #[error(transparent)]
+    Audit(#[from] SinkError),
+}
+
+/// How a run is set up (from the command line).
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub source: PathBuf,
+    pub dest: PathBuf,
+    /// Worker threads; `None` for one per core.
+    pub jobs: Option<usize>,
+    /// Write into a DEST that holds a previous run's output.
+    pub overwrite: bool,
+    /// Key for keyed hashes; empty when none was given.
+    pub secret: Vec<u8>,
+}
+
+/// Hooks for showing progress; the library itself never prints.
+pub trait Progress: Sync {
+    /// The walk is done and this many DICOM files will be rewritten.
+    fn start(&self, _total: u64) {}
+    /// One more file is done.
+    fn advance(&self) {}
+    /// All files are done.
+    fn finish(&self) {}
+}
+
+/// No progress display.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// What a finished run did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub files_seen: u64,
+    pub dicom_files: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub patients: u64,
+    pub walk_errors: Vec<WalkError>,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    /// Whether every file was found, read and written.
+    pub fn all_ok(&self) -> bool {
+        self.errors == 0 && self.walk_errors.is_empty()
+    }
+}
+
+/// What the first pass knows of one file.
+#[derive(Debug)]
+pub enum Scanned {
+    NotDicom,
+    Unreadable(WalkError),
+    Dicom {
+        path: PathBuf,
+        layout: Layout,
+        size: u64,
+        header: Result<HeaderFacts, String>,
+    },
+}
+
+/// Runs `anomize` from SOURCE to DEST with `rules`.
+pub fn run(
+    config: &RunConfig,
+    rules: &RuleSet,
+    progress: &dyn Progress,
+) -> Result<Summary, RunError> {
+    let started = Instant::now();
+    let (source, dest) = prepare_folders(config)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.jobs.unwrap_or(0))
+        .build()
+        .map_err(|e| RunError::Dest {
+            path: dest.clone(),
+            source: std::io::Error::other(e),
+        })?;
+
+    let discovered = discover(&source, Some(&dest));
+    let mut summary = Summary {
+        files_seen: discovered.files.len() as u64,
+        walk_errors: discovered.errors,
+        ..Summary::default()
+    };
+    let scanned: Vec<Scanned> =
+        pool.install(|| discovered.files.par_iter().map(|p| scan(p)).collect());
+
+    let plan = plan(scanned, &mut summary.walk_errors, rules.output());
+    summary.dicom_files = plan.files.len() as u64;
+    summary.patients = plan.patients as u64;
+    write_metadata_csv(
+        &dest.join(METADATA_CSV),
+        plan.files
+            .iter()
+            .map(|f| (f.seq, f.source_display.as_str(), f.size)),
+    )?;
+
+    let sinks: Vec<Box<dyn TableSink>> = vec![
+        Box::new(CsvSink::create(&dest.join(AUDIT_CSV))?),
+        Box::new(XlsxSink::create(&dest.join(AUDIT_XLSX), &dest)?),
+    ];
+    progress.start(plan.files.len() as u64);
+    let (sender, receiver) = mpsc::channel::<(usize, AuditRow)>();
+    let (ok, errors, sink_result) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || write_in_order(receiver, sinks, progress));
+        pool.install(|| {
+            plan.files.par_iter().for_each_with(sender, |sender, file| {
+                let row = process(file, &dest, rules, &config.secret);
+                // The writer only stops early on a sink error, reported below.
+                let _ = sender.send((file.seq, row));
+            });
+        });
+        writer.join().unwrap_or_else(|_| {
+            (
+                0,
+                0,
+                Err(SinkError::new(
+                    &dest,
+                    "the audit writer stopped unexpectedly",
+                )),
+            )
+        })
+    });
+    progress.finish();
+    sink_result?;
+    summary.ok = ok;
+    summary.errors = errors;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf), RunError> {
+    let source = config.source.canonicalize().map_err(|e| RunError::Source {
+        path: config.source.clone(),
+        source: e,
+    })?;
+    if !source.is_dir() {
+        return Err(RunError::Source {
+            path: config.source.clone(),
+            source: std::io::Error::other("not a folder"),
+        });
+    }
+    std::fs::create_dir_all(&config.dest).map_err(|e| RunError::Dest {
+        path: config.dest.clone(),
+        source: e,
+    })?;
+    let dest = config.dest.canonicalize().map_err(|e| RunError::Dest {
+        path: config.dest.clone(),
+        source: e,
+    })?;
+    if dest == source {
+        return Err(RunError::DestIsSource { path: dest });
+    }
+    let previous: Vec<&str> = [METADATA_CSV, AUDIT_XLSX, AUDIT_CSV]
+        .into_iter()
+        .filter(|name| dest.join(name).exists())
+        .collect();
+    if !previous.is_empty() && !config.overwrite {
+        return Err(RunError::DestNotEmpty {
+            path: dest,
+            found: previous.join(", "),
+        });
+    }
+    Ok((source, dest))
+}
+
+fn scan(path: &Path) -> Scanned {
+    let unreadable = |err: std::io::Error| {
+        Scanned::Unreadable(WalkError {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        })
+    };
+    let layout = match sniff(path) {
+        Ok(Some(layout)) => layout,
+        Ok(None) => return Scanned::NotDicom,
+        Err(err) => return unreadable(err),
+    };
+    let size = match std::fs::metadata(path) {
+        Ok(meta) => meta.len(),
+        Err(err) => return unreadable(err),
+    };
+    Scanned::Dicom {
+        path: path.to_path_buf(),
+        layout,
+        size,
+        header: read_header_facts(path, layout).map_err(|e| e.to_string()),
+    }
+}
+
+fn process(file: &PlannedFile, dest: &Path, rules: &RuleSet, secret: &[u8]) -> AuditRow {
+    let mut row = AuditRow {
+        source_file: file.source_display.clone(),
+        patient_name: file.patient_name.clone(),
+        patient_id: file.patient_id.clone(),
+        patient_index: file.patient_index,
+        file_size: file.size,
+        destination_file: String::new(),
+        status: Status::Error,
+        reason: String::new(),
+    };
+    let (patient_index, output) = match (&file.problem, file.patient_index, &file.output) {
+        (None, Some(index), Some(output)) => (index, dest.join(output)),
+        (problem, _, _) => {
+            row.reason = problem.clone().unwrap_or_else(|| "not numbered".into());
+            return row;
+        }
+    };
+    let job = FileJob {
+        source: &file.source,
+        layout: file.layout,
+        output: &output,
+        context: FileContext {
+            patient_index,
+            secret,
+        },
+    };
+    match rewrite_file(&job, rules) {
+        Ok(()) => {
+            row.status = Status::Ok;
+            row.destination_file = output.to_string_lossy().into_owned();
+        }
+        Err(err) => row.reason = err.to_string(),
+    }
+    row
+}
+
+/// Receives rows in any order and writes them in sequence order.
+fn write_in_order(
+    receiver: mpsc::Receiver<(usize, AuditRow)>,
+    mut sinks: Vec<Box<dyn TableSink>>,
+    progress: &dyn Progress,
+) -> (u64, u64, Result<(), SinkError>) {
+    let mut pending: BTreeMap<usize, AuditRow> = BTreeMap::new();
+    let mut next = 1;
+    let (mut ok, mut errors) = (0, 0);
+    for (seq, row) in receiver {
+        progress.advance();
+        pending.insert(seq, row);
+        while let Some(row) = pending.remove(&next) {
+            match row.status {
+                Status::Ok => ok += 1,
+                Status::Error => errors += 1,
+            }
+            for sink in sinks.iter_mut() {
+                if let Err(err) = sink.write_row(&row) {
+                    return (ok, errors, Err(err));
+                }
+            }
+            next += 1;
+        }
+    }
+    let finished = sinks.into_iter().try_for_each(|sink| sink.finish());
+    (ok, errors, finished)
+}

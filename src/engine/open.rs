@@ -1,0 +1,89 @@
+//! Opening a DICOM file up to the first byte of its data set.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use flate2::read::DeflateDecoder;
+
+use super::FileError;
+use crate::stream::{FileMeta, Layout, Source, Syntax, meta};
+
+/// Read buffer per open file: large enough that copying pixel data runs at
+/// the speed of the disk, small enough for many parallel workers.
+pub(crate) const IO_BUFFER: usize = 256 * 1024;
+
+/// A file positioned at its data set.
+pub(crate) struct OpenedFile {
+    /// The file meta group; `None` for a bare data set.
+    pub meta: Option<FileMeta>,
+    /// How the data set is encoded.
+    pub syntax: Syntax,
+    /// The transfer syntax UID the output will declare.
+    pub transfer_syntax: String,
+    /// The data set, inflated if it was deflated.
+    pub dataset: Source<Box<dyn Read + Send>>,
+}
+
+const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+
+pub(crate) fn open(path: &Path, layout: Layout) -> Result<OpenedFile, FileError> {
+    let file = File::open(path).map_err(FileError::Open)?;
+    let mut source = Source::new(BufReader::with_capacity(IO_BUFFER, file));
+    let mut skipped = vec![0u8; layout.header_skip() as usize];
+    source.read_exact(&mut skipped, "the preamble")?;
+    let (meta, syntax, transfer_syntax) = match layout {
+        Layout::Bare(syntax) => {
+            let uid = if syntax.explicit_vr {
+                EXPLICIT_VR_LE
+            } else {
+                IMPLICIT_VR_LE
+            };
+            (None, syntax, uid.to_string())
+        }
+        Layout::Part10 | Layout::MetaWithoutPreamble => {
+            let meta = FileMeta::read(&mut source)?;
+            if meta.elements.is_empty() {
+                return Err(FileError::NoMeta);
+            }
+            let (syntax, uid) = match meta.text(meta::TRANSFER_SYNTAX_UID) {
+                Some(uid) if !uid.is_empty() => (Syntax::from_uid(&uid)?, uid),
+                _ => infer_syntax(&mut source)?,
+            };
+            (Some(meta), syntax, uid)
+        }
+    };
+    let position = source.position();
+    let reader = source.into_reader();
+    let dataset: Box<dyn Read + Send> = if syntax.deflated {
+        Box::new(DeflateDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    Ok(OpenedFile {
+        meta,
+        syntax,
+        transfer_syntax,
+        dataset: Source::starting_at(dataset, if syntax.deflated { 0 } else { position }),
+    })
+}
+
+/// A file meta group without a transfer syntax: the first element tells
+/// explicit from implicit VR (little endian, the only kinds seen in practice).
+fn infer_syntax<R: Read>(source: &mut Source<R>) -> Result<(Syntax, String), FileError> {
+    let mut head = [0u8; 6];
+    source.read_exact(&mut head, "the first data set element")?;
+    source.unread(&head);
+    if dicom_core::VR::from_binary([head[4], head[5]]).is_some() {
+        Ok((
+            Syntax::EXPLICIT_VR_LITTLE_ENDIAN,
+            EXPLICIT_VR_LE.to_string(),
+        ))
+    } else {
+        Ok((
+            Syntax::IMPLICIT_VR_LITTLE_ENDIAN,
+            IMPLICIT_VR_LE.to_string(),
+        ))
+    }
+}

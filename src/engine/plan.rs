@@ -1,0 +1,182 @@
+//! Numbering: sequence, patient index, image, study and series numbers,
+//! all from the walk order alone.
+//!
+//! The patient key is the Patient ID as stored (padding removed). Files
+//! with an empty or missing Patient ID share one index, as the original
+//! tool did: they cannot be told apart, and the audit shows the empty ID.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::Scanned;
+use crate::profile::{OutputTemplate, PathNumbers};
+use crate::stream::Layout;
+use crate::walk::WalkError;
+
+/// One DICOM file with its numbers.
+#[derive(Debug, Clone)]
+pub struct PlannedFile {
+    /// 1-based position in `_metadata.csv`.
+    pub seq: usize,
+    pub source: PathBuf,
+    /// The full source path as text (lossy for non-UTF-8 names).
+    pub source_display: String,
+    pub layout: Layout,
+    pub size: u64,
+    pub patient_name: String,
+    pub patient_id: String,
+    pub patient_index: Option<u32>,
+    /// Output path relative to DEST.
+    pub output: Option<PathBuf>,
+    /// Why the file cannot be processed, found in the first pass.
+    pub problem: Option<String>,
+}
+
+/// The numbered files of a run.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub files: Vec<PlannedFile>,
+    pub patients: u32,
+}
+
+#[derive(Default)]
+struct Patient {
+    index: u32,
+    images: u32,
+    /// Study UID → (study number, series UID → series number).
+    studies: HashMap<String, (u32, HashMap<String, u32>)>,
+}
+
+/// Numbers the scanned files; unreadable ones join `walk_errors`.
+pub fn plan(
+    scanned: Vec<Scanned>,
+    walk_errors: &mut Vec<WalkError>,
+    template: &OutputTemplate,
+) -> Plan {
+    let mut plan = Plan::default();
+    let mut patients: HashMap<String, Patient> = HashMap::new();
+    for item in scanned {
+        let (source, layout, size, header) = match item {
+            Scanned::NotDicom => continue,
+            Scanned::Unreadable(err) => {
+                walk_errors.push(err);
+                continue;
+            }
+            Scanned::Dicom {
+                path,
+                layout,
+                size,
+                header,
+            } => (path, layout, size, header),
+        };
+        let seq = plan.files.len() + 1;
+        let source_display = source.to_string_lossy().into_owned();
+        let mut file = PlannedFile {
+            seq,
+            source,
+            source_display,
+            layout,
+            size,
+            patient_name: String::new(),
+            patient_id: String::new(),
+            patient_index: None,
+            output: None,
+            problem: None,
+        };
+        match header {
+            Err(problem) => file.problem = Some(problem),
+            Ok(facts) => {
+                let next_index = patients.len() as u32 + 1;
+                let patient = patients
+                    .entry(facts.patient_id.clone())
+                    .or_insert_with(|| Patient {
+                        index: next_index,
+                        ..Patient::default()
+                    });
+                patient.images += 1;
+                let study_count = patient.studies.len() as u32;
+                let (study, series_map) = patient
+                    .studies
+                    .entry(facts.study_uid)
+                    .or_insert_with(|| (study_count + 1, HashMap::new()));
+                let series_count = series_map.len() as u32;
+                let series = *series_map
+                    .entry(facts.series_uid)
+                    .or_insert(series_count + 1);
+                file.output = Some(template.render(PathNumbers {
+                    patient_index: patient.index,
+                    image_number: patient.images,
+                    study: *study,
+                    series,
+                }));
+                file.patient_index = Some(patient.index);
+                file.patient_name = facts.patient_name;
+                file.patient_id = facts.patient_id;
+            }
+        }
+        plan.files.push(file);
+    }
+    plan.patients = patients.len() as u32;
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::HeaderFacts;
+    use crate::stream::Layout;
+
+    fn dicom(name: &str, id: &str, study: &str) -> Scanned {
+        Scanned::Dicom {
+            path: PathBuf::from(name),
+            layout: Layout::Part10,
+            size: 10,
+            header: Ok(HeaderFacts {
+                patient_id: id.into(),
+                patient_name: format!("name of {id}"),
+                study_uid: study.into(),
+                series_uid: "s".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn patients_numbered_in_order_of_first_appearance() {
+        let scanned = vec![
+            dicom("a", "P2", "1"),
+            Scanned::NotDicom,
+            dicom("b", "P1", "1"),
+            dicom("c", "P2", "2"),
+            Scanned::Dicom {
+                path: PathBuf::from("d"),
+                layout: Layout::Part10,
+                size: 3,
+                header: Err("file ends inside the header".into()),
+            },
+            dicom("e", "P2", "1"),
+        ];
+        let template =
+            OutputTemplate::parse("{patient_index}/{study}/{image_number:03}.dcm").unwrap();
+        let plan = plan(scanned, &mut Vec::new(), &template);
+        let got: Vec<_> = plan
+            .files
+            .iter()
+            .map(|f| (f.seq, f.patient_index, f.output.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, Some(1), Some(PathBuf::from("1/1/001.dcm"))),
+                (2, Some(2), Some(PathBuf::from("2/1/001.dcm"))),
+                (3, Some(1), Some(PathBuf::from("1/2/002.dcm"))),
+                (4, None, None),
+                (5, Some(1), Some(PathBuf::from("1/1/003.dcm"))),
+            ]
+        );
+        assert_eq!(plan.patients, 2);
+        assert_eq!(
+            plan.files[3].problem.as_deref(),
+            Some("file ends inside the header")
+        );
+    }
+}

@@ -1,0 +1,509 @@
+//! Profiles: what a site wants done to each attribute, as data.
+//!
+//! A profile is a strict TOML file (unknown keys are errors) that maps
+//! attribute selectors to action names. This module only reads, checks and
+//! layers profiles; it knows action *names*, not what they do. The rules
+//! module turns a [`Profile`] into behaviour and checks the names against
+//! its registry, pointing back at the file and line kept here.
+//!
+//! ```toml
+//! description = "Replace the patient's name and ID with the patient index"
+//! extends = ["basic"]                      # optional: built-in names or paths
+//! output = "{patient_index}_{image_number:03}.dcm"
+//! private-attributes = "keep"              # odd groups not listed below
+//! unlisted-attributes = "keep"             # everything else not listed below
+//!
+//! [attributes]
+//! PatientName = "replace-with-index"
+//! "(0010,1040)" = "blank"
+//! InstitutionName = { action = "replace", value = "ANONYMISED" }
+//! ```
+
+mod selector;
+mod template;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use selector::{Selector, pack};
+pub use template::{OutputTemplate, PathNumbers};
+
+/// Profiles compiled into the binary, usable by name without any file.
+pub const BUILTIN_PROFILES: &[(&str, &str)] =
+    &[("basic", include_str!("../../profiles/basic.toml"))];
+
+/// The profile used when none is given.
+pub const DEFAULT_PROFILE: &str = "basic";
+
+/// Deepest chain of `extends` we follow; deeper is surely a mistake.
+const MAX_EXTENDS_DEPTH: usize = 16;
+
+/// Where a setting was written, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The profile file, or `built-in profile "basic"`.
+    pub file: String,
+    /// 1-based line number.
+    pub line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// An action as written in a profile: a name, maybe a value, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionRef {
+    pub name: String,
+    pub value: Option<String>,
+    pub origin: Origin,
+}
+
+/// One `[attributes]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub selector: Selector,
+    /// The key as the author wrote it.
+    pub key: String,
+    pub action: ActionRef,
+}
+
+/// One or more profile files layered into one policy; later layers win.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Names of the layers, in the order they were applied.
+    pub layers: Vec<String>,
+    pub entries: Vec<Entry>,
+    pub private_attributes: Option<ActionRef>,
+    pub unlisted_attributes: Option<ActionRef>,
+    pub output: OutputTemplate,
+}
+
+/// A problem with a profile, located as precisely as we can.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    #[error(
+        "profile {name:?} not found: no such file, and no built-in profile of that name (built-in: {builtins})"
+    )]
+    NotFound { name: String, builtins: String },
+    #[error("{path}: cannot read the profile: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Invalid { origin: Origin, message: String },
+    #[error(
+        "{file}: `extends` goes in a circle or deeper than {MAX_EXTENDS_DEPTH} levels: {chain}"
+    )]
+    ExtendsCycle { file: String, chain: String },
+}
+
+/// Every problem found in the profiles of a run, reported together.
+#[derive(Debug)]
+pub struct ProfileErrors(pub Vec<ProfileError>);
+
+impl fmt::Display for ProfileErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+impl std::error::Error for ProfileErrors {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ProfileFile {
+    #[allow(dead_code)] // documentation for humans; read so that it is allowed
+    description: Option<String>,
+    #[serde(default)]
+    extends: Vec<toml::Spanned<String>>,
+    output: Option<toml::Spanned<String>>,
+    private_attributes: Option<toml::Spanned<toml::Value>>,
+    unlisted_attributes: Option<toml::Spanned<toml::Value>>,
+    #[serde(default)]
+    attributes: BTreeMap<String, toml::Spanned<toml::Value>>,
+}
+
+/// The text of a profile and how to name it in messages.
+struct ProfileSource {
+    display: String,
+    text: String,
+    /// Folder that relative `extends` paths start from; `None` for built-ins.
+    dir: Option<PathBuf>,
+}
+
+impl Profile {
+    /// Loads and layers the profiles named on the command line (built-in
+    /// names or paths; an existing path wins over a built-in name).
+    pub fn load(specs: &[String]) -> Result<Profile, ProfileErrors> {
+        let defaults = [DEFAULT_PROFILE.to_string()];
+        let specs = if specs.is_empty() {
+            &defaults[..]
+        } else {
+            specs
+        };
+        let mut builder = Builder::default();
+        for spec in specs {
+            builder.add_spec(spec, None, &mut Vec::new());
+        }
+        builder.finish()
+    }
+
+    /// Loads one profile from text, as if read from `display`.
+    pub fn from_text(display: &str, text: &str) -> Result<Profile, ProfileErrors> {
+        let mut builder = Builder::default();
+        let source = ProfileSource {
+            display: display.to_string(),
+            text: text.to_string(),
+            dir: None,
+        };
+        builder.add_source(source, &mut Vec::new());
+        builder.finish()
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    layers: Vec<String>,
+    entries: Vec<Entry>,
+    by_selector: BTreeMap<Selector, usize>,
+    private_attributes: Option<ActionRef>,
+    unlisted_attributes: Option<ActionRef>,
+    output: Option<(String, Origin)>,
+    errors: Vec<ProfileError>,
+}
+
+impl Builder {
+    fn add_spec(&mut self, spec: &str, base: Option<&Path>, chain: &mut Vec<String>) {
+        match resolve(spec, base) {
+            Ok(source) => self.add_source(source, chain),
+            Err(err) => self.errors.push(err),
+        }
+    }
+
+    fn add_source(&mut self, source: ProfileSource, chain: &mut Vec<String>) {
+        if chain.contains(&source.display) || chain.len() >= MAX_EXTENDS_DEPTH {
+            chain.push(source.display.clone());
+            self.errors.push(ProfileError::ExtendsCycle {
+                file: source.display.clone(),
+                chain: chain.join(" -> "),
+            });
+            chain.pop();
+            return;
+        }
+        let file: ProfileFile = match toml::from_str(&source.text) {
+            Ok(file) => file,
+            Err(err) => {
+                let line = err
+                    .span()
+                    .map_or(1, |span| line_of(&source.text, span.start));
+                self.errors.push(ProfileError::Invalid {
+                    origin: Origin {
+                        file: source.display.clone(),
+                        line,
+                    },
+                    message: err.message().trim_end().to_string(),
+                });
+                return;
+            }
+        };
+        chain.push(source.display.clone());
+        for parent in &file.extends {
+            self.add_spec(parent.get_ref(), source.dir.as_deref(), chain);
+        }
+        chain.pop();
+        self.apply_layer(&source, file);
+    }
+
+    fn apply_layer(&mut self, source: &ProfileSource, file: ProfileFile) {
+        let origin_of = |span: std::ops::Range<usize>| Origin {
+            file: source.display.clone(),
+            line: line_of(&source.text, span.start),
+        };
+        self.layers.push(source.display.clone());
+        if let Some(output) = file.output {
+            self.output = Some((output.get_ref().clone(), origin_of(output.span())));
+        }
+        if let Some(policy) = file.private_attributes {
+            let origin = origin_of(policy.span());
+            match action_ref(policy.into_inner(), origin) {
+                Ok(action) => self.private_attributes = Some(action),
+                Err(err) => self.errors.push(err),
+            }
+        }
+        if let Some(policy) = file.unlisted_attributes {
+            let origin = origin_of(policy.span());
+            match action_ref(policy.into_inner(), origin) {
+                Ok(action) => self.unlisted_attributes = Some(action),
+                Err(err) => self.errors.push(err),
+            }
+        }
+        let mut seen_in_this_file: BTreeMap<Selector, (String, usize)> = BTreeMap::new();
+        for (key, value) in file.attributes {
+            let origin = origin_of(value.span());
+            let Some(selector) = Selector::parse(&key) else {
+                self.errors.push(ProfileError::Invalid {
+                    origin,
+                    message: format!(
+                        "unknown attribute {key:?}: write a DICOM keyword (PatientName), a tag ((0010,0010) or 00100010) or a tag pattern ((50xx,xxxx))"
+                    ),
+                });
+                continue;
+            };
+            if let Some((other, line)) = seen_in_this_file.get(&selector) {
+                self.errors.push(ProfileError::Invalid {
+                    origin,
+                    message: format!(
+                        "{key:?} names the same attribute as {other:?} on line {line}; keep one"
+                    ),
+                });
+                continue;
+            }
+            seen_in_this_file.insert(selector, (key.clone(), origin.line));
+            match action_ref(value.into_inner(), origin) {
+                Ok(action) => self.set_entry(Entry {
+                    selector,
+                    key,
+                    action,
+                }),
+                Err(err) => self.errors.push(err),
+            }
+        }
+    }
+
+    fn set_entry(&mut self, entry: Entry) {
+        match self.by_selector.get(&entry.selector) {
+            Some(&i) => self.entries[i] = entry,
+            None => {
+                self.by_selector.insert(entry.selector, self.entries.len());
+                self.entries.push(entry);
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<Profile, ProfileErrors> {
+        let output = match self.output.take() {
+            Some((text, origin)) => match OutputTemplate::parse(&text) {
+                Ok(template) => Some(template),
+                Err(message) => {
+                    self.errors.push(ProfileError::Invalid {
+                        origin,
+                        message: format!("output: {message}"),
+                    });
+                    None
+                }
+            },
+            None => OutputTemplate::parse(OutputTemplate::DEFAULT).ok(),
+        };
+        match output {
+            Some(output) if self.errors.is_empty() => Ok(Profile {
+                layers: self.layers,
+                entries: self.entries,
+                private_attributes: self.private_attributes,
+                unlisted_attributes: self.unlisted_attributes,
+                output,
+            }),
+            _ => Err(ProfileErrors(self.errors)),
+        }
+    }
+}
+
+fn resolve(spec: &str, base: Option<&Path>) -> Result<ProfileSource, ProfileError> {
+    let path = match base {
+        Some(dir) => dir.join(spec),
+        None => PathBuf::from(spec),
+    };
+    if path.is_file() {
+        let text = std::fs::read_to_string(&path).map_err(|source| ProfileError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        return Ok(ProfileSource {
+            display: path.display().to_string(),
+            text,
+            dir: path.parent().map(Path::to_path_buf),
+        });
+    }
+    let name = Path::new(spec)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| n.strip_suffix(".toml").unwrap_or(n))
+        .unwrap_or(spec);
+    BUILTIN_PROFILES
+        .iter()
+        .find(|(builtin, _)| *builtin == name)
+        .map(|(builtin, text)| ProfileSource {
+            display: format!("built-in profile {builtin:?}"),
+            text: (*text).to_string(),
+            dir: None,
+        })
+        .ok_or_else(|| ProfileError::NotFound {
+            name: spec.to_string(),
+            builtins: builtin_names().join(", "),
+        })
+}
+
+/// Names of the profiles compiled into the binary.
+pub fn builtin_names() -> Vec<&'static str> {
+    BUILTIN_PROFILES.iter().map(|(name, _)| *name).collect()
+}
+
+fn action_ref(value: toml::Value, origin: Origin) -> Result<ActionRef, ProfileError> {
+    let invalid = |message: String| ProfileError::Invalid {
+        origin: origin.clone(),
+        message,
+    };
+    match value {
+        toml::Value::String(name) => Ok(ActionRef {
+            name,
+            value: None,
+            origin: origin.clone(),
+        }),
+        toml::Value::Table(table) => {
+            if let Some(key) = table.keys().find(|k| *k != "action" && *k != "value") {
+                return Err(invalid(format!(
+                    "unknown key {key:?} in an action table; allowed: action, value"
+                )));
+            }
+            let name = match table.get("action") {
+                Some(toml::Value::String(name)) => name.clone(),
+                _ => return Err(invalid("an action table needs action = \"...\"".into())),
+            };
+            let value = match table.get("value") {
+                None => None,
+                Some(toml::Value::String(v)) => Some(v.clone()),
+                Some(_) => return Err(invalid("value must be a string".into())),
+            };
+            Ok(ActionRef {
+                name,
+                value,
+                origin: origin.clone(),
+            })
+        }
+        _ => Err(invalid(
+            "expected an action name such as \"blank\", or { action = \"replace\", value = \"...\" }"
+                .into(),
+        )),
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors_of(text: &str) -> String {
+        Profile::from_text("site.toml", text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn builtin_basic_loads_by_name_and_by_file_name() {
+        for spec in ["basic", "basic.toml", "no/such/dir/basic.toml"] {
+            let profile = Profile::load(&[spec.to_string()]).unwrap();
+            assert_eq!(profile.entries.len(), 4, "{spec}");
+            assert_eq!(profile.output.as_str(), OutputTemplate::DEFAULT);
+        }
+    }
+
+    #[test]
+    fn unknown_top_level_key_names_line_and_allowed_keys() {
+        let err = errors_of("description = \"x\"\n\noutptu = \"a\"\n");
+        assert!(
+            err.starts_with("site.toml:3: unknown field `outptu`"),
+            "{err}"
+        );
+        assert!(err.contains("`output`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keyword_is_reported_with_its_line() {
+        let err = errors_of("[attributes]\nPatientName = \"blank\"\nPatientNmae = \"blank\"\n");
+        assert!(
+            err.starts_with("site.toml:3: unknown attribute \"PatientNmae\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let err = errors_of("[attributes]\nFoo = \"blank\"\nBar = 3\n");
+        assert_eq!(err.lines().count(), 2, "{err}");
+        assert!(
+            err.contains("site.toml:3: expected an action name"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn same_attribute_twice_is_an_error() {
+        let err = errors_of("[attributes]\nPatientName = \"blank\"\n\"(0010,0010)\" = \"keep\"\n");
+        assert!(err.contains("names the same attribute"), "{err}");
+    }
+
+    #[test]
+    fn later_layers_override_earlier_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = dir.path().join("site.toml");
+        std::fs::write(
+            &site,
+            "extends = [\"basic\"]\noutput = \"{patient_index}/{image_number}.dcm\"\n[attributes]\nStudyDescription = \"keep\"\n",
+        )
+        .unwrap();
+        let profile = Profile::load(&[site.display().to_string()]).unwrap();
+        let study = profile
+            .entries
+            .iter()
+            .find(|e| e.key == "StudyDescription")
+            .unwrap();
+        assert_eq!(study.action.name, "keep");
+        assert_eq!(profile.entries.len(), 4);
+        assert_eq!(
+            profile.output.as_str(),
+            "{patient_index}/{image_number}.dcm"
+        );
+        assert_eq!(profile.layers.len(), 2);
+    }
+
+    #[test]
+    fn extends_cycle_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), "extends = [\"b.toml\"]\n").unwrap();
+        std::fs::write(dir.path().join("b.toml"), "extends = [\"a.toml\"]\n").unwrap();
+        let err = Profile::load(&[dir.path().join("a.toml").display().to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("in a circle"), "{err}");
+    }
+
+    #[test]
+    fn missing_profile_lists_builtins() {
+        let err = Profile::load(&["nope".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("built-in: basic"), "{err}");
+    }
+
+    #[test]
+    fn bad_template_is_a_profile_error() {
+        let err = errors_of("output = \"{patient_index}.dcm\"\n");
+        assert!(err.starts_with("site.toml:1: output:"), "{err}");
+    }
+}

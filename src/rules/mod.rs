@@ -1,0 +1,154 @@
+//! Rules: what each profile action does to an element.
+//!
+//! Every action is one [`Rule`] implementation in its own file, listed once
+//! in [`ACTIONS`] with its name, its help text and the VRs it makes sense
+//! for. [`RuleSet::compile`] checks a [`Profile`](crate::profile::Profile)
+//! against that list and turns it into a tag → rule lookup used for every
+//! element of every file.
+
+mod blank;
+mod hash;
+mod keep;
+mod remove;
+mod replace;
+mod replace_with_index;
+mod ruleset;
+mod vr;
+
+use std::fmt;
+use std::sync::Arc;
+
+use dicom_core::{Tag, VR};
+
+use crate::charset::{CharacterSet, UnencodableText};
+
+pub use hash::{hash_text, hash_uid};
+pub use ruleset::RuleSet;
+pub use vr::padding;
+
+/// What the engine does with an element before any value is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Copy the element unchanged (and apply the rules inside a sequence).
+    Keep,
+    /// Leave the element out of the output.
+    Remove,
+    /// Replace the value with what [`Rule::rewrite`] returns.
+    Rewrite,
+}
+
+/// One element's value, as the engine hands it to a rule.
+#[derive(Debug, Clone, Copy)]
+pub struct ElementValue<'a> {
+    pub tag: Tag,
+    pub vr: VR,
+    /// The value bytes as stored (padding included).
+    pub bytes: &'a [u8],
+    /// The Specific Character Set in force for this element.
+    pub charset: &'a CharacterSet,
+}
+
+/// What a rule may know about the file it works on.
+#[derive(Debug, Clone, Copy)]
+pub struct FileContext<'a> {
+    /// The patient index of the file's patient.
+    pub patient_index: u32,
+    /// The key for hashes (empty when none was given).
+    pub secret: &'a [u8],
+}
+
+/// Why a rule could not produce a value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuleError {
+    #[error("action {action:?} does not fit VR {vr}")]
+    UnsuitableVr {
+        action: &'static str,
+        vr: &'static str,
+    },
+    #[error(transparent)]
+    Unencodable(#[from] UnencodableText),
+}
+
+/// The behaviour of one profile action.
+pub trait Rule: Send + Sync + fmt::Debug {
+    /// The action name, as written in profiles.
+    fn name(&self) -> &'static str;
+
+    /// Keep, remove, or rewrite.
+    fn disposition(&self) -> Disposition;
+
+    /// The new value bytes (unpadded is fine: the engine pads to even
+    /// length). Only called when [`Rule::disposition`] is `Rewrite`. For a
+    /// sequence, an empty result means an empty sequence.
+    fn rewrite(
+        &self,
+        element: &ElementValue<'_>,
+        file: &FileContext<'_>,
+    ) -> Result<Vec<u8>, RuleError> {
+        let _ = (element, file);
+        Ok(Vec::new())
+    }
+
+    /// Whether the rule needs `DICOMMANAGER_SECRET` to be safe.
+    fn uses_secret(&self) -> bool {
+        false
+    }
+}
+
+/// An entry of the action registry.
+pub struct ActionDef {
+    /// The name used in profiles.
+    pub name: &'static str,
+    /// One line for help texts and profile docs.
+    pub summary: &'static str,
+    /// Whether `{ action = ..., value = "..." }` is required.
+    pub takes_value: bool,
+    /// The VRs the action makes sense for.
+    pub fits: fn(VR) -> bool,
+    /// Those VRs in words, for error messages.
+    pub fits_description: &'static str,
+    /// Builds the rule from the profile's value (already known to be
+    /// present exactly when `takes_value`).
+    pub build: fn(Option<&str>) -> Arc<dyn Rule>,
+}
+
+/// Every built-in action, in the order help texts list them.
+pub static ACTIONS: &[ActionDef] = &[
+    keep::ACTION,
+    remove::ACTION,
+    blank::ACTION,
+    replace::ACTION,
+    replace_with_index::ACTION,
+    hash::ACTION,
+];
+
+/// Finds an action by its profile name.
+pub fn action(name: &str) -> Option<&'static ActionDef> {
+    ACTIONS.iter().find(|a| a.name == name)
+}
+
+fn unsuitable(action: &'static str, vr: VR) -> RuleError {
+    RuleError::UnsuitableVr {
+        action,
+        vr: vr.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_names_are_unique_and_documented() {
+        for (i, a) in ACTIONS.iter().enumerate() {
+            assert!(!a.summary.is_empty(), "{}", a.name);
+            assert!(
+                ACTIONS[i + 1..].iter().all(|b| b.name != a.name),
+                "{} twice",
+                a.name
+            );
+            assert_eq!((a.build)(a.takes_value.then_some("X")).name(), a.name);
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `replace`: the value becomes a fixed text given in the profile.
+
+use std::sync::Arc;
+
+use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError, unsuitable, vr};
+
+pub const ACTION: ActionDef = ActionDef {
+    name: "replace",
+    summary: "replace the value with a fixed text: { action = \"replace\", value = \"...\" }",
+    takes_value: true,
+    fits: vr::is_text,
+    fits_description: "text VRs (AE AS CS DA DS DT IS LO LT PN SH ST TM UC UI UR UT)",
+    build: |value| {
+        Arc::new(Replace {
+            value: value.unwrap_or_default().to_string(),
+        })
+    },
+};
+
+#[derive(Debug)]
+struct Replace {
+    value: String,
+}
+
+impl Rule for Replace {
+    fn name(&self) -> &'static str {
+        ACTION.name
+    }
+
+    fn disposition(&self) -> Disposition {
+        Disposition::Rewrite
+    }
+
+    fn rewrite(
+        &self,
+        element: &ElementValue<'_>,
+        _: &FileContext<'_>,
+    ) -> Result<Vec<u8>, RuleError> {
+        if !vr::is_text(element.vr) {
+            return Err(unsuitable(ACTION.name, element.vr));
+        }
+        Ok(element.charset.encode(&self.value)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::charset::CharacterSet;
+    use dicom_core::{Tag, VR};
+
+    fn replace(value: &str, charset: &[u8]) -> Result<Vec<u8>, RuleError> {
+        let charset = CharacterSet::from_declaration(charset);
+        let element = ElementValue {
+            tag: Tag(0x0008, 0x0080),
+            vr: VR::LO,
+            bytes: b"St. Elsewhere",
+            charset: &charset,
+        };
+        let file = FileContext {
+            patient_index: 1,
+            secret: b"",
+        };
+        (ACTION.build)(Some(value)).rewrite(&element, &file)
+    }
+
+    #[test]
+    fn fixed_value_in_the_file_charset() {
+        assert_eq!(replace("ANONYMISED", b"").unwrap(), b"ANONYMISED");
+        assert_eq!(replace("Hôpital", b"ISO_IR 100").unwrap(), b"H\xf4pital");
+    }
+
+    #[test]
+    fn text_the_charset_cannot_hold_is_an_error() {
+        assert!(replace("Hôpital", b"").is_err());
+    }
+}

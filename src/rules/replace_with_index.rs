@@ -1,0 +1,94 @@
+//! `replace-with-index`: the value becomes the patient index (`17`), the
+//! pseudonym that links all images of one patient.
+
+use std::sync::Arc;
+
+use dicom_core::VR;
+
+use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError, unsuitable};
+
+pub const ACTION: ActionDef = ActionDef {
+    name: "replace-with-index",
+    summary: "replace the value with the patient index (1, 2, 3 ... in _metadata.csv order)",
+    takes_value: false,
+    fits,
+    fits_description: "PN, LO, SH, LT, ST, UT, UC, CS, IS",
+    build: |_| Arc::new(ReplaceWithIndex),
+};
+
+fn fits(vr: VR) -> bool {
+    matches!(
+        vr,
+        VR::PN | VR::LO | VR::SH | VR::LT | VR::ST | VR::UT | VR::UC | VR::CS | VR::IS
+    )
+}
+
+#[derive(Debug)]
+struct ReplaceWithIndex;
+
+impl Rule for ReplaceWithIndex {
+    fn name(&self) -> &'static str {
+        ACTION.name
+    }
+
+    fn disposition(&self) -> Disposition {
+        Disposition::Rewrite
+    }
+
+    fn rewrite(
+        &self,
+        element: &ElementValue<'_>,
+        file: &FileContext<'_>,
+    ) -> Result<Vec<u8>, RuleError> {
+        if !fits(element.vr) {
+            return Err(unsuitable(ACTION.name, element.vr));
+        }
+        Ok(file.patient_index.to_string().into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::charset::CharacterSet;
+    use dicom_core::Tag;
+
+    #[test]
+    fn name_becomes_the_index() {
+        let charset = CharacterSet::from_declaration(b"\\ISO 2022 IR 87");
+        let element = ElementValue {
+            tag: Tag(0x0010, 0x0010),
+            vr: VR::PN,
+            bytes: b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B",
+            charset: &charset,
+        };
+        let file = FileContext {
+            patient_index: 17,
+            secret: b"",
+        };
+        assert_eq!(
+            (ACTION.build)(None).rewrite(&element, &file).unwrap(),
+            b"17"
+        );
+    }
+
+    #[test]
+    fn dates_cannot_hold_an_index() {
+        let charset = CharacterSet::default();
+        let element = ElementValue {
+            tag: Tag(0x0010, 0x0030),
+            vr: VR::DA,
+            bytes: b"19700101",
+            charset: &charset,
+        };
+        let file = FileContext {
+            patient_index: 1,
+            secret: b"",
+        };
+        let err = (ACTION.build)(None).rewrite(&element, &file).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "action \"replace-with-index\" does not fit VR DA"
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! A profile compiled once per run into a tag → rule lookup.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use dicom_core::{Tag, VR};
+
+use super::{ACTIONS, ActionDef, Rule, action, vr};
+use crate::profile::{ActionRef, OutputTemplate, Profile, ProfileError, ProfileErrors, Selector};
+use crate::stream::implicit_vr;
+
+/// The rules of a run, in the precedence of PS3.15-style profiles: an
+/// attribute named exactly, then the narrowest matching tag pattern, then
+/// the private-attribute policy (odd groups), then the policy for
+/// everything unlisted.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    exact: HashMap<Tag, Arc<dyn Rule>>,
+    /// Most specific first.
+    patterns: Vec<(Selector, Arc<dyn Rule>)>,
+    private: Arc<dyn Rule>,
+    unlisted: Arc<dyn Rule>,
+    output: OutputTemplate,
+    layers: Vec<String>,
+}
+
+impl RuleSet {
+    /// Checks every action of `profile` against the registry and builds the
+    /// lookup; all problems are reported together.
+    pub fn compile(profile: &Profile) -> Result<RuleSet, ProfileErrors> {
+        let mut errors = Vec::new();
+        let keep = (super::keep::ACTION.build)(None);
+        let mut exact = HashMap::new();
+        let mut patterns = Vec::new();
+        for entry in &profile.entries {
+            let known_vr = match entry.selector {
+                Selector::Tag(tag) => Some(implicit_vr(tag)).filter(|vr| *vr != VR::UN),
+                Selector::Pattern { .. } => None,
+            };
+            let described = entry.selector.to_string();
+            match build(&entry.action, known_vr, &described) {
+                Ok(rule) => match entry.selector {
+                    Selector::Tag(tag) => {
+                        exact.insert(tag, rule);
+                    }
+                    selector => patterns.push((selector, rule)),
+                },
+                Err(err) => errors.push(err),
+            }
+        }
+        patterns.sort_by_key(|(selector, _)| std::cmp::Reverse(selector.specificity()));
+        let mut policy = |action: &Option<ActionRef>, what: &str| match action {
+            None => Arc::clone(&keep),
+            Some(action) => build(action, None, what).unwrap_or_else(|err| {
+                errors.push(err);
+                Arc::clone(&keep)
+            }),
+        };
+        let private = policy(&profile.private_attributes, "private-attributes");
+        let unlisted = policy(&profile.unlisted_attributes, "unlisted-attributes");
+        if !errors.is_empty() {
+            errors.sort_by_key(|e| match e {
+                ProfileError::Invalid { origin, .. } => (origin.file.clone(), origin.line),
+                _ => (String::new(), 0),
+            });
+            return Err(ProfileErrors(errors));
+        }
+        Ok(RuleSet {
+            exact,
+            patterns,
+            private,
+            unlisted,
+            output: profile.output.clone(),
+            layers: profile.layers.clone(),
+        })
+    }
+
+    /// The rule for an element with this tag, at any depth.
+    pub fn rule_for(&self, tag: Tag) -> &dyn Rule {
+        if let Some(rule) = self.exact.get(&tag) {
+            return rule.as_ref();
+        }
+        if let Some((_, rule)) = self.patterns.iter().find(|(s, _)| s.matches(tag)) {
+            return rule.as_ref();
+        }
+        if tag.group() & 1 == 1 {
+            self.private.as_ref()
+        } else {
+            self.unlisted.as_ref()
+        }
+    }
+
+    /// Whether some rule hashes with `DICOMMANAGER_SECRET`.
+    pub fn uses_secret(&self) -> bool {
+        self.exact
+            .values()
+            .chain(self.patterns.iter().map(|(_, r)| r))
+            .chain([&self.private, &self.unlisted])
+            .any(|rule| rule.uses_secret())
+    }
+
+    /// Where outputs go, relative to DEST.
+    pub fn output(&self) -> &OutputTemplate {
+        &self.output
+    }
+
+    /// The profile layers this rule set was built from.
+    pub fn layers(&self) -> &[String] {
+        &self.layers
+    }
+}
+
+fn build(
+    spec: &ActionRef,
+    known_vr: Option<VR>,
+    what: &str,
+) -> Result<Arc<dyn Rule>, ProfileError> {
+    let invalid = |message: String| ProfileError::Invalid {
+        origin: spec.origin.clone(),
+        message,
+    };
+    let def: &ActionDef = action(&spec.name).ok_or_else(|| {
+        let allowed: Vec<&str> = ACTIONS.iter().map(|a| a.name).collect();
+        invalid(format!(
+            "unknown action {:?} for {what}; allowed: {}",
+            spec.name,
+            allowed.join(", ")
+        ))
+    })?;
+    match (&spec.value, def.takes_value) {
+        (None, true) => {
+            return Err(invalid(format!(
+                "action {:?} for {what} needs a value: {{ action = {:?}, value = \"...\" }}",
+                def.name, def.name
+            )));
+        }
+        (Some(_), false) => {
+            return Err(invalid(format!(
+                "action {:?} for {what} takes no value; write {what_short} = {:?}",
+                def.name,
+                def.name,
+                what_short = what.split(' ').next().unwrap_or(what)
+            )));
+        }
+        _ => {}
+    }
+    if let Some(vr) = known_vr {
+        if !(def.fits)(vr) {
+            return Err(invalid(format!(
+                "action {:?} does not fit {what}, whose VR is {}; {:?} is for {}",
+                def.name,
+                vr.to_string(),
+                def.name,
+                def.fits_description
+            )));
+        }
+        if let Some(value) = &spec.value {
+            vr::check_value(vr, value).map_err(|m| invalid(format!("{what}: {m}")))?;
+        }
+    }
+    Ok((def.build)(spec.value.as_deref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Disposition;
+
+    fn compile(text: &str) -> Result<RuleSet, String> {
+        let profile = Profile::from_text("site.toml", text).map_err(|e| e.to_string())?;
+        RuleSet::compile(&profile).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn basic_profile_compiles() {
+        let profile = Profile::load(&[]).unwrap();
+        let rules = RuleSet::compile(&profile).unwrap();
+        assert_eq!(
+            rules.rule_for(Tag(0x0010, 0x0010)).name(),
+            "replace-with-index"
+        );
+        assert_eq!(rules.rule_for(Tag(0x0010, 0x1040)).name(), "blank");
+        assert_eq!(rules.rule_for(Tag(0x0008, 0x0080)).name(), "keep");
+        assert!(!rules.uses_secret());
+    }
+
+    #[test]
+    fn unknown_action_lists_the_allowed_ones() {
+        let err = compile("[attributes]\n\nPatientName = \"blnk\"\n").unwrap_err();
+        assert_eq!(
+            err,
+            "site.toml:3: unknown action \"blnk\" for PatientName (0010,0010); allowed: keep, remove, blank, replace, replace-with-index, hash"
+        );
+    }
+
+    #[test]
+    fn action_that_does_not_fit_the_vr_is_refused() {
+        let err = compile("[attributes]\nPatientBirthDate = \"hash\"\n").unwrap_err();
+        assert!(
+            err.starts_with("site.toml:2: action \"hash\" does not fit PatientBirthDate"),
+            "{err}"
+        );
+        assert!(err.contains("VR is DA"), "{err}");
+    }
+
+    #[test]
+    fn replace_needs_a_valid_value() {
+        let err = compile("[attributes]\nInstitutionName = \"replace\"\n").unwrap_err();
+        assert!(err.contains("needs a value"), "{err}");
+        let err =
+            compile("[attributes]\nStudyDate = { action = \"replace\", value = \"2024-01-01\" }\n")
+                .unwrap_err();
+        assert!(err.contains("not a valid DA value"), "{err}");
+        assert!(
+            compile("[attributes]\nStudyDate = { action = \"replace\", value = \"20240101\" }\n")
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn precedence_exact_then_pattern_then_private_then_unlisted() {
+        let rules = compile(
+            "private-attributes = \"remove\"\nunlisted-attributes = \"blank\"\n[attributes]\n\"(0010,xxxx)\" = \"remove\"\n\"(001x,xxxx)\" = \"keep\"\nPatientName = \"keep\"\n",
+        )
+        .unwrap();
+        assert_eq!(rules.rule_for(Tag(0x0010, 0x0010)).name(), "keep");
+        assert_eq!(rules.rule_for(Tag(0x0010, 0x0020)).name(), "remove");
+        assert_eq!(rules.rule_for(Tag(0x0018, 0x0050)).name(), "keep");
+        assert_eq!(
+            rules.rule_for(Tag(0x0009, 0x1001)).disposition(),
+            Disposition::Remove
+        );
+        assert_eq!(rules.rule_for(Tag(0x0020, 0x000D)).name(), "blank");
+    }
+
+    #[test]
+    fn hash_needs_the_secret() {
+        let rules = compile("[attributes]\nOtherPatientIDs = \"hash\"\n").unwrap();
+        assert!(rules.uses_secret());
+    }
+}

@@ -1,0 +1,68 @@
+//! CSV tables: `_metadata.csv` (the list of DICOM files) and `_out.csv`
+//! (the audit, row by row as files finish, so it survives an interrupted run).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::{AUDIT_HEADERS, AuditRow, SinkError, TableSink, create_private};
+
+/// The audit as CSV, flushed after every row.
+pub struct CsvSink {
+    path: PathBuf,
+    writer: csv::Writer<File>,
+}
+
+impl CsvSink {
+    pub fn create(path: &Path) -> Result<CsvSink, SinkError> {
+        let file = create_private(path).map_err(|e| SinkError::new(path, e))?;
+        let mut writer = csv::Writer::from_writer(file);
+        writer
+            .write_record(AUDIT_HEADERS)
+            .map_err(|e| SinkError::new(path, e))?;
+        Ok(CsvSink {
+            path: path.to_path_buf(),
+            writer,
+        })
+    }
+}
+
+impl TableSink for CsvSink {
+    fn write_row(&mut self, row: &AuditRow) -> Result<(), SinkError> {
+        let index = row.patient_index.map(|i| i.to_string()).unwrap_or_default();
+        let size = row.file_size.to_string();
+        self.writer
+            .write_record([
+                row.source_file.as_str(),
+                row.patient_name.as_str(),
+                row.patient_id.as_str(),
+                index.as_str(),
+                size.as_str(),
+                row.destination_file.as_str(),
+                row.status.as_str(),
+                row.reason.as_str(),
+            ])
+            .and_then(|()| Ok(self.writer.flush()?))
+            .map_err(|e| SinkError::new(&self.path, e))
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), SinkError> {
+        self.writer
+            .flush()
+            .map_err(|e| SinkError::new(&self.path, e))
+    }
+}
+
+/// Writes `_metadata.csv`: one row per DICOM file, no header row.
+pub fn write_metadata_csv<'a>(
+    path: &Path,
+    rows: impl Iterator<Item = (usize, &'a str, u64)>,
+) -> Result<(), SinkError> {
+    let file = create_private(path).map_err(|e| SinkError::new(path, e))?;
+    let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    for (seq, source, size) in rows {
+        writer
+            .write_record([seq.to_string().as_str(), source, size.to_string().as_str()])
+            .map_err(|e| SinkError::new(path, e))?;
+    }
+    writer.flush().map_err(|e| SinkError::new(path, e))
+}

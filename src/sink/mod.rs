@@ -1,0 +1,101 @@
+//! Where results go: audit tables (CSV, XLSX) behind one trait, so a site
+//! can add another (JSON lines, a database) without touching the engine.
+//!
+//! Every audit file maps pseudonyms back to patients, so all of them are
+//! created readable by their owner only (mode 0600).
+
+mod csv;
+mod xlsx;
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use self::csv::{CsvSink, write_metadata_csv};
+pub use self::xlsx::XlsxSink;
+
+/// Column headers of the audit, in order; `destinaton_file` is spelled as
+/// the downstream scripts of the original tool expect.
+pub const AUDIT_HEADERS: [&str; 8] = [
+    "source_file",
+    "patient_name",
+    "patient_id_DICOM",
+    "patient_index",
+    "file_size",
+    "destinaton_file",
+    "status",
+    "reason",
+];
+
+/// Outcome of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Error => "ERROR",
+        }
+    }
+}
+
+/// One audit row: what happened to one DICOM file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub source_file: String,
+    pub patient_name: String,
+    pub patient_id: String,
+    /// `None` when the file could not be read far enough to number it.
+    pub patient_index: Option<u32>,
+    pub file_size: u64,
+    /// Empty for an ERROR row.
+    pub destination_file: String,
+    pub status: Status,
+    /// Why the file failed; empty for OK rows.
+    pub reason: String,
+}
+
+/// A failure to write an audit table.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {}: {message}", path.display())]
+pub struct SinkError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl SinkError {
+    pub fn new(path: &Path, err: impl std::fmt::Display) -> SinkError {
+        SinkError {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// A destination for audit rows, written in `_metadata.csv` order.
+pub trait TableSink: Send {
+    fn write_row(&mut self, row: &AuditRow) -> Result<(), SinkError>;
+    /// Completes the table; until then it may be partial or absent.
+    fn finish(self: Box<Self>) -> Result<(), SinkError>;
+}
+
+/// Creates (or truncates) a file readable by its owner only.
+pub fn create_private(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        // An existing file keeps its mode on open; make sure it is private.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}

@@ -1,0 +1,126 @@
+//! The audit workbook `_out.xlsx`, written in rust_xlsxwriter's constant
+//! memory mode: rows go to a temporary file in DEST as they come, so a
+//! million files do not mean a million rows in RAM.
+
+use std::path::{Path, PathBuf};
+
+use rust_xlsxwriter::{Format, Workbook};
+
+use super::{AUDIT_HEADERS, AuditRow, SinkError, TableSink, create_private};
+use crate::charset::printable;
+
+/// Rows per worksheet, header included (the XLSX limit).
+const MAX_ROWS: u32 = 1_048_576;
+/// Characters per cell (the XLSX limit).
+const MAX_CELL_CHARS: usize = 32_767;
+
+pub struct XlsxSink {
+    path: PathBuf,
+    workbook: Workbook,
+    sheet: usize,
+    next_row: u32,
+    header_format: Format,
+}
+
+impl XlsxSink {
+    /// Prepares `path`; its temporary row files live in `scratch_dir` (DEST,
+    /// so that no patient data lands in a shared /tmp).
+    pub fn create(path: &Path, scratch_dir: &Path) -> Result<XlsxSink, SinkError> {
+        let mut workbook = Workbook::new();
+        workbook
+            .set_tempdir(scratch_dir)
+            .map_err(|e| SinkError::new(path, e))?;
+        let mut sink = XlsxSink {
+            path: path.to_path_buf(),
+            workbook,
+            sheet: 0,
+            next_row: 0,
+            header_format: Format::new().set_bold(),
+        };
+        sink.add_sheet()?;
+        Ok(sink)
+    }
+
+    fn add_sheet(&mut self) -> Result<(), SinkError> {
+        let name = match self.sheet {
+            0 => "audit".to_string(),
+            n => format!("audit {}", n + 1),
+        };
+        let sheet = self
+            .workbook
+            .add_worksheet_with_constant_memory()
+            .map_err(|e| SinkError::new(&self.path, e))?;
+        sheet
+            .set_name(&name)
+            .map_err(|e| SinkError::new(&self.path, e))?;
+        for (col, header) in AUDIT_HEADERS.iter().enumerate() {
+            sheet
+                .write_string_with_format(0, col as u16, *header, &self.header_format)
+                .map_err(|e| SinkError::new(&self.path, e))?;
+        }
+        self.sheet = self.workbook.worksheets().len() - 1;
+        self.next_row = 1;
+        Ok(())
+    }
+}
+
+fn cell_text(text: &str) -> String {
+    printable(text).chars().take(MAX_CELL_CHARS).collect()
+}
+
+impl TableSink for XlsxSink {
+    fn write_row(&mut self, row: &AuditRow) -> Result<(), SinkError> {
+        if self.next_row == MAX_ROWS {
+            self.add_sheet()?;
+        }
+        let r = self.next_row;
+        let path = self.path.clone();
+        let err = |e| SinkError::new(&path, e);
+        let sheet = self
+            .workbook
+            .worksheet_from_index(self.sheet)
+            .map_err(err)?;
+        sheet
+            .write_string(r, 0, cell_text(&row.source_file))
+            .map_err(err)?;
+        sheet
+            .write_string(r, 1, cell_text(&row.patient_name))
+            .map_err(err)?;
+        sheet
+            .write_string(r, 2, cell_text(&row.patient_id))
+            .map_err(err)?;
+        if let Some(index) = row.patient_index {
+            sheet.write_number(r, 3, f64::from(index)).map_err(err)?;
+        }
+        sheet
+            .write_number(r, 4, row.file_size as f64)
+            .map_err(err)?;
+        sheet
+            .write_string(r, 5, cell_text(&row.destination_file))
+            .map_err(err)?;
+        sheet.write_string(r, 6, row.status.as_str()).map_err(err)?;
+        if !row.reason.is_empty() {
+            sheet
+                .write_string(r, 7, cell_text(&row.reason))
+                .map_err(err)?;
+        }
+        self.next_row += 1;
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), SinkError> {
+        let partial = self.path.with_file_name("._out.xlsx.partial");
+        let file = create_private(&partial).map_err(|e| SinkError::new(&partial, e))?;
+        let saved = self
+            .workbook
+            .save_to_writer(std::io::BufWriter::new(file))
+            .map_err(|e| SinkError::new(&self.path, e))
+            .and_then(|()| {
+                std::fs::rename(&partial, &self.path).map_err(|e| SinkError::new(&self.path, e))
+            });
+        if saved.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        saved
+    }
+}

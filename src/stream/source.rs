@@ -1,0 +1,208 @@
+//! A byte source that knows its position and never trusts a declared length.
+
+use std::io::{self, Read, Write};
+
+use super::StreamError;
+
+/// Values up to this size are read in one allocation; larger ones grow as
+/// bytes really arrive, so a hostile length cannot reserve gigabytes.
+const TRUSTED_PREALLOCATION: usize = 1 << 20;
+
+/// Reads a DICOM stream and counts the bytes consumed.
+pub struct Source<R> {
+    inner: R,
+    position: u64,
+    /// Bytes pushed back by [`Source::unread`], consumed first.
+    pending: Vec<u8>,
+}
+
+impl<R: Read> Source<R> {
+    pub fn new(inner: R) -> Source<R> {
+        Source {
+            inner,
+            position: 0,
+            pending: Vec::new(),
+        }
+    }
+
+    /// A source whose first byte is at `position` of a larger stream, so
+    /// that error offsets count from the start of the file.
+    pub fn starting_at(inner: R, position: u64) -> Source<R> {
+        Source {
+            inner,
+            position,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Bytes consumed so far.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Gives back bytes just read, so that the next read returns them again.
+    pub fn unread(&mut self, bytes: &[u8]) {
+        self.pending.splice(0..0, bytes.iter().copied());
+        self.position -= bytes.len() as u64;
+    }
+
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.pending.is_empty() {
+            let n = buf.len().min(self.pending.len());
+            buf[..n].copy_from_slice(&self.pending[..n]);
+            self.pending.drain(..n);
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+
+    /// Fills `buf`, or returns `Ok(false)` if the stream ended before its
+    /// first byte. Ending midway is an error naming `what`.
+    pub fn read_exact_or_eof(&mut self, buf: &mut [u8], what: &str) -> Result<bool, StreamError> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.read_some(&mut buf[filled..]) {
+                Ok(0) if filled == 0 => return Ok(false),
+                Ok(0) => {
+                    return Err(StreamError::Truncated {
+                        what: what.to_string(),
+                        offset: self.position,
+                    });
+                }
+                Ok(n) => {
+                    filled += n;
+                    self.position += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(StreamError::Read {
+                        offset: self.position,
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Fills `buf`; the end of stream anywhere is an error naming `what`.
+    pub fn read_exact(&mut self, buf: &mut [u8], what: &str) -> Result<(), StreamError> {
+        if buf.is_empty() || self.read_exact_or_eof(buf, what)? {
+            Ok(())
+        } else {
+            Err(StreamError::Truncated {
+                what: what.to_string(),
+                offset: self.position,
+            })
+        }
+    }
+
+    /// Reads a whole value of `len` bytes into memory.
+    pub fn read_value(&mut self, len: u32, what: &str) -> Result<Vec<u8>, StreamError> {
+        let len = len as usize;
+        let mut value = Vec::with_capacity(len.min(TRUSTED_PREALLOCATION));
+        if len <= TRUSTED_PREALLOCATION {
+            value.resize(len, 0);
+            self.read_exact(&mut value, what)?;
+            return Ok(value);
+        }
+        let copied = self.copy_to(len as u64, &mut value)?;
+        if copied < len as u64 {
+            return Err(self.truncated(what, copied, len as u64));
+        }
+        Ok(value)
+    }
+
+    /// Copies a value of `len` bytes to `out` without holding it.
+    pub fn copy_value<W: Write>(
+        &mut self,
+        len: u32,
+        out: &mut W,
+        what: &str,
+    ) -> Result<(), StreamError> {
+        let copied = self.copy_to(u64::from(len), out)?;
+        if copied < u64::from(len) {
+            return Err(self.truncated(what, copied, u64::from(len)));
+        }
+        Ok(())
+    }
+
+    /// Skips a value of `len` bytes.
+    pub fn skip_value(&mut self, len: u32, what: &str) -> Result<(), StreamError> {
+        self.copy_value(len, &mut io::sink(), what)
+    }
+
+    fn truncated(&self, what: &str, got: u64, want: u64) -> StreamError {
+        StreamError::Truncated {
+            what: format!("{what} ({got} of {want} bytes present)"),
+            offset: self.position,
+        }
+    }
+
+    fn copy_to<W: Write>(&mut self, len: u64, out: &mut W) -> Result<u64, StreamError> {
+        let mut remaining = len;
+        let mut buf = [0u8; 64 * 1024];
+        while remaining > 0 {
+            let want = remaining.min(buf.len() as u64) as usize;
+            let n = match self.read_some(&mut buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(StreamError::Read {
+                        offset: self.position,
+                        source,
+                    });
+                }
+            };
+            out.write_all(&buf[..n]).map_err(StreamError::Write)?;
+            self.position += n as u64;
+            remaining -= n as u64;
+        }
+        Ok(len - remaining)
+    }
+
+    /// The rest of the stream (bytes given back by `unread` first), for
+    /// continuing with another kind of reader.
+    pub fn into_reader(self) -> io::Chain<io::Cursor<Vec<u8>>, R> {
+        io::Cursor::new(self.pending).chain(self.inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_length_fails_without_allocating_it() {
+        let data = vec![7u8; 100];
+        let mut source = Source::new(&data[..]);
+        let err = source.read_value(0xFFFF_FFF0, "a value").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("a value (100 of 4294967280 bytes present)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unread_bytes_come_back_first() {
+        let data = b"abcdef";
+        let mut source = Source::new(&data[..]);
+        let mut two = [0u8; 2];
+        source.read_exact(&mut two, "x").unwrap();
+        source.unread(&two);
+        assert_eq!(source.position(), 0);
+        assert_eq!(source.read_value(4, "x").unwrap(), b"abcd");
+        assert_eq!(source.position(), 4);
+    }
+
+    #[test]
+    fn clean_end_is_not_an_error_but_a_torn_one_is() {
+        let mut source = Source::new(&b"ab"[..]);
+        let mut four = [0u8; 4];
+        assert!(source.read_exact_or_eof(&mut four, "tag").is_err());
+        let mut empty = Source::new(&b""[..]);
+        assert!(!empty.read_exact_or_eof(&mut four, "tag").unwrap());
+    }
+}

@@ -1,0 +1,123 @@
+//! Discovery: every file under SOURCE, in a sorted, reproducible order.
+//!
+//! Symbolic links to files are followed; links to folders are not (they
+//! could loop or leave SOURCE). The output folder is never walked into.
+//! Problems (an unreadable folder, a dangling link) are collected, not
+//! fatal: the run reports them and exits with code 1.
+
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+/// A path the walk could not look at, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct WalkError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The files found under a root.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// Regular files (and links to them), in walk order.
+    pub files: Vec<PathBuf>,
+    pub errors: Vec<WalkError>,
+}
+
+/// Walks `root` depth-first with entries sorted by name, skipping `exclude`.
+pub fn discover(root: &Path, exclude: Option<&Path>) -> Discovered {
+    let mut found = Discovered::default();
+    let mut walker = WalkDir::new(root).sort_by_file_name().into_iter();
+    while let Some(entry) = walker.next() {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                let path = err.path().unwrap_or(root).to_path_buf();
+                let reason = err
+                    .io_error()
+                    .map_or_else(|| err.to_string(), ToString::to_string);
+                found.errors.push(WalkError { path, reason });
+                continue;
+            }
+        };
+        let path = entry.path();
+        let file_type = entry.file_type();
+        if file_type.is_dir() {
+            if exclude.is_some_and(|ex| same_place(path, ex)) {
+                walker.skip_current_dir();
+            }
+            continue;
+        }
+        if file_type.is_symlink() {
+            match std::fs::metadata(path) {
+                Ok(target) if target.is_file() => found.files.push(path.to_path_buf()),
+                Ok(_) => {}
+                Err(err) => found.errors.push(WalkError {
+                    path: path.to_path_buf(),
+                    reason: format!("broken symbolic link: {err}"),
+                }),
+            }
+            continue;
+        }
+        if file_type.is_file() {
+            found.files.push(path.to_path_buf());
+        }
+    }
+    found
+}
+
+fn same_place(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn sorted_nested_and_excluding_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("b/inner")).unwrap();
+        fs::create_dir_all(root.join("out")).unwrap();
+        fs::write(root.join("b/inner/2"), "x").unwrap();
+        fs::write(root.join("b/1"), "x").unwrap();
+        fs::write(root.join("a"), "x").unwrap();
+        fs::write(root.join("out/old.dcm"), "x").unwrap();
+        let found = discover(root, Some(&root.join("out")));
+        let names: Vec<_> = found
+            .files
+            .iter()
+            .map(|p| p.strip_prefix(root).unwrap().to_path_buf())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                PathBuf::from("a"),
+                PathBuf::from("b/1"),
+                PathBuf::from("b/inner/2")
+            ]
+        );
+        assert!(found.errors.is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_to_files_followed_loops_and_dangling_links_reported_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::write(root.join("real"), "x").unwrap();
+        std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
+        std::os::unix::fs::symlink(root, root.join("loop")).unwrap();
+        std::os::unix::fs::symlink(root.join("gone"), root.join("dangling")).unwrap();
+        let found = discover(root, None);
+        assert_eq!(found.files.len(), 2);
+        assert_eq!(found.errors.len(), 1);
+        assert!(found.errors[0].to_string().contains("broken symbolic link"));
+    }
+}
