@@ -1,7 +1,6 @@
 //! `dicommanager anomize`: parse → validate → compile the profile, then run.
 
 use dicommanager::engine::{RunConfig, Summary, run as run_engine};
-use dicommanager::profile::Profile;
 use dicommanager::rules::RuleSet;
 
 use crate::cli::AnomizeArgs;
@@ -12,7 +11,7 @@ use crate::progress::Bar;
 const SECRET_VAR: &str = "DICOMMANAGER_SECRET";
 
 pub fn run(args: &AnomizeArgs) -> ExitCode {
-    let rules = match Profile::load(&args.profile).and_then(|p| RuleSet::compile(&p)) {
+    let rules = match RuleSet::load(&args.profile) {
         Ok(rules) => rules,
         Err(errors) => {
             eprintln!("error: the profile is not usable:\n{errors}");

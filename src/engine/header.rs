@@ -8,9 +8,11 @@ use dicom_core::Tag;
 use super::FileError;
 use super::open::open;
 use crate::charset::{CharacterSet, printable};
-use crate::stream::{Header, Layout, skip_value};
+use crate::stream::{Header, Layout, describe_tag, skip_value};
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
+const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
+const SOP_INSTANCE_UID: Tag = Tag(0x0008, 0x0018);
 const PATIENT_NAME: Tag = Tag(0x0010, 0x0010);
 const PATIENT_ID: Tag = Tag(0x0010, 0x0020);
 const STUDY_INSTANCE_UID: Tag = Tag(0x0020, 0x000D);
@@ -25,6 +27,16 @@ pub struct HeaderFacts {
     pub patient_name: String,
     pub study_uid: String,
     pub series_uid: String,
+    /// SOP Class and Instance UIDs of the data set, as stored: the file
+    /// meta of the output is made from them, so that the two always agree.
+    pub sop_uids: SopUids,
+}
+
+/// The raw values of (0008,0016) and (0008,0018), when present.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SopUids {
+    pub class: Option<Vec<u8>>,
+    pub instance: Option<Vec<u8>>,
 }
 
 /// Reads the top-level attributes up to Series Instance UID.
@@ -40,6 +52,8 @@ pub fn read_header_facts(path: &Path, layout: Layout) -> Result<HeaderFacts, Fil
         }
         let wanted = [
             SPECIFIC_CHARACTER_SET,
+            SOP_CLASS_UID,
+            SOP_INSTANCE_UID,
             PATIENT_NAME,
             PATIENT_ID,
             STUDY_INSTANCE_UID,
@@ -49,10 +63,15 @@ pub fn read_header_facts(path: &Path, layout: Layout) -> Result<HeaderFacts, Fil
             skip_value(source, &header, syntax, 0)?;
             continue;
         }
-        let value = source.read_value(header.len, &format!("the value of {}", header.tag))?;
+        let value = source.read_value(
+            header.len,
+            &format!("the value of {}", describe_tag(header.tag)),
+        )?;
         let text = || printable(&charset.decode(&value)).trim().to_string();
         match header.tag {
             SPECIFIC_CHARACTER_SET => charset = CharacterSet::from_declaration(&value),
+            SOP_CLASS_UID => facts.sop_uids.class = Some(value),
+            SOP_INSTANCE_UID => facts.sop_uids.instance = Some(value),
             PATIENT_NAME => facts.patient_name = text(),
             PATIENT_ID => facts.patient_id = text(),
             STUDY_INSTANCE_UID => facts.study_uid = text(),

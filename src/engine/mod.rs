@@ -21,17 +21,15 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use dicom_core::Tag;
-use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
-use dicom_dictionary_std::StandardDataDictionary;
 use rayon::prelude::*;
 
-pub use header::{HeaderFacts, read_header_facts};
+pub use header::{HeaderFacts, SopUids, read_header_facts};
 pub use plan::{Plan, PlannedFile, plan};
 pub use rewrite::{FileJob, partial_path, rewrite_file};
 
 use crate::rules::{FileContext, RuleError, RuleSet};
 use crate::sink::{AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink, write_metadata_csv};
-use crate::stream::{Layout, StreamError, sniff};
+use crate::stream::{Layout, StreamError, describe_tag, sniff};
 use crate::walk::{WalkError, discover};
 
 /// Names of the audit files in DEST.
@@ -47,7 +45,7 @@ pub enum FileError {
     Open(#[source] std::io::Error),
     #[error("{0}")]
     Stream(#[from] StreamError),
-    #[error("{}: {source}", tag_name(*tag))]
+    #[error("{}: {source}", describe_tag(*tag))]
     Rule { tag: Tag, source: RuleError },
     #[error("cannot write {}: {source}", path.display())]
     Output {
@@ -58,13 +56,6 @@ pub enum FileError {
     NoMeta,
     #[error("no SOP Class UID (0008,0016): cannot make the file meta information")]
     NoSopClass,
-}
-
-fn tag_name(tag: Tag) -> String {
-    match StandardDataDictionary.by_tag(tag) {
-        Some(entry) if tag.group() & 1 == 0 => format!("{} {tag}", entry.alias()),
-        _ => tag.to_string(),
-    }
 }
 
 /// A problem that stops the whole run before any file is written.
@@ -301,6 +292,7 @@ fn process(file: &PlannedFile, dest: &Path, rules: &RuleSet, secret: &[u8]) -> A
         source: &file.source,
         layout: file.layout,
         output: &output,
+        sop_uids: &file.sop_uids,
         context: FileContext {
             patient_index,
             secret,

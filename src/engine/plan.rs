@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use super::Scanned;
+use super::{Scanned, SopUids};
 use crate::profile::{OutputTemplate, PathNumbers};
 use crate::stream::Layout;
 use crate::walk::WalkError;
@@ -28,6 +28,8 @@ pub struct PlannedFile {
     pub patient_index: Option<u32>,
     /// Output path relative to DEST.
     pub output: Option<PathBuf>,
+    /// The data set's SOP UIDs, for the output's file meta.
+    pub sop_uids: SopUids,
     /// Why the file cannot be processed, found in the first pass.
     pub problem: Option<String>,
 }
@@ -81,6 +83,7 @@ pub fn plan(
             patient_id: String::new(),
             patient_index: None,
             output: None,
+            sop_uids: SopUids::default(),
             problem: None,
         };
         match header {
@@ -112,6 +115,7 @@ pub fn plan(
                 file.patient_index = Some(patient.index);
                 file.patient_name = facts.patient_name;
                 file.patient_id = facts.patient_id;
+                file.sop_uids = facts.sop_uids;
             }
         }
         plan.files.push(file);
@@ -136,6 +140,7 @@ mod tests {
                 patient_name: format!("name of {id}"),
                 study_uid: study.into(),
                 series_uid: "s".into(),
+                sop_uids: SopUids::default(),
             }),
         }
     }

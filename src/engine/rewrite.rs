@@ -16,13 +16,13 @@ use dicom_core::{Tag, VR};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
-use super::FileError;
 use super::open::{IO_BUFFER, open};
+use super::{FileError, SopUids};
 use crate::charset::CharacterSet;
 use crate::rules::{Disposition, ElementValue, FileContext, Rule, RuleSet};
 use crate::stream::{
     FileMeta, Header, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, SEQUENCE_DELIMITER, Source,
-    StreamError, Syntax, UNDEFINED_LENGTH, meta, pad, skip_value,
+    StreamError, Syntax, UNDEFINED_LENGTH, describe_tag, meta, pad, skip_value,
 };
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
@@ -36,6 +36,8 @@ pub struct FileJob<'a> {
     pub layout: Layout,
     /// The final output path (its folder exists or is created).
     pub output: &'a Path,
+    /// The data set's SOP UIDs, read in the first pass.
+    pub sop_uids: &'a SopUids,
     pub context: FileContext<'a>,
 }
 
@@ -57,10 +59,7 @@ pub fn rewrite_file(job: &FileJob<'_>, rules: &RuleSet) -> Result<(), FileError>
         rules,
         file: job.context,
     };
-    let mut out_meta = match &opened.meta {
-        Some(meta) => rewriter.meta(meta)?,
-        None => FileMeta::default(),
-    };
+    let mut out_meta = rewriter.meta(opened.meta.as_ref(), job.sop_uids)?;
     out_meta.set_uid(meta::TRANSFER_SYNTAX_UID, &opened.transfer_syntax);
     out_meta.set_uid(meta::IMPLEMENTATION_CLASS_UID, meta::IMPLEMENTATION_UID);
     out_meta.set(
@@ -77,24 +76,8 @@ pub fn rewrite_file(job: &FileJob<'_>, rules: &RuleSet) -> Result<(), FileError>
         }
         let file = create_private_file(&partial)?;
         let mut out = BufWriter::with_capacity(IO_BUFFER, file);
-        if opened.meta.is_some() {
-            out_meta.write(&mut out)?;
-            rewriter.write_dataset(&mut opened.dataset, &mut out, opened.syntax)?;
-        } else {
-            // Without file meta, the SOP UIDs for a new one come from the
-            // rewritten data set itself.
-            let mut dataset = Vec::new();
-            let captured =
-                rewriter.write_dataset(&mut opened.dataset, &mut dataset, opened.syntax)?;
-            let class = captured.sop_class.ok_or(FileError::NoSopClass)?;
-            out_meta.set(meta::MEDIA_STORAGE_SOP_CLASS_UID, VR::UI, class);
-            if let Some(instance) = captured.sop_instance {
-                out_meta.set(meta::MEDIA_STORAGE_SOP_INSTANCE_UID, VR::UI, instance);
-            }
-            out_meta.write(&mut out)?;
-            out.write_all(&dataset)
-                .map_err(|e| output_error(&partial, e))?;
-        }
+        out_meta.write(&mut out)?;
+        rewriter.write_dataset(&mut opened.dataset, &mut out, opened.syntax)?;
         let file = out
             .into_inner()
             .map_err(|e| output_error(&partial, e.into_error()))?;
@@ -136,11 +119,11 @@ fn output_error(path: &Path, source: io::Error) -> FileError {
     }
 }
 
-/// Output values of the top-level SOP UIDs, for a file meta made afresh.
-#[derive(Debug, Default)]
-struct Captured {
-    sop_class: Option<Vec<u8>>,
-    sop_instance: Option<Vec<u8>>,
+/// Where in the file an element sits, and the state it may change.
+struct Level<'a> {
+    syntax: Syntax,
+    depth: usize,
+    charset: &'a mut CharacterSet,
 }
 
 struct Rewriter<'a> {
@@ -149,30 +132,58 @@ struct Rewriter<'a> {
 }
 
 impl Rewriter<'_> {
-    /// The output file meta: structural elements kept, the SOP UIDs changed
-    /// exactly as their data set twins are, other elements by their rules.
-    fn meta(&self, source: &FileMeta) -> Result<FileMeta, FileError> {
+    /// The output file meta: the SOP UIDs of the data set (where it has
+    /// them) changed exactly as the data set's own, so that meta and data
+    /// set agree; other elements of the source meta by their rules; the
+    /// structural ones are set by the caller.
+    fn meta(&self, source: Option<&FileMeta>, sop_uids: &SopUids) -> Result<FileMeta, FileError> {
         let charset = CharacterSet::default();
         let mut out = FileMeta::default();
-        for element in &source.elements {
-            let rule_tag = match element.tag {
-                meta::MEDIA_STORAGE_SOP_CLASS_UID => SOP_CLASS_UID,
-                meta::MEDIA_STORAGE_SOP_INSTANCE_UID => SOP_INSTANCE_UID,
+        let apply = |out: &mut FileMeta, tag: Tag, rule_tag: Tag, vr: VR, bytes: &[u8]| {
+            let value = ElementValue {
+                tag,
+                vr,
+                bytes,
+                charset: &charset,
+            };
+            if let Some(bytes) = self.apply(self.rules.rule_for(rule_tag), &value)? {
+                out.set(tag, vr, bytes);
+            }
+            Ok::<(), FileError>(())
+        };
+        for element in source.map(|m| m.elements.as_slice()).unwrap_or_default() {
+            let (rule_tag, from_dataset) = match element.tag {
+                meta::MEDIA_STORAGE_SOP_CLASS_UID => (SOP_CLASS_UID, &sop_uids.class),
+                meta::MEDIA_STORAGE_SOP_INSTANCE_UID => (SOP_INSTANCE_UID, &sop_uids.instance),
                 meta::INFORMATION_VERSION
                 | meta::TRANSFER_SYNTAX_UID
                 | meta::IMPLEMENTATION_CLASS_UID
                 | meta::IMPLEMENTATION_VERSION_NAME => continue,
-                tag => tag,
+                tag => (tag, &None),
             };
-            let value = ElementValue {
-                tag: element.tag,
-                vr: element.vr,
-                bytes: &element.value,
-                charset: &charset,
-            };
-            if let Some(bytes) = self.apply(self.rules.rule_for(rule_tag), &value)? {
-                out.set(element.tag, element.vr, bytes);
+            let bytes = from_dataset.as_deref().unwrap_or(&element.value);
+            apply(&mut out, element.tag, rule_tag, element.vr, bytes)?;
+        }
+        for (tag, rule_tag, value) in [
+            (
+                meta::MEDIA_STORAGE_SOP_CLASS_UID,
+                SOP_CLASS_UID,
+                &sop_uids.class,
+            ),
+            (
+                meta::MEDIA_STORAGE_SOP_INSTANCE_UID,
+                SOP_INSTANCE_UID,
+                &sop_uids.instance,
+            ),
+        ] {
+            if let (None, Some(bytes)) = (out.get(tag), value) {
+                apply(&mut out, tag, rule_tag, VR::UI, bytes)?;
             }
+        }
+        // A source meta without the class is copied as it is; a meta made
+        // from nothing needs at least the class to be worth writing.
+        if source.is_none() && out.get(meta::MEDIA_STORAGE_SOP_CLASS_UID).is_none() {
+            return Err(FileError::NoSopClass);
         }
         Ok(out)
     }
@@ -203,34 +214,21 @@ impl Rewriter<'_> {
         source: &mut Source<R>,
         out: &mut W,
         syntax: Syntax,
-    ) -> Result<Captured, FileError> {
-        let mut captured = Captured::default();
+    ) -> Result<(), FileError> {
+        let top = CharacterSet::default();
         if syntax.deflated {
             let mut deflate = DeflateEncoder::new(out, Compression::default());
-            self.dataset(
-                source,
-                &mut deflate,
-                syntax,
-                End::Stream,
-                0,
-                CharacterSet::default(),
-                &mut captured,
-            )?;
+            self.dataset(source, &mut deflate, syntax, End::Stream, 0, top)?;
             deflate.finish().map_err(StreamError::Write)?;
+            Ok(())
         } else {
-            self.dataset(
-                source,
-                out,
-                syntax,
-                End::Stream,
-                0,
-                CharacterSet::default(),
-                &mut captured,
-            )?;
+            self.dataset(source, out, syntax, End::Stream, 0, top)
         }
-        Ok(captured)
     }
 
+    /// Rewrites the elements of one data set (the file's, or an item's).
+    /// A group length element, where present, is recomputed: the group is
+    /// buffered until its last element so that its new length is known.
     #[allow(clippy::too_many_arguments)] // the recursion's whole state, passed down by value
     fn dataset<R: Read, W: Write>(
         &self,
@@ -240,86 +238,124 @@ impl Rewriter<'_> {
         end: End,
         depth: usize,
         mut charset: CharacterSet,
-        captured: &mut Captured,
     ) -> Result<(), FileError> {
+        let mut group: Option<(u16, Vec<u8>)> = None;
         loop {
-            if let End::At(limit) = end {
-                if source.position() >= limit {
-                    return Ok(());
-                }
+            let header = self.next_header(source, syntax, end)?;
+            if let Some((number, buffered)) = &group
+                && header.is_none_or(|h| h.tag.group() != *number)
+            {
+                write_group(out, syntax, *number, buffered)?;
+                group = None;
             }
-            let Some(header) = Header::read(source, syntax)? else {
-                return match end {
-                    End::Stream => Ok(()),
-                    _ => Err(StreamError::Truncated {
-                        what: "a sequence item".into(),
-                        offset: source.position(),
-                    }
-                    .into()),
-                };
-            };
-            if header.tag == ITEM_DELIMITER && end == End::Delimiter {
+            let Some(header) = header else {
                 return Ok(());
-            }
-            if header.tag.group() == 0xFFFE {
-                return Err(StreamError::UnexpectedTag {
-                    tag: header.tag,
-                    offset: source.position(),
-                    context: "among data elements",
-                }
-                .into());
-            }
+            };
             if header.tag.element() == 0x0000 {
                 skip_value(source, &header, syntax, depth)?;
+                group = Some((header.tag.group(), Vec::new()));
                 continue;
             }
-            let rule = self.rules.rule_for(header.tag);
-            if header.is_sequence() {
-                self.sequence(source, out, syntax, &header, rule, depth, &charset)?;
-            } else if header.is_encapsulated_pixel_data() {
-                self.fragments(source, out, syntax, &header, rule)?;
-            } else if header.is_undefined_length() {
-                return Err(StreamError::UnexpectedTag {
-                    tag: header.tag,
-                    offset: source.position(),
-                    context: "with undefined length but no sequence VR",
-                }
-                .into());
-            } else {
-                let top_level_uid =
-                    depth == 0 && matches!(header.tag, SOP_CLASS_UID | SOP_INSTANCE_UID);
-                let needs_value = header.tag == SPECIFIC_CHARACTER_SET || top_level_uid;
-                if rule.disposition() == Disposition::Keep && !needs_value {
-                    header.write(out, syntax)?;
-                    source.copy_value(header.len, out, &format!("the value of {}", header.tag))?;
-                    continue;
-                }
-                let bytes =
-                    source.read_value(header.len, &format!("the value of {}", header.tag))?;
-                if header.tag == SPECIFIC_CHARACTER_SET {
-                    charset = CharacterSet::from_declaration(&bytes);
-                }
-                let value = ElementValue {
-                    tag: header.tag,
-                    vr: header.vr,
-                    bytes: &bytes,
-                    charset: &charset,
-                };
-                if let Some(new) = self.apply(rule, &value)? {
-                    match header.tag {
-                        SOP_CLASS_UID if top_level_uid => captured.sop_class = Some(new.clone()),
-                        SOP_INSTANCE_UID if top_level_uid => {
-                            captured.sop_instance = Some(new.clone())
-                        }
-                        _ => {}
-                    }
-                    let len = u32::try_from(new.len())
-                        .map_err(|_| StreamError::Write(io::Error::other("value too long")))?;
-                    Header { len, ..header }.write(out, syntax)?;
-                    out.write_all(&new).map_err(StreamError::Write)?;
-                }
+            let level = Level {
+                syntax,
+                depth,
+                charset: &mut charset,
+            };
+            match &mut group {
+                Some((_, buffered)) => self.element(source, buffered, &header, level)?,
+                None => self.element(source, out, &header, level)?,
             }
         }
+    }
+
+    /// The next element header of a data set; `None` at its end.
+    fn next_header<R: Read>(
+        &self,
+        source: &mut Source<R>,
+        syntax: Syntax,
+        end: End,
+    ) -> Result<Option<Header>, FileError> {
+        if let End::At(limit) = end
+            && source.position() >= limit
+        {
+            return Ok(None);
+        }
+        let Some(header) = Header::read(source, syntax)? else {
+            return match end {
+                End::Stream => Ok(None),
+                _ => Err(StreamError::Truncated {
+                    what: "a sequence item".into(),
+                    offset: source.position(),
+                }
+                .into()),
+            };
+        };
+        if header.tag == ITEM_DELIMITER && end == End::Delimiter {
+            return Ok(None);
+        }
+        if header.tag.group() == 0xFFFE {
+            return Err(StreamError::UnexpectedTag {
+                tag: header.tag,
+                offset: source.position(),
+                context: "among data elements",
+            }
+            .into());
+        }
+        Ok(Some(header))
+    }
+
+    /// Rewrites one element whose header was just read.
+    fn element<R: Read, W: Write>(
+        &self,
+        source: &mut Source<R>,
+        out: &mut W,
+        header: &Header,
+        level: Level<'_>,
+    ) -> Result<(), FileError> {
+        let Level {
+            syntax,
+            depth,
+            charset,
+        } = level;
+        let rule = self.rules.rule_for(header.tag);
+        if header.is_sequence() {
+            return self.sequence(source, out, syntax, header, rule, depth, charset);
+        }
+        if header.is_encapsulated_pixel_data() {
+            return self.fragments(source, out, syntax, header, rule);
+        }
+        if header.is_undefined_length() {
+            return Err(StreamError::UnexpectedTag {
+                tag: header.tag,
+                offset: source.position(),
+                context: "with undefined length but no sequence VR",
+            }
+            .into());
+        }
+        let what = || format!("the value of {}", describe_tag(header.tag));
+        if rule.disposition() == Disposition::Keep && header.tag != SPECIFIC_CHARACTER_SET {
+            header.write(out, syntax)?;
+            source.copy_value(header.len, out, &what())?;
+            return Ok(());
+        }
+        let bytes = source.read_value(header.len, &what())?;
+        if header.tag == SPECIFIC_CHARACTER_SET {
+            *charset = CharacterSet::from_declaration(&bytes);
+        }
+        let value = ElementValue {
+            tag: header.tag,
+            vr: header.vr,
+            bytes: &bytes,
+            charset,
+        };
+        let Some(new) = self.apply(rule, &value)? else {
+            return Ok(());
+        };
+        let len = u32::try_from(new.len())
+            .map_err(|_| StreamError::Write(io::Error::other("value too long")))?;
+        Header { len, ..*header }.write(out, syntax)?;
+        out.write_all(&new).map_err(StreamError::Write)?;
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)] // the recursion's whole state, passed down by value
@@ -384,13 +420,13 @@ impl Rewriter<'_> {
         let end =
             (!sequence.is_undefined_length()).then(|| source.position() + u64::from(sequence.len));
         loop {
-            if let Some(end) = end {
-                if source.position() >= end {
-                    return Ok(());
-                }
+            if let Some(end) = end
+                && source.position() >= end
+            {
+                return Ok(());
             }
             let item = Header::read(source, syntax)?.ok_or_else(|| StreamError::Truncated {
-                what: format!("the sequence {}", sequence.tag),
+                what: format!("the sequence {}", describe_tag(sequence.tag)),
                 offset: source.position(),
             })?;
             match item.tag {
@@ -419,16 +455,7 @@ impl Rewriter<'_> {
                 End::At(item_end)
             };
             let mut body = Vec::new();
-            let mut ignored = Captured::default();
-            self.dataset(
-                source,
-                &mut body,
-                syntax,
-                item_end,
-                depth,
-                charset.clone(),
-                &mut ignored,
-            )?;
+            self.dataset(source, &mut body, syntax, item_end, depth, charset.clone())?;
             if item.is_undefined_length() {
                 item.write(out, syntax)?;
                 out.extend_from_slice(&body);
@@ -487,6 +514,26 @@ impl Rewriter<'_> {
             }
         }
     }
+}
+
+/// Writes a group length element (gggg,0000) and the group it measures.
+fn write_group<W: Write>(
+    out: &mut W,
+    syntax: Syntax,
+    group: u16,
+    elements: &[u8],
+) -> Result<(), FileError> {
+    let len = checked_len(elements.len())?;
+    Header {
+        tag: Tag(group, 0x0000),
+        vr: VR::UL,
+        len: 4,
+    }
+    .write(out, syntax)?;
+    out.write_all(&syntax.u32_bytes(len))
+        .map_err(StreamError::Write)?;
+    out.write_all(elements).map_err(StreamError::Write)?;
+    Ok(())
 }
 
 fn delimiter(tag: Tag) -> Header {

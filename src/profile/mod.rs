@@ -144,6 +144,18 @@ impl Profile {
     /// Loads and layers the profiles named on the command line (built-in
     /// names or paths; an existing path wins over a built-in name).
     pub fn load(specs: &[String]) -> Result<Profile, ProfileErrors> {
+        let (profile, problems) = Profile::load_with_problems(specs);
+        if problems.is_empty() {
+            Ok(profile)
+        } else {
+            Err(ProfileErrors(problems))
+        }
+    }
+
+    /// Like [`Profile::load`], but returns what could be read together with
+    /// the problems, so that later checks can add theirs and the author
+    /// sees every problem at once.
+    pub fn load_with_problems(specs: &[String]) -> (Profile, Vec<ProfileError>) {
         let defaults = [DEFAULT_PROFILE.to_string()];
         let specs = if specs.is_empty() {
             &defaults[..]
@@ -166,7 +178,12 @@ impl Profile {
             dir: None,
         };
         builder.add_source(source, &mut Vec::new());
-        builder.finish()
+        let (profile, problems) = builder.finish();
+        if problems.is_empty() {
+            Ok(profile)
+        } else {
+            Err(ProfileErrors(problems))
+        }
     }
 }
 
@@ -289,31 +306,47 @@ impl Builder {
         }
     }
 
-    fn finish(mut self) -> Result<Profile, ProfileErrors> {
+    fn finish(mut self) -> (Profile, Vec<ProfileError>) {
         let output = match self.output.take() {
-            Some((text, origin)) => match OutputTemplate::parse(&text) {
-                Ok(template) => Some(template),
-                Err(message) => {
-                    self.errors.push(ProfileError::Invalid {
-                        origin,
-                        message: format!("output: {message}"),
-                    });
-                    None
-                }
-            },
-            None => OutputTemplate::parse(OutputTemplate::DEFAULT).ok(),
-        };
-        match output {
-            Some(output) if self.errors.is_empty() => Ok(Profile {
-                layers: self.layers,
-                entries: self.entries,
-                private_attributes: self.private_attributes,
-                unlisted_attributes: self.unlisted_attributes,
-                output,
+            Some((text, origin)) => OutputTemplate::parse(&text).unwrap_or_else(|message| {
+                self.errors.push(ProfileError::Invalid {
+                    origin,
+                    message: format!("output: {message}"),
+                });
+                default_template()
             }),
-            _ => Err(ProfileErrors(self.errors)),
-        }
+            None => default_template(),
+        };
+        sort_by_place(&mut self.errors);
+        let profile = Profile {
+            layers: self.layers,
+            entries: self.entries,
+            private_attributes: self.private_attributes,
+            unlisted_attributes: self.unlisted_attributes,
+            output,
+        };
+        (profile, self.errors)
     }
+}
+
+fn default_template() -> OutputTemplate {
+    OutputTemplate::parse(OutputTemplate::DEFAULT)
+        .unwrap_or_else(|e| unreachable!("the default template is valid: {e}"))
+}
+
+/// Orders problems by file and line (stable, so files keep their order of
+/// reading among equals).
+pub fn sort_by_place(errors: &mut [ProfileError]) {
+    errors.sort_by(|a, b| match (a, b) {
+        (ProfileError::Invalid { origin: x, .. }, ProfileError::Invalid { origin: y, .. }) => {
+            if x.file == y.file {
+                x.line.cmp(&y.line)
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        }
+        _ => std::cmp::Ordering::Equal,
+    });
 }
 
 fn resolve(spec: &str, base: Option<&Path>) -> Result<ProfileSource, ProfileError> {
@@ -444,10 +477,15 @@ mod tests {
 
     #[test]
     fn every_problem_is_listed() {
-        let err = errors_of("[attributes]\nFoo = \"blank\"\nBar = 3\n");
-        assert_eq!(err.lines().count(), 2, "{err}");
+        let err = errors_of("[attributes]\nPatientName = 3\nFoo = \"blank\"\n");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
         assert!(
-            err.contains("site.toml:3: expected an action name"),
+            lines[0].starts_with("site.toml:2: expected an action name"),
+            "{err}"
+        );
+        assert!(
+            lines[1].starts_with("site.toml:3: unknown attribute \"Foo\""),
             "{err}"
         );
     }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use dicom_core::{Tag, VR};
 
 use super::{ACTIONS, ActionDef, Rule, action, vr};
-use crate::profile::{ActionRef, OutputTemplate, Profile, ProfileError, ProfileErrors, Selector};
+use crate::profile::{
+    ActionRef, OutputTemplate, Profile, ProfileError, ProfileErrors, Selector, sort_by_place,
+};
 use crate::stream::implicit_vr;
 
 /// The rules of a run, in the precedence of PS3.15-style profiles: an
@@ -25,6 +27,21 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// Loads the profiles named on the command line and compiles them,
+    /// reporting the problems of both steps together.
+    pub fn load(specs: &[String]) -> Result<RuleSet, ProfileErrors> {
+        let (profile, mut problems) = Profile::load_with_problems(specs);
+        match RuleSet::compile(&profile) {
+            Ok(rules) if problems.is_empty() => Ok(rules),
+            Ok(_) => Err(ProfileErrors(problems)),
+            Err(more) => {
+                problems.extend(more.0);
+                sort_by_place(&mut problems);
+                Err(ProfileErrors(problems))
+            }
+        }
+    }
+
     /// Checks every action of `profile` against the registry and builds the
     /// lookup; all problems are reported together.
     pub fn compile(profile: &Profile) -> Result<RuleSet, ProfileErrors> {
@@ -59,10 +76,7 @@ impl RuleSet {
         let private = policy(&profile.private_attributes, "private-attributes");
         let unlisted = policy(&profile.unlisted_attributes, "unlisted-attributes");
         if !errors.is_empty() {
-            errors.sort_by_key(|e| match e {
-                ProfileError::Invalid { origin, .. } => (origin.file.clone(), origin.line),
-                _ => (String::new(), 0),
-            });
+            sort_by_place(&mut errors);
             return Err(ProfileErrors(errors));
         }
         Ok(RuleSet {
@@ -208,7 +222,7 @@ mod tests {
         let err = compile("[attributes]\nInstitutionName = \"replace\"\n").unwrap_err();
         assert!(err.contains("needs a value"), "{err}");
         let err =
-            compile("[attributes]\nStudyDate = { action = \"replace\", value = \"2024-01-01\" }\n")
+            compile("[attributes]\nStudyDate = { action = \"replace\", value = \"2024010A\" }\n")
                 .unwrap_err();
         assert!(err.contains("not a valid DA value"), "{err}");
         assert!(

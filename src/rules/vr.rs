@@ -64,13 +64,13 @@ pub fn padding(vr: VR) -> u8 {
 /// Checks a fixed replacement value against its VR.
 pub fn check_value(vr: VR, value: &str) -> Result<(), String> {
     for single in value.split('\\') {
-        if let Some(max) = max_len(vr) {
-            if single.chars().count() > max {
-                return Err(format!(
-                    "{single:?} is longer than the {max} characters VR {} allows",
-                    vr.to_string()
-                ));
-            }
+        if let Some(max) = max_len(vr)
+            && single.chars().count() > max
+        {
+            return Err(format!(
+                "{single:?} is longer than the {max} characters VR {} allows",
+                vr.to_string()
+            ));
         }
         let ok = match vr {
             VR::DA => {

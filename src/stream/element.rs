@@ -79,7 +79,8 @@ impl Syntax {
         }
     }
 
-    fn u32_to(self, v: u32) -> [u8; 4] {
+    /// A 32-bit value in this syntax's byte order.
+    pub fn u32_bytes(self, v: u32) -> [u8; 4] {
         if self.big_endian {
             v.to_be_bytes()
         } else {
@@ -132,7 +133,7 @@ impl Header {
             syntax.u16_from([tag_bytes[0], tag_bytes[1]]),
             syntax.u16_from([tag_bytes[2], tag_bytes[3]]),
         );
-        let what = || format!("the header of {tag}");
+        let what = || format!("the header of {}", describe_tag(tag));
         if tag.group() == 0xFFFE || !syntax.explicit_vr {
             let mut len = [0u8; 4];
             source.read_exact(&mut len, &what())?;
@@ -172,11 +173,11 @@ impl Header {
         buf[..2].copy_from_slice(&syntax.u16_to(self.tag.group()));
         buf[2..4].copy_from_slice(&syntax.u16_to(self.tag.element()));
         let n = if self.tag.group() == 0xFFFE || !syntax.explicit_vr {
-            buf[4..8].copy_from_slice(&syntax.u32_to(self.len));
+            buf[4..8].copy_from_slice(&syntax.u32_bytes(self.len));
             8
         } else if has_long_length(self.vr) {
             buf[4..6].copy_from_slice(&self.vr.to_bytes());
-            buf[8..12].copy_from_slice(&syntax.u32_to(self.len));
+            buf[8..12].copy_from_slice(&syntax.u32_bytes(self.len));
             12
         } else {
             buf[4..6].copy_from_slice(&self.vr.to_bytes());
@@ -213,6 +214,17 @@ fn has_long_length(vr: VR) -> bool {
             | VR::UT
             | VR::UV
     )
+}
+
+/// A tag as people read it: `PixelData (7FE0,0010)`, or just the tag
+/// when the dictionary does not know it (private and unknown tags).
+pub fn describe_tag(tag: Tag) -> String {
+    match StandardDataDictionary.by_tag(tag) {
+        Some(entry) if tag.group() & 1 == 0 && !entry.alias().is_empty() => {
+            format!("{} {tag}", entry.alias())
+        }
+        _ => tag.to_string(),
+    }
 }
 
 /// The VR an implicit VR file means for `tag`, from the standard dictionary.

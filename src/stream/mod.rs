@@ -17,8 +17,8 @@ mod skip;
 mod sniff;
 mod source;
 
-pub use element::implicit_vr;
 pub use element::{Header, ITEM, ITEM_DELIMITER, SEQUENCE_DELIMITER, Syntax, UNDEFINED_LENGTH};
+pub use element::{describe_tag, implicit_vr};
 pub use meta::{FileMeta, MetaElement, pad};
 pub use skip::skip_value;
 pub use sniff::{Layout, guess_bare_syntax, sniff};

@@ -17,7 +17,10 @@ pub fn skip_value<R: Read>(
     depth: usize,
 ) -> Result<(), StreamError> {
     if !header.is_undefined_length() {
-        return source.skip_value(header.len, &format!("the value of {}", header.tag));
+        return source.skip_value(
+            header.len,
+            &format!("the value of {}", super::describe_tag(header.tag)),
+        );
     }
     if depth >= MAX_DEPTH {
         return Err(StreamError::TooDeep {

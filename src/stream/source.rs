@@ -175,7 +175,7 @@ mod tests {
 
     #[test]
     fn hostile_length_fails_without_allocating_it() {
-        let data = vec![7u8; 100];
+        let data = [7u8; 100];
         let mut source = Source::new(&data[..]);
         let err = source.read_value(0xFFFF_FFF0, "a value").unwrap_err();
         assert!(

@@ -1,0 +1,618 @@
+//! `anomize` end to end: numbering, audit, outputs, profiles, safety.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use dicom_dictionary_std::{tags, uids};
+use tempfile::TempDir;
+
+use crate::util::*;
+
+const ALICE: Patient<'static> = Patient {
+    id: "PAT-A",
+    name: "Smith^Alice",
+};
+const BOB: Patient<'static> = Patient {
+    id: "PAT-B",
+    name: "Jones^Bob",
+};
+const CAROL: Patient<'static> = Patient {
+    id: "PAT-C",
+    name: "Müller^Carol",
+};
+
+/// A PACS-like tree: three patients over nested folders, a repeated
+/// Patient ID in another folder, files without extension, non-DICOM files
+/// (one named .dcm) and a truncated DICOM file.
+fn pacs_tree() -> TempDir {
+    let dir = TempDir::new().unwrap();
+    let root = dir.path();
+    write_patient_file(
+        &root.join("b_ward/study1/img1.dcm"),
+        &BOB,
+        "1.2.826.0.1.9.1",
+        1,
+    );
+    write_patient_file(&root.join("b_ward/study1/img2"), &BOB, "1.2.826.0.1.9.1", 2);
+    write_patient_file(&root.join("a_ward/x/01.dcm"), &ALICE, "1.2.826.0.1.9.2", 1);
+    write_patient_file(&root.join("c_ward/later.dcm"), &ALICE, "1.2.826.0.1.9.3", 1);
+    write_patient_file(&root.join("c_ward/zz.dcm"), &CAROL, "1.2.826.0.1.9.4", 1);
+    fs::write(root.join("a_ward/notes.txt"), "call the ward").unwrap();
+    fs::write(root.join("b_ward/fake.dcm"), "%PDF-1.4 not dicom").unwrap();
+    fs::write(root.join("c_ward/empty.dcm"), "").unwrap();
+    let whole = fs::read(root.join("c_ward/zz.dcm")).unwrap();
+    fs::write(
+        root.join("c_ward/truncated.dcm"),
+        &whole[..whole.len() - 10],
+    )
+    .unwrap();
+    dir
+}
+
+fn source_path(root: &Path, rel: &str) -> String {
+    root.canonicalize().unwrap().join(rel).display().to_string()
+}
+
+#[test]
+fn numbers_patients_and_writes_the_audit() {
+    let source = pacs_tree();
+    let dest = TempDir::new().unwrap();
+    let out = anomize(source.path(), dest.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    let metadata = read_csv_rows(&dest.path().join("_metadata.csv"));
+    let expected_order = [
+        "a_ward/x/01.dcm",
+        "b_ward/study1/img1.dcm",
+        "b_ward/study1/img2",
+        "c_ward/later.dcm",
+        "c_ward/truncated.dcm",
+        "c_ward/zz.dcm",
+    ];
+    assert_eq!(metadata.len(), expected_order.len());
+    for (i, (row, rel)) in metadata.iter().zip(expected_order).enumerate() {
+        let size = fs::metadata(source.path().join(rel)).unwrap().len();
+        assert_eq!(
+            row,
+            &vec![
+                (i + 1).to_string(),
+                source_path(source.path(), rel),
+                size.to_string()
+            ]
+        );
+    }
+
+    let xlsx = read_xlsx(&dest.path().join("_out.xlsx"));
+    assert_eq!(
+        xlsx[0][..7],
+        [
+            "source_file",
+            "patient_name",
+            "patient_id_DICOM",
+            "patient_index",
+            "file_size",
+            "destinaton_file",
+            "status"
+        ]
+    );
+    let rows: Vec<(String, String, String, String, String)> = xlsx[1..]
+        .iter()
+        .map(|r| {
+            let dest_name = Path::new(&r[5])
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (
+                r[1].clone(),
+                r[2].clone(),
+                r[3].clone(),
+                dest_name,
+                r[6].clone(),
+            )
+        })
+        .collect();
+    let row = |name: &str, id: &str, index: &str, file: &str, status: &str| {
+        (
+            name.to_string(),
+            id.to_string(),
+            index.to_string(),
+            file.to_string(),
+            status.to_string(),
+        )
+    };
+    assert_eq!(
+        rows,
+        [
+            row("Smith^Alice", "PAT-A", "1", "1_001.dcm", "OK"),
+            row("Jones^Bob", "PAT-B", "2", "2_001.dcm", "OK"),
+            row("Jones^Bob", "PAT-B", "2", "2_002.dcm", "OK"),
+            row("Smith^Alice", "PAT-A", "1", "1_002.dcm", "OK"),
+            row("Müller^Carol", "PAT-C", "3", "", "ERROR"),
+            row("Müller^Carol", "PAT-C", "3", "3_002.dcm", "OK"),
+        ]
+    );
+    let reason = &xlsx[5][7];
+    assert!(
+        reason.contains("PixelData (7FE0,0010)") && reason.contains("present"),
+        "{reason}"
+    );
+    assert_eq!(xlsx[1][0], source_path(source.path(), "a_ward/x/01.dcm"));
+    assert_eq!(
+        xlsx[1][4],
+        fs::metadata(source.path().join("a_ward/x/01.dcm"))
+            .unwrap()
+            .len()
+            .to_string()
+    );
+
+    // The CSV audit says the same as the workbook.
+    let csv = read_csv_rows(&dest.path().join("_out.csv"));
+    assert_eq!(csv, xlsx);
+
+    let produced: Vec<PathBuf> = outputs(dest.path()).into_keys().collect();
+    assert_eq!(
+        produced,
+        [
+            "1_001.dcm",
+            "1_002.dcm",
+            "2_001.dcm",
+            "2_002.dcm",
+            "3_002.dcm"
+        ]
+        .map(PathBuf::from)
+    );
+    // No temporary file is left behind by the failed one.
+    let leftovers: Vec<_> = fs::read_dir(dest.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn basic_profile_changes_the_four_tags_at_every_depth_and_nothing_else() {
+    let source = pacs_tree();
+    let dest = TempDir::new().unwrap();
+    anomize(source.path(), dest.path(), &[]);
+    let output = dest.path().join("2_002.dcm");
+    assert_eq!(text_of(&output, tags::PATIENT_NAME).as_deref(), Some("2"));
+    assert_eq!(text_of(&output, tags::PATIENT_ID).as_deref(), Some("2"));
+    assert_eq!(text_of(&output, tags::PATIENT_ADDRESS).as_deref(), Some(""));
+    assert_eq!(
+        text_of(&output, tags::STUDY_DESCRIPTION).as_deref(),
+        Some("")
+    );
+
+    let original = dicom_object::open_file(source.path().join("b_ward/study1/img2")).unwrap();
+    let written = dicom_object::open_file(&output).unwrap();
+    let item = &written
+        .element(tags::REFERENCED_PATIENT_SEQUENCE)
+        .unwrap()
+        .items()
+        .unwrap()[0];
+    assert_eq!(
+        item.element(tags::PATIENT_NAME).unwrap().to_str().unwrap(),
+        "2"
+    );
+    assert_eq!(
+        item.element(tags::PATIENT_ID).unwrap().to_str().unwrap(),
+        "2"
+    );
+    for tag in [
+        tags::PATIENT_BIRTH_DATE,
+        tags::STUDY_INSTANCE_UID,
+        tags::SOP_INSTANCE_UID,
+        tags::STUDY_DATE,
+        tags::INSTANCE_NUMBER,
+    ] {
+        assert_eq!(
+            written.element(tag).unwrap().to_str().unwrap(),
+            original.element(tag).unwrap().to_str().unwrap(),
+            "{tag}"
+        );
+    }
+    assert_eq!(
+        written
+            .element(tags::PIXEL_DATA)
+            .unwrap()
+            .to_bytes()
+            .unwrap(),
+        original
+            .element(tags::PIXEL_DATA)
+            .unwrap()
+            .to_bytes()
+            .unwrap()
+    );
+    assert_eq!(
+        written.meta().media_storage_sop_instance_uid(),
+        original.meta().media_storage_sop_instance_uid()
+    );
+}
+
+#[test]
+fn sources_are_never_changed() {
+    let source = pacs_tree();
+    let before = snapshot(source.path());
+    let dest = TempDir::new().unwrap();
+    anomize(source.path(), dest.path(), &[]);
+    assert_eq!(snapshot(source.path()), before);
+}
+
+#[test]
+fn same_result_whatever_the_number_of_threads() {
+    let source = pacs_tree();
+    let one = TempDir::new().unwrap();
+    let many = TempDir::new().unwrap();
+    anomize(source.path(), one.path(), &["--jobs", "1"]);
+    anomize(source.path(), many.path(), &["--jobs", "8"]);
+    assert_eq!(outputs(one.path()), outputs(many.path()));
+    let strip = |rows: Vec<Vec<String>>, dest: &Path| -> Vec<Vec<String>> {
+        let prefix = dest.canonicalize().unwrap().display().to_string();
+        rows.into_iter()
+            .map(|r| r.into_iter().map(|c| c.replace(&prefix, "DEST")).collect())
+            .collect()
+    };
+    assert_eq!(
+        strip(read_xlsx(&one.path().join("_out.xlsx")), one.path()),
+        strip(read_xlsx(&many.path().join("_out.xlsx")), many.path())
+    );
+    assert_eq!(
+        fs::read(one.path().join("_metadata.csv")).unwrap(),
+        fs::read(many.path().join("_metadata.csv")).unwrap()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn audit_files_are_private_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let source = pacs_tree();
+    let dest = TempDir::new().unwrap();
+    anomize(source.path(), dest.path(), &[]);
+    for name in ["_metadata.csv", "_out.xlsx", "_out.csv"] {
+        let mode = fs::metadata(dest.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+}
+
+#[test]
+fn all_ok_exits_zero_with_a_summary() {
+    let source = TempDir::new().unwrap();
+    write_patient_file(&source.path().join("one.dcm"), &ALICE, "1.2.3", 1);
+    let dest = TempDir::new().unwrap();
+    let out = anomize(source.path(), dest.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "files seen   1",
+        "DICOM files  1",
+        "OK           1",
+        "ERROR        0",
+        "patients     1",
+    ] {
+        assert!(summary.contains(line), "{summary}");
+    }
+    assert!(summary.contains("files/s"), "{summary}");
+    // Nothing but the summary: no patient data on the terminal.
+    assert!(!summary.contains("Alice") && !stderr(&out).contains("Alice"));
+    let quiet = TempDir::new().unwrap();
+    let out = anomize(source.path(), quiet.path(), &["--quiet"]);
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_previous_run_is_not_overwritten_without_asking() {
+    let source = TempDir::new().unwrap();
+    write_patient_file(&source.path().join("one.dcm"), &ALICE, "1.2.3", 1);
+    let dest = TempDir::new().unwrap();
+    anomize(source.path(), dest.path(), &[]);
+    let before = snapshot(dest.path());
+    let out = anomize(source.path(), dest.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--overwrite"), "{}", stderr(&out));
+    assert_eq!(snapshot(dest.path()), before);
+    let out = anomize(source.path(), dest.path(), &["--overwrite"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn output_inside_the_source_is_not_walked_into() {
+    let source = TempDir::new().unwrap();
+    write_patient_file(&source.path().join("one.dcm"), &ALICE, "1.2.3", 1);
+    let dest = source.path().join("out");
+    let out = anomize(source.path(), &dest, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = anomize(source.path(), &dest, &["--overwrite"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(read_csv_rows(&dest.join("_metadata.csv")).len(), 1);
+}
+
+#[test]
+fn profile_errors_exit_2_before_touching_anything() {
+    let source = pacs_tree();
+    let dir = TempDir::new().unwrap();
+    let profile = dir.path().join("site.toml");
+    fs::write(&profile, "[attributes]\nPatientName = \"blank\"\nPatientNmae = \"blank\"\nPatientID = \"scramble\"\n").unwrap();
+    let dest = dir.path().join("dest");
+    let out = anomize(
+        source.path(),
+        &dest,
+        &["--profile", profile.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("site.toml:3: unknown attribute \"PatientNmae\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("site.toml:4: unknown action \"scramble\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("allowed: keep, remove, blank, replace, replace-with-index, hash"),
+        "{err}"
+    );
+    assert!(!dest.exists());
+}
+
+#[test]
+fn built_in_profile_by_name_or_missing_file_name() {
+    let source = TempDir::new().unwrap();
+    write_patient_file(&source.path().join("one.dcm"), &ALICE, "1.2.3", 1);
+    for spec in ["basic", "basic.toml"] {
+        let dest = TempDir::new().unwrap();
+        let out = dicommanager()
+            .current_dir(dest.path())
+            .args(["anomize", "-s"])
+            .arg(source.path())
+            .arg("-d")
+            .arg(dest.path().join("out"))
+            .args(["--profile", spec])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{spec}: {}", stderr(&out));
+        assert_eq!(
+            text_of(&dest.path().join("out/1_001.dcm"), tags::PATIENT_NAME).as_deref(),
+            Some("1")
+        );
+    }
+}
+
+#[test]
+fn custom_profile_with_replace_hash_and_folders() {
+    let source = pacs_tree();
+    let dir = TempDir::new().unwrap();
+    let profile = dir.path().join("site.toml");
+    fs::write(
+        &profile,
+        r#"extends = ["basic"]
+output = "{patient_index}/{study}/{series}/{image_number:04}.dcm"
+[attributes]
+PatientBirthDate = "remove"
+StudyInstanceUID = "hash"
+PatientID = "hash"
+StudyDescription = { action = "replace", value = "RESEARCH" }
+"#,
+    )
+    .unwrap();
+    let run = |secret: Option<&str>| {
+        let dest = TempDir::new().unwrap();
+        let mut cmd = dicommanager();
+        if let Some(secret) = secret {
+            cmd.env("DICOMMANAGER_SECRET", secret);
+        }
+        let out = cmd
+            .args(["anomize", "-s"])
+            .arg(source.path())
+            .arg("-d")
+            .arg(dest.path())
+            .args(["--profile", profile.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (dest, out)
+    };
+    let (dest, out) = run(None);
+    assert!(
+        stderr(&out).contains("WARNING: DICOMMANAGER_SECRET is not set"),
+        "{}",
+        stderr(&out)
+    );
+    let file = dest.path().join("1/2/1/0002.dcm");
+    assert!(
+        file.exists(),
+        "{:?}",
+        outputs(dest.path()).keys().collect::<Vec<_>>()
+    );
+    assert_eq!(text_of(&file, tags::PATIENT_BIRTH_DATE), None);
+    assert_eq!(
+        text_of(&file, tags::STUDY_DESCRIPTION).as_deref(),
+        Some("RESEARCH")
+    );
+    let study = text_of(&file, tags::STUDY_INSTANCE_UID).unwrap();
+    assert!(study.starts_with("2.25.") && study.len() <= 64, "{study}");
+    let id = text_of(&file, tags::PATIENT_ID).unwrap();
+    assert_eq!(id.len(), 32);
+    assert_ne!(id, ALICE.id);
+
+    let (keyed, out) = run(Some("a long random secret"));
+    assert!(!stderr(&out).contains("WARNING"), "{}", stderr(&out));
+    let keyed_id = text_of(&keyed.path().join("1/2/1/0002.dcm"), tags::PATIENT_ID).unwrap();
+    assert_ne!(keyed_id, id);
+    let (again, _) = run(Some("a long random secret"));
+    assert_eq!(outputs(keyed.path()), outputs(again.path()));
+}
+
+#[test]
+fn keep_all_profile_copies_data_sets_byte_for_byte() {
+    let source = TempDir::new().unwrap();
+    for name in [
+        "MR_small_bigendian.dcm",
+        "UN_sequence.dcm",
+        "SC_rgb_jpeg_dcmtk.dcm",
+    ] {
+        fs::copy(fixture(name), source.path().join(name)).unwrap();
+    }
+    let dest = keep_all(source.path());
+    for row in read_csv_rows(&dest.path().join("out/_out.csv"))
+        .iter()
+        .skip(1)
+    {
+        let input = fs::read(&row[0]).unwrap();
+        let output = fs::read(&row[5]).unwrap();
+        assert_eq!(dataset_bytes(&output), dataset_bytes(&input), "{}", row[0]);
+    }
+}
+
+/// Runs `anomize` with a profile that keeps everything; output in `out/`.
+fn keep_all(source: &Path) -> TempDir {
+    let dir = TempDir::new().unwrap();
+    let profile = dir.path().join("keep.toml");
+    fs::write(
+        &profile,
+        "unlisted-attributes = \"keep\"\nprivate-attributes = \"keep\"\n",
+    )
+    .unwrap();
+    let out = anomize(
+        source,
+        &dir.path().join("out"),
+        &["--profile", profile.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    dir
+}
+
+#[test]
+fn group_lengths_are_recomputed() {
+    // chrJapMulti.dcm declares (0010,0000) = 106 for a group of 190 bytes.
+    let source = TempDir::new().unwrap();
+    fs::copy(fixture("chrJapMulti.dcm"), source.path().join("a.dcm")).unwrap();
+    for dest in [keep_all(source.path()).path().join("out"), {
+        let dest = TempDir::new().unwrap().keep();
+        anomize(source.path(), &dest, &[]);
+        dest
+    }] {
+        let output = fs::read(dest.join("1_001.dcm")).unwrap();
+        let groups = group_lengths(dataset_bytes(&output));
+        assert!(groups.contains_key(&0x0010), "{groups:?}");
+        for (group, (declared, actual)) in groups {
+            assert_eq!(declared, actual, "group {group:04X} in {}", dest.display());
+        }
+    }
+}
+
+/// Declared and actual length of every group that has a group length,
+/// walking the top level of an explicit VR little endian data set.
+fn group_lengths(mut data: &[u8]) -> std::collections::BTreeMap<u16, (u32, u32)> {
+    use dicommanager::stream::{Header, Source, Syntax, skip_value};
+    let mut groups = std::collections::BTreeMap::new();
+    let mut source = Source::new(&mut data);
+    let syntax = Syntax::EXPLICIT_VR_LITTLE_ENDIAN;
+    loop {
+        let start = source.position();
+        let Some(header) = Header::read(&mut source, syntax).unwrap() else {
+            break;
+        };
+        if header.tag.element() == 0 {
+            let value = source.read_value(4, "group length").unwrap();
+            let declared = u32::from_le_bytes(value.try_into().unwrap());
+            groups.insert(header.tag.group(), (declared, 0));
+            continue;
+        }
+        skip_value(&mut source, &header, syntax, 0).unwrap();
+        if let Some((_, actual)) = groups.get_mut(&header.tag.group()) {
+            *actual += (source.position() - start) as u32;
+        }
+    }
+    groups
+}
+
+/// The bytes after the file meta group of a Part 10 file.
+fn dataset_bytes(file: &[u8]) -> &[u8] {
+    let meta_len = u32::from_le_bytes(file[140..144].try_into().unwrap()) as usize;
+    &file[144 + meta_len..]
+}
+
+#[test]
+fn every_encoding_is_rewritten_into_valid_dicom() {
+    let source = TempDir::new().unwrap();
+    for name in [
+        "chrJapMulti.dcm",
+        "image_dfl.dcm",
+        "MR_small_bigendian.dcm",
+        "rtstruct.dcm",
+        "UN_sequence.dcm",
+        "SC_rgb_jpeg_dcmtk.dcm",
+    ] {
+        fs::copy(fixture(name), source.path().join(name)).unwrap();
+    }
+    let dest = TempDir::new().unwrap();
+    let out = anomize(source.path(), dest.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let audit = read_csv_rows(&dest.path().join("_out.csv"));
+    assert_eq!(audit.len(), 7);
+    for row in &audit[1..] {
+        let output = PathBuf::from(&row[5]);
+        let index = &row[3];
+        let Some(obj) = read_back(&row[0], &output) else {
+            continue;
+        };
+        assert_eq!(
+            obj.element(tags::PATIENT_NAME).unwrap().to_str().unwrap(),
+            index.as_str()
+        );
+        assert_eq!(
+            obj.element(tags::PATIENT_ID).unwrap().to_str().unwrap(),
+            index.as_str()
+        );
+        assert_eq!(
+            obj.meta().media_storage_sop_instance_uid(),
+            obj.element(tags::SOP_INSTANCE_UID)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_end_matches('\0')
+        );
+    }
+    // The Japanese name is readable text in the audit, not escape bytes.
+    let japanese = audit
+        .iter()
+        .find(|r| r[0].ends_with("chrJapMulti.dcm"))
+        .unwrap();
+    assert_eq!(japanese[1], "やまだ^たろう");
+    // The file without meta got one, and the deflated file stays deflated.
+    let rtstruct = audit
+        .iter()
+        .find(|r| r[0].ends_with("rtstruct.dcm"))
+        .unwrap();
+    let obj = dicom_object::open_file(&rtstruct[5]).unwrap();
+    assert_eq!(
+        obj.meta().transfer_syntax(),
+        uids::IMPLICIT_VR_LITTLE_ENDIAN
+    );
+    assert_eq!(
+        obj.meta().media_storage_sop_class_uid(),
+        uids::RT_STRUCTURE_SET_STORAGE
+    );
+    let deflated = audit
+        .iter()
+        .find(|r| r[0].ends_with("image_dfl.dcm"))
+        .unwrap();
+    let obj = dicom_object::open_file(&deflated[5]).unwrap();
+    assert_eq!(
+        obj.meta().transfer_syntax(),
+        uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+    );
+}
+
+#[test]
+fn missing_source_is_a_usage_error() {
+    let dest = TempDir::new().unwrap();
+    let out = anomize(Path::new("/no/such/folder"), dest.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/no/such/folder"), "{}", stderr(&out));
+}

@@ -1,0 +1,229 @@
+//! `anomize` on the whole developer corpus (real files written by others).
+//!
+//! The corpus lives outside the repository (`../shared/corpus`, or the
+//! folder in `DICOMMANAGER_CORPUS`). Without it these tests only say so;
+//! CI sets `DICOMMANAGER_REQUIRE_CORPUS=1` so that a missing corpus fails
+//! there, and `DICOMMANAGER_REQUIRE_DCMTK=1` so that outputs are also read
+//! by DCMTK's `dcmdump`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dicom_dictionary_std::tags;
+use tempfile::TempDir;
+
+use crate::util::*;
+
+/// Files of the corpus that are DICOM by content but cannot be read to
+/// the end, and must be ERROR rows (see the corpus README, `broken/`).
+const UNREADABLE: &[&str] = &[
+    "broken/CT_small_cut_at_1000_bytes.dcm",
+    "broken/MR_truncated.dcm",
+    "broken/preamble_and_DICM_only.dcm",
+    "broken/rtplan_truncated.dcm",
+];
+
+fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("DICOMMANAGER_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    if dir.join("MANIFEST.csv").is_file() {
+        return Some(dir.canonicalize().unwrap());
+    }
+    assert!(
+        std::env::var_os("DICOMMANAGER_REQUIRE_CORPUS").is_none(),
+        "DICOMMANAGER_REQUIRE_CORPUS is set but there is no corpus at {}",
+        dir.display()
+    );
+    eprintln!("no corpus at {}: corpus tests not run", dir.display());
+    None
+}
+
+struct ManifestRow {
+    file: String,
+    sha256: String,
+    parse_status: String,
+}
+
+fn manifest(corpus: &Path) -> Vec<ManifestRow> {
+    let mut reader = csv::Reader::from_path(corpus.join("MANIFEST.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (file, sha, status) = (col("file"), col("sha256"), col("parse_status"));
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            ManifestRow {
+                file: r[file].to_string(),
+                sha256: r[sha].to_string(),
+                parse_status: r[status].to_string(),
+            }
+        })
+        .collect()
+}
+
+fn dcmdump_available() -> bool {
+    let found = Command::new("dcmdump").arg("--version").output().is_ok();
+    assert!(
+        found || std::env::var_os("DICOMMANAGER_REQUIRE_DCMTK").is_none(),
+        "DICOMMANAGER_REQUIRE_DCMTK is set but dcmdump is not on PATH"
+    );
+    found
+}
+
+#[test]
+fn whole_corpus_with_the_basic_profile() {
+    let Some(corpus) = corpus() else { return };
+    let manifest = manifest(&corpus);
+    let before = snapshot(&corpus);
+    let dest = TempDir::new().unwrap();
+    let out = anomize(&corpus, dest.path(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the corpus has broken files: {}",
+        stderr(&out)
+    );
+
+    // Sources: byte-identical to the manifest, timestamps untouched.
+    assert_eq!(snapshot(&corpus), before);
+    for row in &manifest {
+        let bytes = std::fs::read(corpus.join(&row.file)).unwrap();
+        assert_eq!(sha256_hex(&bytes), row.sha256, "{}", row.file);
+    }
+
+    // Listed: exactly the files that are DICOM by content.
+    let expected: BTreeSet<String> = manifest
+        .iter()
+        .filter(|r| !r.parse_status.starts_with("not_dicom"))
+        .map(|r| corpus.join(&r.file).display().to_string())
+        .collect();
+    let metadata = read_csv_rows(&dest.path().join("_metadata.csv"));
+    let listed: BTreeSet<String> = metadata.iter().map(|r| r[1].clone()).collect();
+    assert_eq!(listed, expected);
+    let seqs: Vec<String> = metadata.iter().map(|r| r[0].clone()).collect();
+    let one_to_n: Vec<String> = (1..=metadata.len()).map(|i| i.to_string()).collect();
+    assert_eq!(seqs, one_to_n);
+
+    let xlsx = read_xlsx(&dest.path().join("_out.xlsx"));
+    assert_eq!(
+        xlsx[0][..7],
+        [
+            "source_file",
+            "patient_name",
+            "patient_id_DICOM",
+            "patient_index",
+            "file_size",
+            "destinaton_file",
+            "status"
+        ]
+    );
+    let rows = &xlsx[1..];
+    assert_eq!(rows.len(), metadata.len());
+
+    // OK for every readable file; ERROR, with a reason, for the broken ones.
+    let unreadable: BTreeSet<String> = UNREADABLE
+        .iter()
+        .map(|f| corpus.join(f).display().to_string())
+        .collect();
+    for row in rows {
+        let broken = unreadable.contains(&row[0]);
+        assert_eq!(
+            row[6],
+            if broken { "ERROR" } else { "OK" },
+            "{} {:?}",
+            row[0],
+            row.get(7)
+        );
+        if broken {
+            assert!(!row[7].is_empty());
+        }
+    }
+
+    // One index per Patient ID and one Patient ID per index, numbered 1..n.
+    let mut by_id: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut by_index: BTreeMap<u32, BTreeSet<&str>> = BTreeMap::new();
+    for row in rows.iter().filter(|r| !r[3].is_empty()) {
+        by_id.entry(&row[2]).or_default().insert(&row[3]);
+        by_index
+            .entry(row[3].parse().unwrap())
+            .or_default()
+            .insert(&row[2]);
+    }
+    assert!(by_id.values().all(|s| s.len() == 1), "{by_id:?}");
+    assert!(by_index.values().all(|s| s.len() == 1), "{by_index:?}");
+    let indices: Vec<u32> = by_index.keys().copied().collect();
+    assert_eq!(indices, (1..=indices.len() as u32).collect::<Vec<_>>());
+
+    // The four tags changed, read back by dicom-object.
+    for row in rows.iter().filter(|r| r[6] == "OK") {
+        let source = dicom_object::open_file(&row[0]).ok();
+        let Some(output) = read_back(&row[0], Path::new(&row[5])) else {
+            continue;
+        };
+        for tag in [tags::PATIENT_NAME, tags::PATIENT_ID] {
+            if let Ok(element) = output.element(tag) {
+                assert_eq!(element.to_str().unwrap().trim(), row[3], "{} {tag}", row[0]);
+            } else if let Some(source) = &source {
+                assert!(source.element(tag).is_err(), "{} lost {tag}", row[0]);
+            }
+        }
+        if let Ok(instance) = output.element(tags::SOP_INSTANCE_UID) {
+            assert_eq!(
+                output.meta().media_storage_sop_instance_uid(),
+                instance.to_str().unwrap().trim_end_matches('\0'),
+                "{}",
+                row[0]
+            );
+        }
+        for tag in [tags::PATIENT_ADDRESS, tags::STUDY_DESCRIPTION] {
+            if let Ok(element) = output.element(tag) {
+                assert!(
+                    element.to_str().unwrap().trim().is_empty(),
+                    "{} {tag}",
+                    row[0]
+                );
+            }
+        }
+    }
+
+    // DCMTK reads every output without an error.
+    if dcmdump_available() {
+        for row in rows.iter().filter(|r| r[6] == "OK") {
+            let dump = Command::new("dcmdump").arg(&row[5]).output().unwrap();
+            let errors = String::from_utf8_lossy(&dump.stderr);
+            assert!(
+                dump.status.success(),
+                "dcmdump {} ({}): {errors}",
+                row[5],
+                row[0]
+            );
+            assert!(
+                !errors.contains("E: "),
+                "dcmdump {} ({}): {errors}",
+                row[5],
+                row[0]
+            );
+        }
+    }
+}
+
+#[test]
+fn corpus_results_do_not_depend_on_threads() {
+    let Some(corpus) = corpus() else { return };
+    let one = TempDir::new().unwrap();
+    let default = TempDir::new().unwrap();
+    anomize(&corpus, one.path(), &["--jobs", "1"]);
+    anomize(&corpus, default.path(), &[]);
+    assert_eq!(outputs(one.path()), outputs(default.path()));
+    let rows = |dest: &Path| -> Vec<Vec<String>> {
+        let prefix = dest.canonicalize().unwrap().display().to_string();
+        read_xlsx(&dest.join("_out.xlsx"))
+            .into_iter()
+            .map(|r| r.into_iter().map(|c| c.replace(&prefix, "DEST")).collect())
+            .collect()
+    };
+    assert_eq!(rows(one.path()), rows(default.path()));
+}

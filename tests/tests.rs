@@ -1,0 +1,5 @@
+//! End-to-end tests: the real `dicommanager` binary run on fixtures.
+
+mod anomize;
+mod corpus;
+mod util;
