@@ -6,9 +6,9 @@ use std::path::Path;
 use dicom_core::Tag;
 
 use super::FileError;
-use super::open::open;
+use super::open::{OpenedFile, open, open_reader};
 use crate::charset::{CharacterSet, printable};
-use crate::stream::{Header, Layout, describe_tag, skip_value};
+use crate::stream::{Header, Layout, What, skip_value};
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
 const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
@@ -39,9 +39,17 @@ pub struct SopUids {
     pub instance: Option<Vec<u8>>,
 }
 
-/// Reads the top-level attributes up to Series Instance UID.
+/// Reads the top-level attributes up to Series Instance UID of a file.
 pub fn read_header_facts(path: &Path, layout: Layout) -> Result<HeaderFacts, FileError> {
-    let mut file = open(path, layout)?;
+    facts_of(open(path, layout)?)
+}
+
+/// [`read_header_facts`] of bytes in memory.
+pub fn read_header_facts_from(bytes: &[u8], layout: Layout) -> Result<HeaderFacts, FileError> {
+    facts_of(open_reader(bytes, layout)?)
+}
+
+fn facts_of(mut file: OpenedFile<'_>) -> Result<HeaderFacts, FileError> {
     let syntax = file.syntax;
     let source = &mut file.dataset;
     let mut charset = CharacterSet::default();
@@ -63,10 +71,7 @@ pub fn read_header_facts(path: &Path, layout: Layout) -> Result<HeaderFacts, Fil
             skip_value(source, &header, syntax, 0)?;
             continue;
         }
-        let value = source.read_value(
-            header.len,
-            &format!("the value of {}", describe_tag(header.tag)),
-        )?;
+        let value = source.read_value(header.len, What::Value(header.tag))?;
         let text = || printable(&charset.decode(&value)).trim().to_string();
         match header.tag {
             SPECIFIC_CHARACTER_SET => charset = CharacterSet::from_declaration(&value),

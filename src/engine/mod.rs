@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 use dicom_core::Tag;
 use rayon::prelude::*;
 
-pub use header::{HeaderFacts, SopUids, read_header_facts};
+pub use header::{HeaderFacts, SopUids, read_header_facts, read_header_facts_from};
 pub use plan::{Plan, PlannedFile, plan};
-pub use rewrite::{FileJob, partial_path, rewrite_file};
+pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file};
 
 use crate::rules::{FileContext, RuleError, RuleSet};
 use crate::sink::{AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink, write_metadata_csv};

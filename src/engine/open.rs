@@ -14,7 +14,7 @@ use crate::stream::{FileMeta, Layout, Source, Syntax, meta};
 pub(crate) const IO_BUFFER: usize = 256 * 1024;
 
 /// A file positioned at its data set.
-pub(crate) struct OpenedFile {
+pub(crate) struct OpenedFile<'a> {
     /// The file meta group; `None` for a bare data set.
     pub meta: Option<FileMeta>,
     /// How the data set is encoded.
@@ -22,15 +22,25 @@ pub(crate) struct OpenedFile {
     /// The transfer syntax UID the output will declare.
     pub transfer_syntax: String,
     /// The data set, inflated if it was deflated.
-    pub dataset: Source<Box<dyn Read + Send>>,
+    pub dataset: Source<Box<dyn Read + Send + 'a>>,
 }
 
 const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
 const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
 
-pub(crate) fn open(path: &Path, layout: Layout) -> Result<OpenedFile, FileError> {
+/// Opens a file on disk.
+pub(crate) fn open(path: &Path, layout: Layout) -> Result<OpenedFile<'static>, FileError> {
     let file = File::open(path).map_err(FileError::Open)?;
-    let mut source = Source::new(BufReader::with_capacity(IO_BUFFER, file));
+    open_reader(BufReader::with_capacity(IO_BUFFER, file), layout)
+}
+
+/// Reads the preamble and file meta of any byte stream (a file, or bytes
+/// in memory for benchmarks and fuzzing).
+pub(crate) fn open_reader<'a, R: Read + Send + 'a>(
+    reader: R,
+    layout: Layout,
+) -> Result<OpenedFile<'a>, FileError> {
+    let mut source = Source::new(reader);
     let mut skipped = vec![0u8; layout.header_skip() as usize];
     source.read_exact(&mut skipped, "the preamble")?;
     let (meta, syntax, transfer_syntax) = match layout {
@@ -56,7 +66,7 @@ pub(crate) fn open(path: &Path, layout: Layout) -> Result<OpenedFile, FileError>
     };
     let position = source.position();
     let reader = source.into_reader();
-    let dataset: Box<dyn Read + Send> = if syntax.deflated {
+    let dataset: Box<dyn Read + Send + 'a> = if syntax.deflated {
         Box::new(DeflateDecoder::new(reader))
     } else {
         Box::new(reader)

@@ -16,13 +16,14 @@ use dicom_core::{Tag, VR};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
-use super::open::{IO_BUFFER, open};
+use super::header::read_header_facts_from;
+use super::open::{IO_BUFFER, OpenedFile, open, open_reader};
 use super::{FileError, SopUids};
 use crate::charset::CharacterSet;
 use crate::rules::{Disposition, ElementValue, FileContext, Rule, RuleSet};
 use crate::stream::{
     FileMeta, Header, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, SEQUENCE_DELIMITER, Source,
-    StreamError, Syntax, UNDEFINED_LENGTH, describe_tag, meta, pad, skip_value,
+    StreamError, Syntax, UNDEFINED_LENGTH, What, meta, pad, skip_value,
 };
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
@@ -54,21 +55,7 @@ enum End {
 
 /// De-identifies one file; on any error nothing is left at `job.output`.
 pub fn rewrite_file(job: &FileJob<'_>, rules: &RuleSet) -> Result<(), FileError> {
-    let mut opened = open(job.source, job.layout)?;
-    let rewriter = Rewriter {
-        rules,
-        file: job.context,
-    };
-    let mut out_meta = rewriter.meta(opened.meta.as_ref(), job.sop_uids)?;
-    out_meta.set_uid(meta::TRANSFER_SYNTAX_UID, &opened.transfer_syntax);
-    out_meta.set_uid(meta::IMPLEMENTATION_CLASS_UID, meta::IMPLEMENTATION_UID);
-    out_meta.set(
-        meta::IMPLEMENTATION_VERSION_NAME,
-        VR::SH,
-        pad(meta::IMPLEMENTATION_VERSION.as_bytes(), b' '),
-    );
-    out_meta.set(meta::INFORMATION_VERSION, VR::OB, vec![0, 1]);
-
+    let opened = open(job.source, job.layout)?;
     let partial = partial_path(job.output);
     let result = (|| {
         if let Some(parent) = job.output.parent() {
@@ -76,8 +63,7 @@ pub fn rewrite_file(job: &FileJob<'_>, rules: &RuleSet) -> Result<(), FileError>
         }
         let file = create_private_file(&partial)?;
         let mut out = BufWriter::with_capacity(IO_BUFFER, file);
-        out_meta.write(&mut out)?;
-        rewriter.write_dataset(&mut opened.dataset, &mut out, opened.syntax)?;
+        write_deidentified(opened, &mut out, rules, job.sop_uids, job.context)?;
         let file = out
             .into_inner()
             .map_err(|e| output_error(&partial, e.into_error()))?;
@@ -89,6 +75,44 @@ pub fn rewrite_file(job: &FileJob<'_>, rules: &RuleSet) -> Result<(), FileError>
         let _ = fs::remove_file(&partial);
     }
     result
+}
+
+/// De-identifies a DICOM file held in memory into `out` (benchmarks and
+/// fuzzing use this; it is the same code path as [`rewrite_file`]).
+pub fn rewrite_bytes<W: Write>(
+    input: &[u8],
+    layout: Layout,
+    out: &mut W,
+    rules: &RuleSet,
+    context: FileContext<'_>,
+) -> Result<(), FileError> {
+    let facts = read_header_facts_from(input, layout)?;
+    let opened = open_reader(input, layout)?;
+    write_deidentified(opened, out, rules, &facts.sop_uids, context)
+}
+
+fn write_deidentified<W: Write>(
+    mut opened: OpenedFile<'_>,
+    out: &mut W,
+    rules: &RuleSet,
+    sop_uids: &SopUids,
+    context: FileContext<'_>,
+) -> Result<(), FileError> {
+    let rewriter = Rewriter {
+        rules,
+        file: context,
+    };
+    let mut out_meta = rewriter.meta(opened.meta.as_ref(), sop_uids)?;
+    out_meta.set_uid(meta::TRANSFER_SYNTAX_UID, &opened.transfer_syntax);
+    out_meta.set_uid(meta::IMPLEMENTATION_CLASS_UID, meta::IMPLEMENTATION_UID);
+    out_meta.set(
+        meta::IMPLEMENTATION_VERSION_NAME,
+        VR::SH,
+        pad(meta::IMPLEMENTATION_VERSION.as_bytes(), b' '),
+    );
+    out_meta.set(meta::INFORMATION_VERSION, VR::OB, vec![0, 1]);
+    out_meta.write(out)?;
+    rewriter.write_dataset(&mut opened.dataset, out, opened.syntax)
 }
 
 /// The temporary name an output has until it is complete: hidden, in the
@@ -332,13 +356,13 @@ impl Rewriter<'_> {
             }
             .into());
         }
-        let what = || format!("the value of {}", describe_tag(header.tag));
+        let what = What::Value(header.tag);
         if rule.disposition() == Disposition::Keep && header.tag != SPECIFIC_CHARACTER_SET {
             header.write(out, syntax)?;
-            source.copy_value(header.len, out, &what())?;
+            source.copy_value(header.len, out, what)?;
             return Ok(());
         }
-        let bytes = source.read_value(header.len, &what())?;
+        let bytes = source.read_value(header.len, what)?;
         if header.tag == SPECIFIC_CHARACTER_SET {
             *charset = CharacterSet::from_declaration(&bytes);
         }
@@ -426,7 +450,7 @@ impl Rewriter<'_> {
                 return Ok(());
             }
             let item = Header::read(source, syntax)?.ok_or_else(|| StreamError::Truncated {
-                what: format!("the sequence {}", describe_tag(sequence.tag)),
+                what: What::Sequence(sequence.tag).to_string(),
                 offset: source.position(),
             })?;
             match item.tag {

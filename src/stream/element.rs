@@ -8,7 +8,7 @@ use dicom_dictionary_std::StandardDataDictionary;
 use dicom_encoding::transfer_syntax::{Codec, Endianness, TransferSyntaxIndex};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
-use super::{Source, StreamError};
+use super::{Source, StreamError, What};
 
 /// Item (FFFE,E000).
 pub const ITEM: Tag = Tag(0xFFFE, 0xE000);
@@ -133,10 +133,10 @@ impl Header {
             syntax.u16_from([tag_bytes[0], tag_bytes[1]]),
             syntax.u16_from([tag_bytes[2], tag_bytes[3]]),
         );
-        let what = || format!("the header of {}", describe_tag(tag));
+        let what = What::Header(tag);
         if tag.group() == 0xFFFE || !syntax.explicit_vr {
             let mut len = [0u8; 4];
-            source.read_exact(&mut len, &what())?;
+            source.read_exact(&mut len, what)?;
             let vr = if tag.group() == 0xFFFE {
                 VR::UN
             } else {
@@ -149,7 +149,7 @@ impl Header {
             }));
         }
         let mut vr_bytes = [0u8; 2];
-        source.read_exact(&mut vr_bytes, &what())?;
+        source.read_exact(&mut vr_bytes, what)?;
         let vr = VR::from_binary(vr_bytes).ok_or(StreamError::InvalidVr {
             tag,
             bytes: vr_bytes,
@@ -157,11 +157,11 @@ impl Header {
         })?;
         let len = if has_long_length(vr) {
             let mut rest = [0u8; 6];
-            source.read_exact(&mut rest, &what())?;
+            source.read_exact(&mut rest, what)?;
             syntax.u32_from([rest[2], rest[3], rest[4], rest[5]])
         } else {
             let mut short = [0u8; 2];
-            source.read_exact(&mut short, &what())?;
+            source.read_exact(&mut short, what)?;
             u32::from(syntax.u16_from(short))
         };
         Ok(Some(Header { tag, vr, len }))

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 
 use dicom_core::{Tag, VR};
 
-use super::{Header, Source, StreamError, Syntax};
+use super::{Header, Source, StreamError, Syntax, What};
 
 /// File meta groups are a handful of short UIDs; anything bigger is hostile.
 const MAX_META_VALUE: u32 = 64 * 1024;
@@ -65,7 +65,7 @@ impl FileMeta {
             if meta.elements.len() >= MAX_META_ELEMENTS {
                 return Err(StreamError::Meta("too many elements".into()));
             }
-            let value = source.read_value(header.len, &format!("file meta {}", header.tag))?;
+            let value = source.read_value(header.len, What::Value(header.tag))?;
             if header.tag != GROUP_LENGTH {
                 meta.set(header.tag, header.vr, value);
             }

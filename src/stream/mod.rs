@@ -22,7 +22,7 @@ pub use element::{describe_tag, implicit_vr};
 pub use meta::{FileMeta, MetaElement, pad};
 pub use skip::skip_value;
 pub use sniff::{Layout, guess_bare_syntax, sniff};
-pub use source::Source;
+pub use source::{Source, What};
 
 use dicom_core::Tag;
 

@@ -6,7 +6,7 @@ use std::io::Read;
 use dicom_core::VR;
 
 use super::{
-    Header, ITEM, ITEM_DELIMITER, MAX_DEPTH, SEQUENCE_DELIMITER, Source, StreamError, Syntax,
+    Header, ITEM, ITEM_DELIMITER, MAX_DEPTH, SEQUENCE_DELIMITER, Source, StreamError, Syntax, What,
 };
 
 /// Skips the value of the element whose `header` was just read.
@@ -17,10 +17,7 @@ pub fn skip_value<R: Read>(
     depth: usize,
 ) -> Result<(), StreamError> {
     if !header.is_undefined_length() {
-        return source.skip_value(
-            header.len,
-            &format!("the value of {}", super::describe_tag(header.tag)),
-        );
+        return source.skip_value(header.len, What::Value(header.tag));
     }
     if depth >= MAX_DEPTH {
         return Err(StreamError::TooDeep {
@@ -35,7 +32,7 @@ pub fn skip_value<R: Read>(
     };
     loop {
         let item = Header::read(source, inner)?.ok_or_else(|| StreamError::Truncated {
-            what: format!("the sequence {}", header.tag),
+            what: What::Sequence(header.tag).to_string(),
             offset: source.position(),
         })?;
         match item.tag {

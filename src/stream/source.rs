@@ -1,8 +1,44 @@
 //! A byte source that knows its position and never trusts a declared length.
 
+use std::fmt;
 use std::io::{self, Read, Write};
 
-use super::StreamError;
+use dicom_core::Tag;
+
+use super::{StreamError, describe_tag};
+
+/// What is being read, for error messages. Cheap to pass for every
+/// element: the text is only made when something goes wrong.
+#[derive(Debug, Clone, Copy)]
+pub enum What<'a> {
+    Text(&'a str),
+    /// The header of an element.
+    Header(Tag),
+    /// The value of an element.
+    Value(Tag),
+    /// A sequence and its items.
+    Sequence(Tag),
+}
+
+impl fmt::Display for What<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            What::Text(text) => f.write_str(text),
+            What::Header(tag) => write!(f, "the header of {}", describe_tag(tag)),
+            What::Value(tag) => write!(f, "the value of {}", describe_tag(tag)),
+            What::Sequence(tag) => write!(f, "the sequence {}", describe_tag(tag)),
+        }
+    }
+}
+
+impl<'a> From<&'a str> for What<'a> {
+    fn from(text: &'a str) -> What<'a> {
+        What::Text(text)
+    }
+}
+
+/// Bytes copied per read when streaming a value through.
+const COPY_CHUNK: usize = 64 * 1024;
 
 /// Values up to this size are read in one allocation; larger ones grow as
 /// bytes really arrive, so a hostile length cannot reserve gigabytes.
@@ -14,6 +50,8 @@ pub struct Source<R> {
     position: u64,
     /// Bytes pushed back by [`Source::unread`], consumed first.
     pending: Vec<u8>,
+    /// Reused buffer for streaming values through.
+    scratch: Vec<u8>,
 }
 
 impl<R: Read> Source<R> {
@@ -22,6 +60,7 @@ impl<R: Read> Source<R> {
             inner,
             position: 0,
             pending: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -32,6 +71,7 @@ impl<R: Read> Source<R> {
             inner,
             position,
             pending: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -58,14 +98,18 @@ impl<R: Read> Source<R> {
 
     /// Fills `buf`, or returns `Ok(false)` if the stream ended before its
     /// first byte. Ending midway is an error naming `what`.
-    pub fn read_exact_or_eof(&mut self, buf: &mut [u8], what: &str) -> Result<bool, StreamError> {
+    pub fn read_exact_or_eof<'w>(
+        &mut self,
+        buf: &mut [u8],
+        what: impl Into<What<'w>>,
+    ) -> Result<bool, StreamError> {
         let mut filled = 0;
         while filled < buf.len() {
             match self.read_some(&mut buf[filled..]) {
                 Ok(0) if filled == 0 => return Ok(false),
                 Ok(0) => {
                     return Err(StreamError::Truncated {
-                        what: what.to_string(),
+                        what: what.into().to_string(),
                         offset: self.position,
                     });
                 }
@@ -86,7 +130,12 @@ impl<R: Read> Source<R> {
     }
 
     /// Fills `buf`; the end of stream anywhere is an error naming `what`.
-    pub fn read_exact(&mut self, buf: &mut [u8], what: &str) -> Result<(), StreamError> {
+    pub fn read_exact<'w>(
+        &mut self,
+        buf: &mut [u8],
+        what: impl Into<What<'w>>,
+    ) -> Result<(), StreamError> {
+        let what = what.into();
         if buf.is_empty() || self.read_exact_or_eof(buf, what)? {
             Ok(())
         } else {
@@ -98,7 +147,12 @@ impl<R: Read> Source<R> {
     }
 
     /// Reads a whole value of `len` bytes into memory.
-    pub fn read_value(&mut self, len: u32, what: &str) -> Result<Vec<u8>, StreamError> {
+    pub fn read_value<'w>(
+        &mut self,
+        len: u32,
+        what: impl Into<What<'w>>,
+    ) -> Result<Vec<u8>, StreamError> {
+        let what = what.into();
         let len = len as usize;
         let mut value = Vec::with_capacity(len.min(TRUSTED_PREALLOCATION));
         if len <= TRUSTED_PREALLOCATION {
@@ -114,25 +168,29 @@ impl<R: Read> Source<R> {
     }
 
     /// Copies a value of `len` bytes to `out` without holding it.
-    pub fn copy_value<W: Write>(
+    pub fn copy_value<'w, W: Write>(
         &mut self,
         len: u32,
         out: &mut W,
-        what: &str,
+        what: impl Into<What<'w>>,
     ) -> Result<(), StreamError> {
         let copied = self.copy_to(u64::from(len), out)?;
         if copied < u64::from(len) {
-            return Err(self.truncated(what, copied, u64::from(len)));
+            return Err(self.truncated(what.into(), copied, u64::from(len)));
         }
         Ok(())
     }
 
     /// Skips a value of `len` bytes.
-    pub fn skip_value(&mut self, len: u32, what: &str) -> Result<(), StreamError> {
+    pub fn skip_value<'w>(
+        &mut self,
+        len: u32,
+        what: impl Into<What<'w>>,
+    ) -> Result<(), StreamError> {
         self.copy_value(len, &mut io::sink(), what)
     }
 
-    fn truncated(&self, what: &str, got: u64, want: u64) -> StreamError {
+    fn truncated(&self, what: What<'_>, got: u64, want: u64) -> StreamError {
         StreamError::Truncated {
             what: format!("{what} ({got} of {want} bytes present)"),
             offset: self.position,
@@ -141,9 +199,24 @@ impl<R: Read> Source<R> {
 
     fn copy_to<W: Write>(&mut self, len: u64, out: &mut W) -> Result<u64, StreamError> {
         let mut remaining = len;
-        let mut buf = [0u8; 64 * 1024];
-        while remaining > 0 {
-            let want = remaining.min(buf.len() as u64) as usize;
+        let mut buf = std::mem::take(&mut self.scratch);
+        let want_size = (len as usize).min(COPY_CHUNK);
+        if buf.len() < want_size {
+            buf.resize(want_size, 0);
+        }
+        let result = self.copy_with(&mut buf, &mut remaining, out);
+        self.scratch = buf;
+        result.map(|()| len - remaining)
+    }
+
+    fn copy_with<W: Write>(
+        &mut self,
+        buf: &mut [u8],
+        remaining: &mut u64,
+        out: &mut W,
+    ) -> Result<(), StreamError> {
+        while *remaining > 0 {
+            let want = (*remaining).min(buf.len() as u64) as usize;
             let n = match self.read_some(&mut buf[..want]) {
                 Ok(0) => break,
                 Ok(n) => n,
@@ -157,9 +230,9 @@ impl<R: Read> Source<R> {
             };
             out.write_all(&buf[..n]).map_err(StreamError::Write)?;
             self.position += n as u64;
-            remaining -= n as u64;
+            *remaining -= n as u64;
         }
-        Ok(len - remaining)
+        Ok(())
     }
 
     /// The rest of the stream (bytes given back by `unread` first), for
