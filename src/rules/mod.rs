@@ -151,4 +151,13 @@ mod tests {
             assert_eq!((a.build)(a.takes_value.then_some("X")).name(), a.name);
         }
     }
+
+    #[test]
+    fn profiles_readme_documents_every_action() {
+        let readme = include_str!("../../profiles/README.md");
+        for a in ACTIONS {
+            let row = format!("| `{}` | {} | {} |", a.name, a.summary, a.fits_description);
+            assert!(readme.contains(&row), "profiles/README.md lacks:\n{row}");
+        }
+    }
 }
