@@ -1,0 +1,261 @@
+//! Reading a header into a tree of elements with raw values.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use dicom_core::{Tag, VR};
+use flate2::read::DeflateDecoder;
+
+use super::{HeaderError, MetadataError};
+use crate::stream::{
+    FileMeta, Header, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, SEQUENCE_DELIMITER, Source,
+    StreamError, Syntax, meta, skip_value, sniff,
+};
+
+/// One element: a raw value, or the items of a sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    pub tag: Tag,
+    pub vr: VR,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// The value bytes as in the file (byte order of the transfer syntax).
+    Bytes(Vec<u8>),
+    Items(Vec<Item>),
+    /// An undefined-length value that is not a sequence (encapsulated
+    /// data): skipped, not kept.
+    Skipped,
+}
+
+/// One sequence item: a nested data set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Item {
+    pub elements: Vec<Element>,
+}
+
+impl Item {
+    pub fn get(&self, tag: Tag) -> Option<&Element> {
+        self.elements.iter().find(|e| e.tag == tag)
+    }
+}
+
+/// The header of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DicomHeader {
+    pub path: PathBuf,
+    /// File meta elements; empty for a bare data set.
+    pub meta: Vec<Element>,
+    /// The data set up to (not including) the pixel data.
+    pub dataset: Item,
+    pub transfer_syntax: String,
+    /// How the data set's values are encoded (byte order).
+    pub syntax: Syntax,
+}
+
+impl DicomHeader {
+    pub fn get(&self, tag: Tag) -> Option<&Element> {
+        if tag.group() == 0x0002 {
+            self.meta.iter().find(|e| e.tag == tag)
+        } else {
+            self.dataset.get(tag)
+        }
+    }
+}
+
+const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+
+/// Reads the header of `path`, stopping before the pixel data.
+pub fn read_header(path: &Path) -> Result<DicomHeader, MetadataError> {
+    let fail = |e: HeaderError| MetadataError::new(path, e);
+    let layout = sniff(path)
+        .map_err(|e| fail(HeaderError::Io(e)))?
+        .ok_or_else(|| fail(HeaderError::NotDicom))?;
+    let file = File::open(path).map_err(|e| fail(HeaderError::Io(e)))?;
+    let mut source = Source::new(BufReader::new(file));
+    let mut skipped = vec![0u8; layout.header_skip() as usize];
+    source
+        .read_exact(&mut skipped, "the preamble")
+        .map_err(|e| fail(e.into()))?;
+    let (meta_elements, syntax, transfer_syntax) = match layout {
+        Layout::Bare(syntax) => {
+            let uid = if syntax.explicit_vr {
+                EXPLICIT_VR_LE
+            } else {
+                IMPLICIT_VR_LE
+            };
+            (Vec::new(), syntax, uid.to_string())
+        }
+        Layout::Part10 | Layout::MetaWithoutPreamble => {
+            let file_meta = FileMeta::read(&mut source).map_err(|e| fail(e.into()))?;
+            if file_meta.elements.is_empty() {
+                return Err(fail(HeaderError::NoMeta));
+            }
+            let (syntax, uid) = match file_meta.text(meta::TRANSFER_SYNTAX_UID) {
+                Some(uid) if !uid.is_empty() => {
+                    (Syntax::from_uid(&uid).map_err(|e| fail(e.into()))?, uid)
+                }
+                _ => infer_syntax(&mut source).map_err(|e| fail(e.into()))?,
+            };
+            let elements = file_meta
+                .elements
+                .into_iter()
+                .map(|e| Element {
+                    tag: e.tag,
+                    vr: e.vr,
+                    value: Value::Bytes(e.value),
+                })
+                .collect();
+            (elements, syntax, uid)
+        }
+    };
+    let position = source.position();
+    let reader = source.into_reader();
+    let dataset: Box<dyn Read> = if syntax.deflated {
+        Box::new(DeflateDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    let mut source = Source::starting_at(dataset, if syntax.deflated { 0 } else { position });
+    let elements = read_elements(&mut source, syntax, Until::End, 0).map_err(|e| fail(e.into()))?;
+    Ok(DicomHeader {
+        path: path.to_path_buf(),
+        meta: meta_elements,
+        dataset: Item { elements },
+        transfer_syntax,
+        syntax,
+    })
+}
+
+/// A file meta group without a transfer syntax: tell explicit from
+/// implicit VR by the first data set element.
+fn infer_syntax<R: Read>(source: &mut Source<R>) -> Result<(Syntax, String), StreamError> {
+    let mut head = [0u8; 6];
+    source.read_exact(&mut head, "the first data set element")?;
+    source.unread(&head);
+    Ok(if VR::from_binary([head[4], head[5]]).is_some() {
+        (Syntax::EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LE.into())
+    } else {
+        (Syntax::IMPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LE.into())
+    })
+}
+
+/// Where a run of elements ends.
+#[derive(Clone, Copy)]
+enum Until {
+    /// The end of the file, or the pixel data (top level only).
+    End,
+    /// A byte offset (defined-length item).
+    Offset(u64),
+    /// An Item Delimitation Item.
+    Delimiter,
+}
+
+fn read_elements<R: Read>(
+    source: &mut Source<R>,
+    syntax: Syntax,
+    until: Until,
+    depth: usize,
+) -> Result<Vec<Element>, StreamError> {
+    let mut elements = Vec::new();
+    loop {
+        if let Until::Offset(end) = until
+            && source.position() >= end
+        {
+            break;
+        }
+        let header = match Header::read(source, syntax)? {
+            Some(h) => h,
+            None if matches!(until, Until::End) => break,
+            None => {
+                return Err(StreamError::Truncated {
+                    what: "a sequence item".into(),
+                    offset: source.position(),
+                });
+            }
+        };
+        if header.tag == ITEM_DELIMITER && matches!(until, Until::Delimiter) {
+            break;
+        }
+        // Stop before Pixel Data (and Float / Double Float Pixel Data):
+        // the header is all this command shows.
+        if depth == 0 && header.tag.group() == 0x7FE0 {
+            break;
+        }
+        let value = if header.is_sequence() {
+            Value::Items(read_items(source, syntax, &header, depth + 1)?)
+        } else if header.is_undefined_length() {
+            skip_value(source, &header, syntax, depth)?;
+            Value::Skipped
+        } else {
+            Value::Bytes(source.read_value(header.len, &format!("the value of {}", header.tag))?)
+        };
+        elements.push(Element {
+            tag: header.tag,
+            vr: if header.is_sequence() {
+                VR::SQ
+            } else {
+                header.vr
+            },
+            value,
+        });
+    }
+    Ok(elements)
+}
+
+fn read_items<R: Read>(
+    source: &mut Source<R>,
+    syntax: Syntax,
+    header: &Header,
+    depth: usize,
+) -> Result<Vec<Item>, StreamError> {
+    if depth >= MAX_DEPTH {
+        return Err(StreamError::TooDeep {
+            max: MAX_DEPTH,
+            offset: source.position(),
+        });
+    }
+    // An undefined-length UN sequence is implicit VR little endian (PS3.5 §6.2.2).
+    let inner = if header.vr == VR::UN {
+        Syntax::IMPLICIT_VR_LITTLE_ENDIAN
+    } else {
+        syntax
+    };
+    let end = (!header.is_undefined_length()).then(|| source.position() + u64::from(header.len));
+    let mut items = Vec::new();
+    loop {
+        if let Some(end) = end
+            && source.position() >= end
+        {
+            break;
+        }
+        let item = Header::read(source, inner)?.ok_or_else(|| StreamError::Truncated {
+            what: format!("the sequence {}", header.tag),
+            offset: source.position(),
+        })?;
+        match item.tag {
+            SEQUENCE_DELIMITER => break,
+            ITEM => {
+                let until = if item.is_undefined_length() {
+                    Until::Delimiter
+                } else {
+                    Until::Offset(source.position() + u64::from(item.len))
+                };
+                let elements = read_elements(source, inner, until, depth)?;
+                items.push(Item { elements });
+            }
+            tag => {
+                return Err(StreamError::UnexpectedTag {
+                    tag,
+                    offset: source.position(),
+                    context: "where a sequence item should start",
+                });
+            }
+        }
+    }
+    Ok(items)
+}
