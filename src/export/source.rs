@@ -21,7 +21,7 @@ use super::PixelError;
 use crate::render::{
     Imaging, Lut, Modality, Palette, Photometric, PixelLayout, VoiFunction, Window,
 };
-use crate::stream::{Layout, sniff};
+use crate::stream::{FileMeta, Layout, Source, meta, sniff};
 
 /// A DICOM object with pixel data, ready to render frame by frame.
 pub struct PixelSource {
@@ -45,21 +45,30 @@ impl std::fmt::Debug for PixelSource {
 impl PixelSource {
     /// Opens `path` and reads the attributes that describe its pixels.
     pub fn open(path: &Path) -> Result<PixelSource, PixelError> {
-        let object = open_object(path)?;
+        let object = match open_object(path) {
+            Ok(object) => object,
+            // dicom-rs cannot parse some files that our own, more tolerant
+            // header reader can (e.g. odd private UN sequences): if that
+            // reader finds no pixel data, say so rather than "unparseable".
+            Err(err @ PixelError::Parse(_)) => {
+                return Err(match crate::metadata::read_header(path) {
+                    Ok(header) if !header.has_pixel_data => PixelError::NoPixelData,
+                    _ => err,
+                });
+            }
+            Err(err) => return Err(err),
+        };
         let pixel_data = object
             .get(tags::PIXEL_DATA)
             .ok_or(PixelError::NoPixelData)?;
         let encapsulated = matches!(pixel_data.value(), DicomValue::PixelSequence(_));
         let imaging = read_imaging(&object)?;
-        let frames = match object.get(tags::NUMBER_OF_FRAMES) {
-            None => 1,
-            Some(e) => e
-                .to_int::<i64>()
-                .ok()
-                .filter(|&n| n >= 0)
-                .map(|n| n.max(1) as u32)
-                .ok_or_else(|| invalid(tags::NUMBER_OF_FRAMES, "NumberOfFrames", e))?,
-        };
+        // A damaged Number of Frames (e.g. "1A") still leaves the first
+        // frame readable, as DCMTK shows: read one frame rather than none.
+        let frames = object
+            .get(tags::NUMBER_OF_FRAMES)
+            .and_then(|e| e.to_int::<i64>().ok())
+            .map_or(1, |n| n.clamp(1, i64::from(u32::MAX)) as u32);
         Ok(PixelSource {
             object,
             imaging,
@@ -142,6 +151,9 @@ impl PixelSource {
 
     fn decode_frame(&self, index: u32) -> Result<(Cow<'_, [u8]>, Imaging), PixelError> {
         let ts = self.transfer_syntax().to_string();
+        if let Some(decoded) = self.decode_jpeg_rgb(index)? {
+            return Ok(decoded);
+        }
         let decode_error = |message: String| PixelError::Decode {
             transfer_syntax: ts.clone(),
             message,
@@ -182,6 +194,52 @@ impl PixelSource {
     }
 }
 
+impl PixelSource {
+    /// JPEG baseline / extended declared RGB: the samples are already RGB
+    /// and must not go through the YCbCr transform that a JPEG decoder
+    /// applies by default (DCMTK converts only YBR images either). dicom-rs
+    /// always converts, so such frames are decoded here. `None` when this
+    /// does not apply.
+    fn decode_jpeg_rgb(&self, index: u32) -> Result<Option<(Cow<'_, [u8]>, Imaging)>, PixelError> {
+        let ts = self.transfer_syntax();
+        let is_jpeg = matches!(ts, "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51");
+        let layout = &self.imaging.layout;
+        if !is_jpeg
+            || self.imaging.photometric != Photometric::Rgb
+            || layout.samples_per_pixel != 3
+            || layout.bits_allocated != 8
+        {
+            return Ok(None);
+        }
+        let Some(DicomValue::PixelSequence(sequence)) =
+            self.object.get(tags::PIXEL_DATA).map(|e| e.value())
+        else {
+            return Ok(None);
+        };
+        let fragments = sequence.fragments();
+        let stream: Cow<'_, [u8]> = if fragments.len() == self.frames as usize {
+            match fragments.get(index as usize) {
+                Some(f) => Cow::Borrowed(f.as_slice()),
+                None => return Ok(None),
+            }
+        } else if self.frames == 1 {
+            Cow::Owned(fragments.iter().flatten().copied().collect())
+        } else {
+            // Frames spread over fragments: leave it to dicom-pixeldata.
+            return Ok(None);
+        };
+        let mut decoder = jpeg_decoder::Decoder::new(&*stream);
+        decoder.set_color_transform(jpeg_decoder::ColorTransform::None);
+        let pixels = decoder.decode().map_err(|e| PixelError::Decode {
+            transfer_syntax: ts.to_string(),
+            message: e.to_string(),
+        })?;
+        let mut imaging = self.imaging.clone();
+        imaging.layout.planar = false;
+        Ok(Some((Cow::Owned(pixels), imaging)))
+    }
+}
+
 /// Opens a file whatever its layout: Part 10, meta without preamble, or a
 /// bare data set (then given a file meta so that codecs can find the
 /// transfer syntax).
@@ -190,15 +248,18 @@ pub fn open_object(path: &Path) -> Result<DefaultDicomObject, PixelError> {
         .map_err(PixelError::Io)?
         .ok_or(PixelError::NotDicom)?;
     let parse = |e: dicom_object::ReadError| PixelError::Parse(e.to_string());
+    let preamble = match layout {
+        Layout::Part10 => ReadPreamble::Always,
+        _ => ReadPreamble::Never,
+    };
     match layout {
-        Layout::Part10 => OpenFileOptions::new()
-            .read_preamble(ReadPreamble::Always)
+        Layout::Part10 | Layout::MetaWithoutPreamble => OpenFileOptions::new()
+            .read_preamble(preamble)
             .open_file(path)
-            .map_err(parse),
-        Layout::MetaWithoutPreamble => OpenFileOptions::new()
-            .read_preamble(ReadPreamble::Never)
-            .open_file(path)
-            .map_err(parse),
+            // dicom-object refuses some file meta groups that are only
+            // untidy (no group length, a missing transfer syntax): read
+            // the meta our own tolerant way and the data set with dicom-rs.
+            .or_else(|first| open_with_own_meta(path, layout).map_err(|_| parse(first))),
         Layout::Bare(syntax) => {
             let uid = if syntax.explicit_vr {
                 "1.2.840.10008.1.2.1"
@@ -227,6 +288,36 @@ pub fn open_object(path: &Path) -> Result<DefaultDicomObject, PixelError> {
                 .map_err(|e| PixelError::Parse(e.to_string()))
         }
     }
+}
+
+/// Reads the file meta with [`FileMeta`] and the data set with dicom-rs.
+fn open_with_own_meta(path: &Path, layout: Layout) -> Result<DefaultDicomObject, PixelError> {
+    let file = std::fs::File::open(path).map_err(PixelError::Io)?;
+    let mut source = Source::new(BufReader::new(file));
+    let mut skipped = vec![0u8; layout.header_skip() as usize];
+    let stream = |e: crate::stream::StreamError| PixelError::Parse(e.to_string());
+    source
+        .read_exact(&mut skipped, "the preamble")
+        .map_err(stream)?;
+    let meta = FileMeta::read(&mut source).map_err(stream)?;
+    let uid = meta
+        .text(meta::TRANSFER_SYNTAX_UID)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| PixelError::Parse("file meta has no transfer syntax".into()))?;
+    let ts = TransferSyntaxRegistry
+        .get(&uid)
+        .ok_or_else(|| PixelError::Parse(format!("unknown transfer syntax {uid}")))?;
+    let reader: Box<dyn Read> = Box::new(source.into_reader());
+    let dataset = InMemDicomObject::read_dataset_with_ts(reader, ts)
+        .map_err(|e| PixelError::Parse(e.to_string()))?;
+    let text = |tag| meta.text(tag).unwrap_or_default();
+    let builder = FileMetaTableBuilder::new()
+        .transfer_syntax(uid.as_str())
+        .media_storage_sop_class_uid(text(meta::MEDIA_STORAGE_SOP_CLASS_UID))
+        .media_storage_sop_instance_uid(text(meta::MEDIA_STORAGE_SOP_INSTANCE_UID));
+    dataset
+        .with_meta(builder)
+        .map_err(|e| PixelError::Parse(e.to_string()))
 }
 
 type Elem = dicom_object::mem::InMemElement;

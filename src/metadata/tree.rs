@@ -54,6 +54,8 @@ pub struct DicomHeader {
     pub transfer_syntax: String,
     /// How the data set's values are encoded (byte order).
     pub syntax: Syntax,
+    /// Whether reading stopped at (7FE0,xxxx) pixel data.
+    pub has_pixel_data: bool,
 }
 
 impl DicomHeader {
@@ -121,13 +123,16 @@ pub fn read_header(path: &Path) -> Result<DicomHeader, MetadataError> {
         Box::new(reader)
     };
     let mut source = Source::starting_at(dataset, if syntax.deflated { 0 } else { position });
-    let elements = read_elements(&mut source, syntax, Until::End, 0).map_err(|e| fail(e.into()))?;
+    let mut has_pixel_data = false;
+    let elements = read_elements(&mut source, syntax, Until::End, 0, &mut has_pixel_data)
+        .map_err(|e| fail(e.into()))?;
     Ok(DicomHeader {
         path: path.to_path_buf(),
         meta: meta_elements,
         dataset: Item { elements },
         transfer_syntax,
         syntax,
+        has_pixel_data,
     })
 }
 
@@ -160,6 +165,7 @@ fn read_elements<R: Read>(
     syntax: Syntax,
     until: Until,
     depth: usize,
+    pixel_data: &mut bool,
 ) -> Result<Vec<Element>, StreamError> {
     let mut elements = Vec::new();
     loop {
@@ -184,6 +190,7 @@ fn read_elements<R: Read>(
         // Stop before Pixel Data (and Float / Double Float Pixel Data):
         // the header is all this command shows.
         if depth == 0 && header.tag.group() == 0x7FE0 {
+            *pixel_data = true;
             break;
         }
         let value = if header.is_sequence() {
@@ -245,7 +252,7 @@ fn read_items<R: Read>(
                 } else {
                     Until::Offset(source.position() + u64::from(item.len))
                 };
-                let elements = read_elements(source, inner, until, depth)?;
+                let elements = read_elements(source, inner, until, depth, &mut false)?;
                 items.push(Item { elements });
             }
             tag => {

@@ -48,8 +48,28 @@ pub(super) fn to_rgb(
             .iter()
             .map(|&v| rescale(v as f64, in_max, out_max))
             .collect()),
-        Photometric::YbrFull | Photometric::YbrFull422 => {
-            // PS3.3 C.7.6.3.1.2, with the chroma offset of the sample depth.
+        Photometric::YbrFull => {
+            // PS3.3 C.7.6.3.1.2 (ITU-R BT.601 full range), computed as DCMTK
+            // does for YBR_FULL (diybrpxt.h): chroma centred on maxval/2 and
+            // each term truncated to an integer, so that our output matches
+            // `dcmj2pnm` level for level rather than within a rounding.
+            let max = in_max;
+            let term = |v: f64| v.trunc();
+            let mut out = Vec::with_capacity(values.len());
+            for ybr in values.chunks_exact(3) {
+                let (y, cb, cr) = (ybr[0] as f64, ybr[1] as f64, ybr[2] as f64);
+                let r = y + term(1.4020 * cr - 0.7010 * max);
+                let g = y - term(0.3441 * cb) - term(0.7141 * cr - 0.5291 * max);
+                let b = y + term(1.7720 * cb - 0.8859 * max);
+                for c in [r, g, b] {
+                    out.push(rescale(c.clamp(0.0, max), max, out_max));
+                }
+            }
+            Ok(out)
+        }
+        Photometric::YbrFull422 => {
+            // The same conversion in exact arithmetic, which is what DCMTK's
+            // YBR_FULL_422 path (diyf2pxt.h) matches.
             let half = (in_max + 1.0) / 2.0;
             let mut out = Vec::with_capacity(values.len());
             for ybr in values.chunks_exact(3) {
@@ -91,10 +111,8 @@ mod tests {
     fn ybr_full_grays_and_primaries() {
         let l = layout(8);
         let ybr = Photometric::YbrFull;
-        assert_eq!(
-            to_rgb(&[128, 128, 128], &l, &ybr, Depth::Eight).unwrap(),
-            [128, 128, 128]
-        );
+        let gray = to_rgb(&[128, 128, 128], &l, &ybr, Depth::Eight).unwrap();
+        assert!(gray.iter().all(|&c| (127..=128).contains(&c)), "{gray:?}");
         // Pure red in YCbCr (JFIF): Y 76, Cb 85, Cr 255.
         let red = to_rgb(&[76, 85, 255], &l, &ybr, Depth::Eight).unwrap();
         assert!(red[0] >= 253 && red[1] <= 2 && red[2] <= 2, "{red:?}");
