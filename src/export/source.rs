@@ -23,6 +23,9 @@ use crate::render::{
 };
 use crate::stream::{FileMeta, Layout, Source, meta, sniff};
 
+/// One frame's native bytes and the attributes that describe them.
+pub type Frame<'a> = (Cow<'a, [u8]>, Imaging);
+
 /// A DICOM object with pixel data, ready to render frame by frame.
 pub struct PixelSource {
     object: DefaultDicomObject,
@@ -94,7 +97,7 @@ impl PixelSource {
     /// The native bytes of frame `index` (0-based) and the attributes
     /// describing them (a codec may have changed the photometric
     /// interpretation, e.g. YBR to RGB).
-    pub fn frame(&self, index: u32) -> Result<(Cow<'_, [u8]>, Imaging), PixelError> {
+    pub fn frame(&self, index: u32) -> Result<Frame<'_>, PixelError> {
         if index >= self.frames {
             return Err(PixelError::FrameOutOfRange {
                 frame: index + 1,
@@ -108,7 +111,7 @@ impl PixelSource {
         }
     }
 
-    fn native_frame(&self, index: u32) -> Result<(Cow<'_, [u8]>, Imaging), PixelError> {
+    fn native_frame(&self, index: u32) -> Result<Frame<'_>, PixelError> {
         let element = self
             .object
             .get(tags::PIXEL_DATA)
@@ -149,7 +152,7 @@ impl PixelSource {
         Ok((Cow::Owned(bytes), self.imaging.clone()))
     }
 
-    fn decode_frame(&self, index: u32) -> Result<(Cow<'_, [u8]>, Imaging), PixelError> {
+    fn decode_frame(&self, index: u32) -> Result<Frame<'_>, PixelError> {
         let ts = self.transfer_syntax().to_string();
         if let Some(decoded) = self.decode_jpeg_rgb(index)? {
             return Ok(decoded);
@@ -200,7 +203,7 @@ impl PixelSource {
     /// applies by default (DCMTK converts only YBR images either). dicom-rs
     /// always converts, so such frames are decoded here. `None` when this
     /// does not apply.
-    fn decode_jpeg_rgb(&self, index: u32) -> Result<Option<(Cow<'_, [u8]>, Imaging)>, PixelError> {
+    fn decode_jpeg_rgb(&self, index: u32) -> Result<Option<Frame<'_>>, PixelError> {
         let ts = self.transfer_syntax();
         let is_jpeg = matches!(ts, "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51");
         let layout = &self.imaging.layout;
