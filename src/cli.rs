@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use dicommanager::render::{Depth, Window, WindowChoice};
 
 /// De-identify DICOM files in bulk, keeping every image linked to a stable
 /// per-patient index, with an audit of what happened to each file.
@@ -28,6 +29,130 @@ pub enum Command {
     /// profile or destination (nothing done).
     #[command(visible_alias = "anonymize")]
     Anomize(AnomizeArgs),
+
+    /// Print the attributes of one DICOM file.
+    ///
+    /// By default a table of the patient, study, series and image
+    /// attributes, text decoded with the file's Specific Character Set.
+    /// Only the header is read, never the pixel data. A file that is not
+    /// DICOM or is damaged gives one line on stderr and exit code 1.
+    Metadata(MetadataArgs),
+
+    /// Move files into subfolders named after the start of their names.
+    ///
+    /// Every file of DIR (not its subfolders) whose name ends with MASK
+    /// moves to DIR/PREFIX/, PREFIX being the part of its name before the
+    /// first DELIM: `17_001.png` goes to `17/17_001.png`. Files without
+    /// DELIM stay and are listed. Nothing is overwritten: a file whose
+    /// target exists stays, is listed as a clash, and sets exit code 1.
+    Splitby(SplitbyArgs),
+
+    /// Render DICOM images to PNG files.
+    ///
+    /// SOURCE is a DICOM file or a folder (searched recursively; files are
+    /// recognised by content). For a file, DEST is the PNG to write (or a
+    /// folder to write into); for a folder, DEST is a folder that receives
+    /// one PNG per image, in the same subfolders, named after the input.
+    /// The Modality LUT (rescale) and VOI window are applied, MONOCHROME1
+    /// is inverted and colour images become RGB. Files without pixel data
+    /// are reported and skipped; exit code 1 if some image failed.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MetadataArgs {
+    /// The DICOM file to read.
+    #[arg(short, long, value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Dump every element (file meta included), sequences indented.
+    #[arg(long, conflicts_with = "json")]
+    pub all: bool,
+
+    /// Print the DICOM JSON model (PS3.18 F.2) of the header.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SplitbyArgs {
+    /// Folder whose files are grouped (not searched recursively).
+    #[arg(short, long, value_name = "DIR")]
+    pub source: PathBuf,
+
+    /// Only files whose names end with this (e.g. `.png`).
+    #[arg(short, long, value_name = "MASK")]
+    pub mask: String,
+
+    /// The subfolder is the part of the name before the first DELIM.
+    #[arg(short, long, value_name = "DELIM", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub delimiter: String,
+
+    /// Print what would move, and move nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// A DICOM file, or a folder of them.
+    #[arg(short, long, value_name = "FILE|DIR")]
+    pub source: PathBuf,
+
+    /// The PNG file to write, or the folder to write into.
+    #[arg(short, long, value_name = "OUT.png|DIR")]
+    pub dest: PathBuf,
+
+    /// VOI window: `file` (the file's first window, else its VOI LUT, else
+    /// min-max), `minmax` (the full range of the frame), or `CENTER,WIDTH`.
+    #[arg(long, value_name = "file|minmax|C,W", default_value = "file", value_parser = parse_window)]
+    pub window: WindowChoice,
+
+    /// Bits per sample of the PNG: 8 or 16.
+    #[arg(long, value_name = "8|16", default_value = "8", value_parser = parse_bits)]
+    pub bits: Depth,
+
+    /// The frame to write, counted from 1.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "all_frames")]
+    pub frame: Option<u32>,
+
+    /// Write every frame, as NAME_0001.png, NAME_0002.png, ...
+    #[arg(long)]
+    pub all_frames: bool,
+
+    /// Worker threads for a folder (default: one per CPU core).
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+fn parse_window(text: &str) -> Result<WindowChoice, String> {
+    match text {
+        "file" => Ok(WindowChoice::File),
+        "minmax" | "min-max" => Ok(WindowChoice::MinMax),
+        _ => {
+            let (c, w) = text
+                .split_once(',')
+                .ok_or("expected file, minmax or CENTER,WIDTH (e.g. 40,400)")?;
+            let center: f64 = c.trim().parse().map_err(|_| format!("bad center {c:?}"))?;
+            let width: f64 = w.trim().parse().map_err(|_| format!("bad width {w:?}"))?;
+            if !center.is_finite() || !width.is_finite() || width < 1.0 {
+                return Err("the width must be at least 1".into());
+            }
+            Ok(WindowChoice::Fixed(Window { center, width }))
+        }
+    }
+}
+
+fn parse_bits(text: &str) -> Result<Depth, String> {
+    match text {
+        "8" => Ok(Depth::Eight),
+        "16" => Ok(Depth::Sixteen),
+        _ => Err("expected 8 or 16".into()),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,5 +198,22 @@ mod tests {
     #[test]
     fn verify_cli() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn window_option_forms() {
+        assert_eq!(parse_window("file"), Ok(WindowChoice::File));
+        assert_eq!(parse_window("minmax"), Ok(WindowChoice::MinMax));
+        assert_eq!(
+            parse_window("-600, 1500"),
+            Ok(WindowChoice::Fixed(Window {
+                center: -600.0,
+                width: 1500.0
+            }))
+        );
+        assert!(parse_window("40").is_err());
+        assert!(parse_window("40,0").is_err());
+        assert!(parse_window("a,b").is_err());
+        assert!(parse_bits("12").is_err());
     }
 }

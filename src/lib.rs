@@ -8,11 +8,17 @@
 //! - [`rules`]: the actions (how), compiled from a profile into a lookup.
 //! - [`walk`], [`sink`]: finding files; writing audit tables.
 //! - [`engine`]: the `anomize` run itself.
+//! - [`render`], [`export`], [`metadata`], [`splitby`]: the other commands
+//!   (pixels to images, header views, grouping files by name).
 
 pub mod charset;
 pub mod engine;
+pub mod export;
+pub mod metadata;
 pub mod profile;
+pub mod render;
 pub mod rules;
 pub mod sink;
+pub mod splitby;
 pub mod stream;
 pub mod walk;

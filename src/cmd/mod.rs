@@ -2,6 +2,9 @@
 //! and its outcome into an exit code, printing what the user asked to see.
 
 mod anomize;
+mod export;
+mod metadata;
+mod splitby;
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitCode;
@@ -10,5 +13,8 @@ use crate::exit::ExitCode;
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Anomize(args) => anomize::run(&args),
+        Command::Metadata(args) => metadata::run(&args),
+        Command::Splitby(args) => splitby::run(&args),
+        Command::Export(args) => export::run(&args),
     }
 }

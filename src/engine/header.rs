@@ -6,9 +6,8 @@ use std::path::Path;
 use dicom_core::Tag;
 
 use super::FileError;
-use super::open::{OpenedFile, open, open_reader};
 use crate::charset::{CharacterSet, printable};
-use crate::stream::{Header, Layout, What, skip_value};
+use crate::stream::{Header, Layout, OpenedFile, What, open_file, open_reader, skip_value};
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
 const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
@@ -41,7 +40,7 @@ pub struct SopUids {
 
 /// Reads the top-level attributes up to Series Instance UID of a file.
 pub fn read_header_facts(path: &Path, layout: Layout) -> Result<HeaderFacts, FileError> {
-    facts_of(open(path, layout)?)
+    facts_of(open_file(path, layout)?)
 }
 
 /// [`read_header_facts`] of bytes in memory.

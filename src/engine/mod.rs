@@ -11,7 +11,6 @@
 //!    in `_metadata.csv` order as they complete.
 
 mod header;
-mod open;
 mod plan;
 mod rewrite;
 
@@ -29,7 +28,7 @@ pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file};
 
 use crate::rules::{FileContext, RuleError, RuleSet};
 use crate::sink::{AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink, write_metadata_csv};
-use crate::stream::{Layout, StreamError, describe_tag, sniff};
+use crate::stream::{Layout, OpenError, StreamError, describe_tag, sniff};
 use crate::walk::{WalkError, discover};
 
 /// Names of the audit files in DEST.
@@ -41,8 +40,8 @@ pub const AUDIT_CSV: &str = "_out.csv";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FileError {
-    #[error("cannot open: {0}")]
-    Open(#[source] std::io::Error),
+    #[error(transparent)]
+    Open(#[from] OpenError),
     #[error("{0}")]
     Stream(#[from] StreamError),
     #[error("{}: {source}", describe_tag(*tag))]
@@ -52,8 +51,6 @@ pub enum FileError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("no file meta information after the DICM marker")]
-    NoMeta,
     #[error("no SOP Class UID (0008,0016): cannot make the file meta information")]
     NoSopClass,
 }

@@ -17,13 +17,13 @@ use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
 use super::header::read_header_facts_from;
-use super::open::{IO_BUFFER, OpenedFile, open, open_reader};
 use super::{FileError, SopUids};
 use crate::charset::CharacterSet;
 use crate::rules::{Disposition, ElementValue, FileContext, Rule, RuleSet};
 use crate::stream::{
-    FileMeta, Header, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, SEQUENCE_DELIMITER, Source,
-    StreamError, Syntax, UNDEFINED_LENGTH, What, meta, pad, skip_value,
+    FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenedFile,
+    SEQUENCE_DELIMITER, Source, StreamError, Syntax, UNDEFINED_LENGTH, What, meta, open_file,
+    open_reader, pad, skip_value,
 };
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
@@ -55,7 +55,7 @@ enum End {
 
 /// De-identifies one file; on any error nothing is left at `job.output`.
 pub fn rewrite_file(job: &FileJob<'_>, rules: &RuleSet) -> Result<(), FileError> {
-    let opened = open(job.source, job.layout)?;
+    let opened = open_file(job.source, job.layout)?;
     let partial = partial_path(job.output);
     let result = (|| {
         if let Some(parent) = job.output.parent() {

@@ -5,6 +5,8 @@
 //! created readable by their owner only (mode 0600).
 
 mod csv;
+mod image;
+mod png;
 mod xlsx;
 
 use std::fs::{File, OpenOptions};
@@ -12,6 +14,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use self::csv::{CsvSink, write_metadata_csv};
+pub use self::image::ImageSink;
+pub use self::png::PngSink;
 pub use self::xlsx::XlsxSink;
 
 /// Column headers of the audit, in order; `destinaton_file` is spelled as

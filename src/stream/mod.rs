@@ -13,6 +13,7 @@
 
 mod element;
 pub mod meta;
+mod open;
 mod skip;
 mod sniff;
 mod source;
@@ -20,6 +21,7 @@ mod source;
 pub use element::{Header, ITEM, ITEM_DELIMITER, SEQUENCE_DELIMITER, Syntax, UNDEFINED_LENGTH};
 pub use element::{describe_tag, implicit_vr};
 pub use meta::{FileMeta, MetaElement, pad};
+pub use open::{IO_BUFFER, OpenError, OpenedFile, open_file, open_reader};
 pub use skip::skip_value;
 pub use sniff::{Layout, guess_bare_syntax, sniff};
 pub use source::{Source, What};

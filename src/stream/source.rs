@@ -235,6 +235,15 @@ impl<R: Read> Source<R> {
         Ok(())
     }
 
+    /// The rest of the stream as a boxed reader (for readers of other
+    /// libraries).
+    pub fn into_reader_boxed<'a>(self) -> Box<dyn Read + Send + 'a>
+    where
+        R: Send + 'a,
+    {
+        Box::new(self.into_reader())
+    }
+
     /// The rest of the stream (bytes given back by `unread` first), for
     /// continuing with another kind of reader.
     pub fn into_reader(self) -> io::Chain<io::Cursor<Vec<u8>>, R> {

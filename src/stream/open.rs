@@ -1,4 +1,6 @@
-//! Opening a DICOM file up to the first byte of its data set.
+//! Opening a DICOM file up to the first byte of its data set: preamble,
+//! file meta (tolerant of a missing group length or transfer syntax), and
+//! an inflating reader for deflated data sets.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -6,15 +8,26 @@ use std::path::Path;
 
 use flate2::read::DeflateDecoder;
 
-use super::FileError;
-use crate::stream::{FileMeta, Layout, Source, Syntax, meta};
+use super::{FileMeta, Layout, Source, StreamError, Syntax, meta};
 
 /// Read buffer per open file: large enough that copying pixel data runs at
 /// the speed of the disk, small enough for many parallel workers.
-pub(crate) const IO_BUFFER: usize = 256 * 1024;
+pub const IO_BUFFER: usize = 256 * 1024;
+
+/// Why a file could not be opened up to its data set.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    #[error("cannot open: {0}")]
+    Io(#[source] std::io::Error),
+    #[error("no file meta information after the DICM marker")]
+    NoMeta,
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+}
 
 /// A file positioned at its data set.
-pub(crate) struct OpenedFile<'a> {
+pub struct OpenedFile<'a> {
     /// The file meta group; `None` for a bare data set.
     pub meta: Option<FileMeta>,
     /// How the data set is encoded.
@@ -29,17 +42,17 @@ const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
 const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
 
 /// Opens a file on disk.
-pub(crate) fn open(path: &Path, layout: Layout) -> Result<OpenedFile<'static>, FileError> {
-    let file = File::open(path).map_err(FileError::Open)?;
+pub fn open_file(path: &Path, layout: Layout) -> Result<OpenedFile<'static>, OpenError> {
+    let file = File::open(path).map_err(OpenError::Io)?;
     open_reader(BufReader::with_capacity(IO_BUFFER, file), layout)
 }
 
 /// Reads the preamble and file meta of any byte stream (a file, or bytes
 /// in memory for benchmarks and fuzzing).
-pub(crate) fn open_reader<'a, R: Read + Send + 'a>(
+pub fn open_reader<'a, R: Read + Send + 'a>(
     reader: R,
     layout: Layout,
-) -> Result<OpenedFile<'a>, FileError> {
+) -> Result<OpenedFile<'a>, OpenError> {
     let mut source = Source::new(reader);
     let mut skipped = vec![0u8; layout.header_skip() as usize];
     source.read_exact(&mut skipped, "the preamble")?;
@@ -55,7 +68,7 @@ pub(crate) fn open_reader<'a, R: Read + Send + 'a>(
         Layout::Part10 | Layout::MetaWithoutPreamble => {
             let meta = FileMeta::read(&mut source)?;
             if meta.elements.is_empty() {
-                return Err(FileError::NoMeta);
+                return Err(OpenError::NoMeta);
             }
             let (syntax, uid) = match meta.text(meta::TRANSFER_SYNTAX_UID) {
                 Some(uid) if !uid.is_empty() => (Syntax::from_uid(&uid)?, uid),
@@ -81,7 +94,7 @@ pub(crate) fn open_reader<'a, R: Read + Send + 'a>(
 
 /// A file meta group without a transfer syntax: the first element tells
 /// explicit from implicit VR (little endian, the only kinds seen in practice).
-fn infer_syntax<R: Read>(source: &mut Source<R>) -> Result<(Syntax, String), FileError> {
+fn infer_syntax<R: Read>(source: &mut Source<R>) -> Result<(Syntax, String), StreamError> {
     let mut head = [0u8; 6];
     source.read_exact(&mut head, "the first data set element")?;
     source.unread(&head);
