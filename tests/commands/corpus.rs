@@ -1,4 +1,4 @@
-//! Corpus-wide checks, run only when `DICOMMANAGER_CORPUS` names the corpus
+//! Corpus-wide checks, run when the corpus is found (see `crate::util::corpus`)
 //! folder: every image file exports, and our 8-bit min-max rendering
 //! matches DCMTK's `dcmj2pnm --write-png +Wm` (`dcml2pnm` for JPEG-LS)
 //! within one gray level on at least 99% of samples. The DCMTK check is
@@ -74,7 +74,6 @@ fn ours(path: &Path) -> Result<dicommanager::render::Image, PixelError> {
 #[test]
 fn every_image_file_of_the_corpus_exports() {
     let Some(root) = corpus() else {
-        eprintln!("skipped: DICOMMANAGER_CORPUS is not set");
         return;
     };
     let (mut images, mut ok, mut no_pixels, mut not_images) = (0, 0, 0, 0);
@@ -193,7 +192,6 @@ fn have(tool: &str) -> bool {
 #[test]
 fn matches_dcmtk_within_one_level() {
     let Some(root) = corpus() else {
-        eprintln!("skipped: DICOMMANAGER_CORPUS is not set");
         return;
     };
     if !have("dcmj2pnm") {

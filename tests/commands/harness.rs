@@ -9,7 +9,7 @@ use dicom_core::{DataElement, Tag, VR};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 
 pub fn bin() -> Command {
-    Command::cargo_bin("dicommanager").expect("the binary is built")
+    crate::util::dicommanager()
 }
 
 /// A decoded PNG.
@@ -127,8 +127,4 @@ impl Fixture {
     }
 }
 
-/// The shared corpus, when the environment points at it.
-pub fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var_os("DICOMMANAGER_CORPUS")?);
-    dir.is_dir().then_some(dir)
-}
+pub use crate::util::corpus;

@@ -1,13 +1,10 @@
-//! `anomize` on the whole developer corpus (real files written by others).
-//!
-//! The corpus lives outside the repository (`../shared/corpus`, or the
-//! folder in `DICOMMANAGER_CORPUS`). Without it these tests only say so;
-//! CI sets `DICOMMANAGER_REQUIRE_CORPUS=1` so that a missing corpus fails
-//! there, and `DICOMMANAGER_REQUIRE_DCMTK=1` so that outputs are also read
-//! by DCMTK's `dcmdump`.
+//! `anomize` on the whole developer corpus (real files written by others);
+//! see [`crate::util::corpus`] for where it is found. CI sets
+//! `DICOMMANAGER_REQUIRE_DCMTK=1` so that outputs are also read by DCMTK's
+//! `dcmdump`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use dicom_dictionary_std::tags;
@@ -23,22 +20,6 @@ const UNREADABLE: &[&str] = &[
     "broken/preamble_and_DICM_only.dcm",
     "broken/rtplan_truncated.dcm",
 ];
-
-fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("DICOMMANAGER_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    if dir.join("MANIFEST.csv").is_file() {
-        return Some(dir.canonicalize().unwrap());
-    }
-    assert!(
-        std::env::var_os("DICOMMANAGER_REQUIRE_CORPUS").is_none(),
-        "DICOMMANAGER_REQUIRE_CORPUS is set but there is no corpus at {}",
-        dir.display()
-    );
-    eprintln!("no corpus at {}: corpus tests not run", dir.display());
-    None
-}
 
 struct ManifestRow {
     file: String,
@@ -159,14 +140,13 @@ fn whole_corpus_with_the_basic_profile() {
 
     // The four tags changed, read back by dicom-object.
     for row in rows.iter().filter(|r| r[6] == "OK") {
-        let source = dicom_object::open_file(&row[0]).ok();
         let Some(output) = read_back(&row[0], Path::new(&row[5])) else {
             continue;
         };
         for tag in [tags::PATIENT_NAME, tags::PATIENT_ID] {
             if let Ok(element) = output.element(tag) {
                 assert_eq!(element.to_str().unwrap().trim(), row[3], "{} {tag}", row[0]);
-            } else if let Some(source) = &source {
+            } else if let Ok(source) = dicom_object::open_file(&row[0]) {
                 assert!(source.element(tag).is_err(), "{} lost {tag}", row[0]);
             }
         }

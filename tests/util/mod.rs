@@ -23,6 +23,26 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The developer corpus: `DICOMMANAGER_CORPUS`, else `../shared/corpus`
+/// beside the repository. It is not part of the repository, so without it
+/// the corpus tests only say so, unless `DICOMMANAGER_REQUIRE_CORPUS` is
+/// set (CI does), which makes a missing corpus a failure.
+pub fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("DICOMMANAGER_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    if dir.join("MANIFEST.csv").is_file() {
+        return dir.canonicalize().ok();
+    }
+    assert!(
+        std::env::var_os("DICOMMANAGER_REQUIRE_CORPUS").is_none(),
+        "DICOMMANAGER_REQUIRE_CORPUS is set but there is no corpus at {}",
+        dir.display()
+    );
+    eprintln!("no corpus at {}: corpus tests not run", dir.display());
+    None
+}
+
 /// The binary under test.
 pub fn dicommanager() -> Command {
     let mut cmd = Command::cargo_bin("dicommanager").expect("binary is built");
@@ -233,9 +253,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Files that dicom-object 0.10 cannot read (its CP-246 handling of an
+/// undefined-length UN sequence in explicit VR fails, after some 13 seconds
+/// of work); DCMTK reads them and their outputs.
+const DICOM_OBJECT_CANNOT_READ: &[&str] = &["UN_sequence.dcm"];
+
 /// The output re-read by dicom-object; `None` only where dicom-object
 /// cannot read the source either (its limits are not ours to fail on).
 pub fn read_back(source: &str, output: &Path) -> Option<dicom_object::DefaultDicomObject> {
+    if DICOM_OBJECT_CANNOT_READ
+        .iter()
+        .any(|name| source.ends_with(name))
+    {
+        return None;
+    }
     match dicom_object::open_file(output) {
         Ok(obj) => Some(obj),
         Err(err) => {
