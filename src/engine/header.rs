@@ -53,7 +53,7 @@ fn facts_of(mut file: OpenedFile<'_>) -> Result<HeaderFacts, FileError> {
     let source = &mut file.dataset;
     let mut charset = CharacterSet::default();
     let mut facts = HeaderFacts::default();
-    while let Some(header) = Header::read(source, syntax)? {
+    while let Some(header) = Header::read_top_level(source, syntax)? {
         if header.tag > SERIES_INSTANCE_UID {
             break;
         }

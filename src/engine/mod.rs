@@ -184,7 +184,7 @@ pub fn run(
         let writer = scope.spawn(move || write_in_order(receiver, sinks, progress));
         pool.install(|| {
             plan.files.par_iter().for_each_with(sender, |sender, file| {
-                let row = process(file, &dest, rules, &config.secret);
+                let row = process_guarded(file, &dest, rules, &config.secret);
                 // The writer only stops early on a sink error, reported below.
                 let _ = sender.send((file.seq, row));
             });
@@ -265,6 +265,31 @@ fn scan(path: &Path) -> Scanned {
         size,
         header: read_header_facts(path, layout).map_err(|e| e.to_string()),
     }
+}
+
+/// [`process`], with a panic (a bug of ours, never expected) turned into
+/// that file's ERROR row instead of the end of the run.
+fn process_guarded(file: &PlannedFile, dest: &Path, rules: &RuleSet, secret: &[u8]) -> AuditRow {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        process(file, dest, rules, secret)
+    }))
+    .unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        AuditRow {
+            source_file: file.source_display.clone(),
+            patient_name: file.patient_name.clone(),
+            patient_id: file.patient_id.clone(),
+            patient_index: file.patient_index,
+            file_size: file.size,
+            destination_file: String::new(),
+            status: Status::Error,
+            reason: format!("internal error (please report): {message}"),
+        }
+    })
 }
 
 fn process(file: &PlannedFile, dest: &Path, rules: &RuleSet, secret: &[u8]) -> AuditRow {

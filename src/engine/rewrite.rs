@@ -304,7 +304,12 @@ impl Rewriter<'_> {
         {
             return Ok(None);
         }
-        let Some(header) = Header::read(source, syntax)? else {
+        let header = if end == End::Stream {
+            Header::read_top_level(source, syntax)?
+        } else {
+            Header::read(source, syntax)?
+        };
+        let Some(header) = header else {
             return match end {
                 End::Stream => Ok(None),
                 _ => Err(StreamError::Truncated {
@@ -314,7 +319,8 @@ impl Rewriter<'_> {
                 .into()),
             };
         };
-        if header.tag == ITEM_DELIMITER && end == End::Delimiter {
+        // An item delimiter ends an item, also (tolerated) one of defined length.
+        if header.tag == ITEM_DELIMITER && end != End::Stream {
             return Ok(None);
         }
         if header.tag.group() == 0xFFFE {
@@ -345,7 +351,7 @@ impl Rewriter<'_> {
         if header.is_sequence() {
             return self.sequence(source, out, syntax, header, rule, depth, charset);
         }
-        if header.is_encapsulated_pixel_data() {
+        if header.is_fragment_sequence() {
             return self.fragments(source, out, syntax, header, rule);
         }
         if header.is_undefined_length() {
@@ -454,7 +460,9 @@ impl Rewriter<'_> {
                 offset: source.position(),
             })?;
             match item.tag {
-                SEQUENCE_DELIMITER if end.is_none() => return Ok(()),
+                // Some writers close defined-length sequences with a
+                // delimiter as well; it ends the sequence either way.
+                SEQUENCE_DELIMITER => return Ok(()),
                 ITEM => {}
                 tag => {
                     return Err(StreamError::UnexpectedTag {

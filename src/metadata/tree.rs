@@ -124,7 +124,12 @@ fn read_elements<R: Read>(
         {
             break;
         }
-        let header = match Header::read(source, syntax)? {
+        let next = if matches!(until, Until::End) {
+            Header::read_top_level(source, syntax)?
+        } else {
+            Header::read(source, syntax)?
+        };
+        let header = match next {
             Some(h) => h,
             None if matches!(until, Until::End) => break,
             None => {

@@ -114,9 +114,11 @@ impl Header {
         self.vr == VR::SQ || (self.is_undefined_length() && self.vr == VR::UN)
     }
 
-    /// Whether the value is encapsulated pixel data (fragments in items).
-    pub fn is_encapsulated_pixel_data(&self) -> bool {
-        self.tag == Tag(0x7FE0, 0x0010) && self.is_undefined_length()
+    /// Whether the value is a sequence of byte fragments in items:
+    /// encapsulated Pixel Data, or any other OB/OW written the same way.
+    pub fn is_fragment_sequence(&self) -> bool {
+        self.is_undefined_length()
+            && (self.tag == Tag(0x7FE0, 0x0010) || matches!(self.vr, VR::OB | VR::OW))
     }
 
     /// Reads one header; `Ok(None)` on a clean end of stream before it.
@@ -165,6 +167,23 @@ impl Header {
             u32::from(syntax.u16_from(short))
         };
         Ok(Some(Header { tag, vr, len }))
+    }
+
+    /// Reads the next header of a file's top-level data set: `None` at its
+    /// end, also when only zero bytes are left (padding some writers add;
+    /// it reads as tag (0000,0000), which no data set contains).
+    pub fn read_top_level<R: std::io::Read>(
+        source: &mut Source<R>,
+        syntax: Syntax,
+    ) -> Result<Option<Header>, StreamError> {
+        match Header::read(source, syntax) {
+            Err(StreamError::InvalidVr {
+                tag: Tag(0x0000, 0x0000),
+                ..
+            }) => Ok(None),
+            Ok(Some(header)) if header.tag == Tag(0x0000, 0x0000) => Ok(None),
+            other => other,
+        }
     }
 
     /// Writes this header in `syntax`.

@@ -71,7 +71,21 @@ pub fn open_reader<'a, R: Read + Send + 'a>(
                 return Err(OpenError::NoMeta);
             }
             let (syntax, uid) = match meta.text(meta::TRANSFER_SYNTAX_UID) {
-                Some(uid) if !uid.is_empty() => (Syntax::from_uid(&uid)?, uid),
+                Some(uid) if !uid.is_empty() => {
+                    let declared = Syntax::from_uid(&uid)?;
+                    // Some writers declare Explicit VR Little Endian over an
+                    // implicit VR data set; believe the data set.
+                    if declared == Syntax::EXPLICIT_VR_LITTLE_ENDIAN
+                        && first_element_is_implicit(&mut source)?
+                    {
+                        (
+                            Syntax::IMPLICIT_VR_LITTLE_ENDIAN,
+                            IMPLICIT_VR_LE.to_string(),
+                        )
+                    } else {
+                        (declared, uid)
+                    }
+                }
                 _ => infer_syntax(&mut source)?,
             };
             (Some(meta), syntax, uid)
@@ -90,6 +104,17 @@ pub fn open_reader<'a, R: Read + Send + 'a>(
         transfer_syntax,
         dataset: Source::starting_at(dataset, if syntax.deflated { 0 } else { position }),
     })
+}
+
+/// Whether the first data set element has no valid VR where an explicit VR
+/// would be (an empty data set counts as explicit).
+fn first_element_is_implicit<R: Read>(source: &mut Source<R>) -> Result<bool, StreamError> {
+    let mut head = [0u8; 6];
+    if !source.read_exact_or_eof(&mut head, "the first data set element")? {
+        return Ok(false);
+    }
+    source.unread(&head);
+    Ok(dicom_core::VR::from_binary([head[4], head[5]]).is_none())
 }
 
 /// A file meta group without a transfer syntax: the first element tells

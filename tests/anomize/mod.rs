@@ -1,5 +1,7 @@
 //! `anomize` end to end: numbering, audit, outputs, profiles, safety.
 
+mod quirks;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
