@@ -127,34 +127,23 @@ fn bench_profiles(c: &mut Criterion) {
     };
     for (label, pixels) in [("header-only", 0u16), ("ct-slice-512", 512)] {
         let (file, elements) = ct_like(pixels);
-        let mut group = c.benchmark_group(format!("rules/{label}"));
-        group.throughput(Throughput::Elements(elements));
-        for (name, rules) in rule_sets() {
-            let mut out = Vec::with_capacity(file.len() + 1024);
-            group.bench_with_input(BenchmarkId::new("elements", &name), &file, |b, file| {
-                b.iter(|| {
-                    out.clear();
-                    rewrite_bytes(black_box(file), Layout::Part10, &mut out, &rules, context)
-                        .expect("the bench file is valid");
-                    black_box(out.len())
-                })
-            });
+        // The same work measured twice: per element and per file.
+        for (unit, per_iteration) in [("elements", elements), ("files", 1)] {
+            let mut group = c.benchmark_group(format!("{unit}/{label}"));
+            group.throughput(Throughput::Elements(per_iteration));
+            for (name, rules) in rule_sets() {
+                let mut out = Vec::with_capacity(file.len() + 1024);
+                group.bench_with_input(BenchmarkId::from_parameter(&name), &file, |b, file| {
+                    b.iter(|| {
+                        out.clear();
+                        rewrite_bytes(black_box(file), Layout::Part10, &mut out, &rules, context)
+                            .expect("the bench file is valid");
+                        black_box(out.len())
+                    })
+                });
+            }
+            group.finish();
         }
-        group.finish();
-        let mut group = c.benchmark_group(format!("files/{label}"));
-        group.throughput(Throughput::Elements(1));
-        for (name, rules) in rule_sets() {
-            let mut out = Vec::with_capacity(file.len() + 1024);
-            group.bench_with_input(BenchmarkId::new("files", &name), &file, |b, file| {
-                b.iter(|| {
-                    out.clear();
-                    rewrite_bytes(black_box(file), Layout::Part10, &mut out, &rules, context)
-                        .expect("the bench file is valid");
-                    black_box(out.len())
-                })
-            });
-        }
-        group.finish();
     }
 }
 

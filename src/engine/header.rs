@@ -7,7 +7,7 @@ use dicom_core::Tag;
 
 use super::FileError;
 use crate::charset::{CharacterSet, printable};
-use crate::stream::{Header, Layout, OpenedFile, What, open_file, open_reader, skip_value};
+use crate::stream::{Header, Layout, OpenError, OpenedFile, What, open_reader, skip_value};
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
 const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
@@ -38,9 +38,25 @@ pub struct SopUids {
     pub instance: Option<Vec<u8>>,
 }
 
+/// The first pass reads a few KiB per file: a small buffer keeps it from
+/// reading (and allocating) far ahead into pixel data it will not use.
+const HEADER_BUFFER: usize = 16 * 1024;
+
 /// Reads the top-level attributes up to Series Instance UID of a file.
 pub fn read_header_facts(path: &Path, layout: Layout) -> Result<HeaderFacts, FileError> {
-    facts_of(open_file(path, layout)?)
+    let file = std::fs::File::open(path).map_err(OpenError::Io)?;
+    read_header_facts_of_file(file, layout)
+}
+
+/// [`read_header_facts`] of a file already open (at any position).
+pub fn read_header_facts_of_file(
+    mut file: std::fs::File,
+    layout: Layout,
+) -> Result<HeaderFacts, FileError> {
+    use std::io::Seek;
+    file.rewind().map_err(OpenError::Io)?;
+    let reader = std::io::BufReader::with_capacity(HEADER_BUFFER, file);
+    facts_of(open_reader(reader, layout)?)
 }
 
 /// [`read_header_facts`] of bytes in memory.

@@ -22,13 +22,15 @@ use std::time::{Duration, Instant};
 use dicom_core::Tag;
 use rayon::prelude::*;
 
-pub use header::{HeaderFacts, SopUids, read_header_facts, read_header_facts_from};
+pub use header::{
+    HeaderFacts, SopUids, read_header_facts, read_header_facts_from, read_header_facts_of_file,
+};
 pub use plan::{Plan, PlannedFile, plan};
 pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file};
 
 use crate::rules::{FileContext, RuleError, RuleSet};
 use crate::sink::{AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink, write_metadata_csv};
-use crate::stream::{Layout, OpenError, StreamError, describe_tag, sniff};
+use crate::stream::{Layout, OpenError, StreamError, describe_tag, sniff_reader};
 use crate::walk::{WalkError, discover};
 
 /// Names of the audit files in DEST.
@@ -250,12 +252,17 @@ fn scan(path: &Path) -> Scanned {
             reason: err.to_string(),
         })
     };
-    let layout = match sniff(path) {
+    // One open per file for the whole first pass.
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(err) => return unreadable(err),
+    };
+    let layout = match sniff_reader(&mut file) {
         Ok(Some(layout)) => layout,
         Ok(None) => return Scanned::NotDicom,
         Err(err) => return unreadable(err),
     };
-    let size = match std::fs::metadata(path) {
+    let size = match file.metadata() {
         Ok(meta) => meta.len(),
         Err(err) => return unreadable(err),
     };
@@ -263,7 +270,7 @@ fn scan(path: &Path) -> Scanned {
         path: path.to_path_buf(),
         layout,
         size,
-        header: read_header_facts(path, layout).map_err(|e| e.to_string()),
+        header: read_header_facts_of_file(file, layout).map_err(|e| e.to_string()),
     }
 }
 
@@ -279,21 +286,13 @@ fn process_guarded(file: &PlannedFile, dest: &Path, rules: &RuleSet, secret: &[u
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        AuditRow {
-            source_file: file.source_display.clone(),
-            patient_name: file.patient_name.clone(),
-            patient_id: file.patient_id.clone(),
-            patient_index: file.patient_index,
-            file_size: file.size,
-            destination_file: String::new(),
-            status: Status::Error,
-            reason: format!("internal error (please report): {message}"),
-        }
+        error_row(file, format!("internal error (please report): {message}"))
     })
 }
 
-fn process(file: &PlannedFile, dest: &Path, rules: &RuleSet, secret: &[u8]) -> AuditRow {
-    let mut row = AuditRow {
+/// The audit row of a file that failed, and why.
+fn error_row(file: &PlannedFile, reason: String) -> AuditRow {
+    AuditRow {
         source_file: file.source_display.clone(),
         patient_name: file.patient_name.clone(),
         patient_id: file.patient_id.clone(),
@@ -301,8 +300,12 @@ fn process(file: &PlannedFile, dest: &Path, rules: &RuleSet, secret: &[u8]) -> A
         file_size: file.size,
         destination_file: String::new(),
         status: Status::Error,
-        reason: String::new(),
-    };
+        reason,
+    }
+}
+
+fn process(file: &PlannedFile, dest: &Path, rules: &RuleSet, secret: &[u8]) -> AuditRow {
+    let mut row = error_row(file, String::new());
     let (patient_index, output) = match (&file.problem, file.patient_index, &file.output) {
         (None, Some(index), Some(output)) => (index, dest.join(output)),
         (problem, _, _) => {
@@ -314,6 +317,7 @@ fn process(file: &PlannedFile, dest: &Path, rules: &RuleSet, secret: &[u8]) -> A
         source: &file.source,
         layout: file.layout,
         output: &output,
+        size: file.size,
         sop_uids: &file.sop_uids,
         context: FileContext {
             patient_index,

@@ -37,6 +37,8 @@ pub struct FileJob<'a> {
     pub layout: Layout,
     /// The final output path (its folder exists or is created).
     pub output: &'a Path,
+    /// Size of the source in bytes (to size buffers).
+    pub size: u64,
     /// The data set's SOP UIDs, read in the first pass.
     pub sop_uids: &'a SopUids,
     pub context: FileContext<'a>,
@@ -62,7 +64,8 @@ pub fn rewrite_file(job: &FileJob<'_>, rules: &RuleSet) -> Result<(), FileError>
             fs::create_dir_all(parent).map_err(|e| output_error(parent, e))?;
         }
         let file = create_private_file(&partial)?;
-        let mut out = BufWriter::with_capacity(IO_BUFFER, file);
+        let capacity = (job.size as usize).clamp(8 * 1024, IO_BUFFER);
+        let mut out = BufWriter::with_capacity(capacity, file);
         write_deidentified(opened, &mut out, rules, job.sop_uids, job.context)?;
         let file = out
             .into_inner()

@@ -34,24 +34,13 @@ impl Rule for Blank {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::charset::CharacterSet;
-    use dicom_core::{Tag, VR};
+    use crate::rules::run_action;
+    use dicom_core::VR;
 
     #[test]
     fn blank_empties_the_value() {
-        let charset = CharacterSet::default();
-        let element = ElementValue {
-            tag: Tag(0x0010, 0x1040),
-            vr: VR::LO,
-            bytes: b"1 Main Street ",
-            charset: &charset,
-        };
-        let file = FileContext {
-            patient_index: 3,
-            secret: b"",
-        };
-        let rule = (ACTION.build)(None);
-        assert_eq!(rule.disposition(), Disposition::Rewrite);
-        assert_eq!(rule.rewrite(&element, &file).unwrap(), b"");
+        assert_eq!((ACTION.build)(None).disposition(), Disposition::Rewrite);
+        let out = run_action(&ACTION, None, VR::LO, b"1 Main Street ", b"", b"").unwrap();
+        assert_eq!(out, b"");
     }
 }

@@ -104,22 +104,11 @@ pub fn hash_uid(secret: &[u8], uid: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::charset::CharacterSet;
-    use dicom_core::Tag;
+    use crate::rules::run_action;
 
     fn hash(vr: VR, bytes: &[u8], secret: &[u8]) -> String {
-        let charset = CharacterSet::from_declaration(b"ISO_IR 100");
-        let element = ElementValue {
-            tag: Tag(0x0010, 0x1000),
-            vr,
-            bytes,
-            charset: &charset,
-        };
-        let file = FileContext {
-            patient_index: 1,
-            secret,
-        };
-        String::from_utf8((ACTION.build)(None).rewrite(&element, &file).unwrap()).unwrap()
+        let out = run_action(&ACTION, None, vr, bytes, b"ISO_IR 100", secret).unwrap();
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
@@ -163,17 +152,6 @@ mod tests {
     #[test]
     fn empty_stays_empty_and_dates_are_refused() {
         assert_eq!(hash(VR::LO, b"", b"k"), "");
-        let charset = CharacterSet::default();
-        let element = ElementValue {
-            tag: Tag(0x0010, 0x0030),
-            vr: VR::DA,
-            bytes: b"19700101",
-            charset: &charset,
-        };
-        let file = FileContext {
-            patient_index: 1,
-            secret: b"",
-        };
-        assert!((ACTION.build)(None).rewrite(&element, &file).is_err());
+        assert!(run_action(&ACTION, None, VR::DA, b"19700101", b"", b"").is_err());
     }
 }

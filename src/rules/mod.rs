@@ -135,6 +135,30 @@ fn unsuitable(action: &'static str, vr: VR) -> RuleError {
     }
 }
 
+/// Runs one action on one value, for the unit tests of the actions.
+#[cfg(test)]
+pub(crate) fn run_action(
+    def: &ActionDef,
+    value: Option<&str>,
+    vr: VR,
+    bytes: &[u8],
+    charset: &[u8],
+    secret: &[u8],
+) -> Result<Vec<u8>, RuleError> {
+    let charset = CharacterSet::from_declaration(charset);
+    let element = ElementValue {
+        tag: Tag(0x0010, 0x0010),
+        vr,
+        bytes,
+        charset: &charset,
+    };
+    let file = FileContext {
+        patient_index: 17,
+        secret,
+    };
+    (def.build)(value).rewrite(&element, &file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,22 +46,11 @@ impl Rule for Replace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::charset::CharacterSet;
-    use dicom_core::{Tag, VR};
+    use crate::rules::run_action;
+    use dicom_core::VR;
 
     fn replace(value: &str, charset: &[u8]) -> Result<Vec<u8>, RuleError> {
-        let charset = CharacterSet::from_declaration(charset);
-        let element = ElementValue {
-            tag: Tag(0x0008, 0x0080),
-            vr: VR::LO,
-            bytes: b"St. Elsewhere",
-            charset: &charset,
-        };
-        let file = FileContext {
-            patient_index: 1,
-            secret: b"",
-        };
-        (ACTION.build)(Some(value)).rewrite(&element, &file)
+        run_action(&ACTION, Some(value), VR::LO, b"St. Elsewhere", charset, b"")
     }
 
     #[test]

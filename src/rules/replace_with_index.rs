@@ -50,42 +50,18 @@ impl Rule for ReplaceWithIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::charset::CharacterSet;
-    use dicom_core::Tag;
+    use crate::rules::run_action;
 
     #[test]
     fn name_becomes_the_index() {
-        let charset = CharacterSet::from_declaration(b"\\ISO 2022 IR 87");
-        let element = ElementValue {
-            tag: Tag(0x0010, 0x0010),
-            vr: VR::PN,
-            bytes: b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B",
-            charset: &charset,
-        };
-        let file = FileContext {
-            patient_index: 17,
-            secret: b"",
-        };
-        assert_eq!(
-            (ACTION.build)(None).rewrite(&element, &file).unwrap(),
-            b"17"
-        );
+        let name = b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B";
+        let out = run_action(&ACTION, None, VR::PN, name, b"\\ISO 2022 IR 87", b"").unwrap();
+        assert_eq!(out, b"17");
     }
 
     #[test]
     fn dates_cannot_hold_an_index() {
-        let charset = CharacterSet::default();
-        let element = ElementValue {
-            tag: Tag(0x0010, 0x0030),
-            vr: VR::DA,
-            bytes: b"19700101",
-            charset: &charset,
-        };
-        let file = FileContext {
-            patient_index: 1,
-            secret: b"",
-        };
-        let err = (ACTION.build)(None).rewrite(&element, &file).unwrap_err();
+        let err = run_action(&ACTION, None, VR::DA, b"19700101", b"", b"").unwrap_err();
         assert_eq!(
             err.to_string(),
             "action \"replace-with-index\" does not fit VR DA"

@@ -44,7 +44,10 @@ const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
 /// Opens a file on disk.
 pub fn open_file(path: &Path, layout: Layout) -> Result<OpenedFile<'static>, OpenError> {
     let file = File::open(path).map_err(OpenError::Io)?;
-    open_reader(BufReader::with_capacity(IO_BUFFER, file), layout)
+    // Small files need no large buffer (allocated and zeroed per file).
+    let size = file.metadata().map_err(OpenError::Io)?.len();
+    let capacity = (size as usize).clamp(8 * 1024, IO_BUFFER);
+    open_reader(BufReader::with_capacity(capacity, file), layout)
 }
 
 /// Reads the preamble and file meta of any byte stream (a file, or bytes

@@ -33,8 +33,12 @@ impl Layout {
 
 /// Reads the start of `path` and says whether (and how) it is DICOM.
 pub fn sniff(path: &Path) -> io::Result<Option<Layout>> {
+    sniff_reader(&mut File::open(path)?)
+}
+
+/// [`sniff`] on an open file (which is left after the bytes it read).
+pub fn sniff_reader<R: Read>(file: &mut R) -> io::Result<Option<Layout>> {
     let mut head = [0u8; 140];
-    let mut file = File::open(path)?;
     let mut n = 0;
     while n < head.len() {
         match file.read(&mut head[n..])? {

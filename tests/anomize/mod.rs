@@ -85,18 +85,7 @@ fn numbers_patients_and_writes_the_audit() {
     }
 
     let xlsx = read_xlsx(&dest.path().join("_out.xlsx"));
-    assert_eq!(
-        xlsx[0][..7],
-        [
-            "source_file",
-            "patient_name",
-            "patient_id_DICOM",
-            "patient_index",
-            "file_size",
-            "destinaton_file",
-            "status"
-        ]
-    );
+    assert_eq!(xlsx[0][..7], SEED_HEADERS);
     let rows: Vec<(String, String, String, String, String)> = xlsx[1..]
         .iter()
         .map(|r| {

@@ -89,18 +89,7 @@ fn whole_corpus_with_the_basic_profile() {
     assert_eq!(seqs, one_to_n);
 
     let xlsx = read_xlsx(&dest.path().join("_out.xlsx"));
-    assert_eq!(
-        xlsx[0][..7],
-        [
-            "source_file",
-            "patient_name",
-            "patient_id_DICOM",
-            "patient_index",
-            "file_size",
-            "destinaton_file",
-            "status"
-        ]
-    );
+    assert_eq!(xlsx[0][..7], SEED_HEADERS);
     let rows = &xlsx[1..];
     assert_eq!(rows.len(), metadata.len());
 

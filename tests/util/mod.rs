@@ -16,6 +16,18 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use sha2::{Digest, Sha256};
 
+/// The audit headers of the original tool, exactly (downstream scripts
+/// depend on them, misspelling included).
+pub const SEED_HEADERS: [&str; 7] = [
+    "source_file",
+    "patient_name",
+    "patient_id_DICOM",
+    "patient_index",
+    "file_size",
+    "destinaton_file",
+    "status",
+];
+
 /// The fixtures copied from the corpus (see tests/fixtures/README.md).
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
