@@ -78,6 +78,8 @@ pub struct Entry {
 pub struct Profile {
     /// Names of the layers, in the order they were applied.
     pub layers: Vec<String>,
+    /// The description of the last layer that has one.
+    pub description: Option<String>,
     pub entries: Vec<Entry>,
     pub private_attributes: Option<ActionRef>,
     pub unlisted_attributes: Option<ActionRef>,
@@ -121,7 +123,6 @@ impl std::error::Error for ProfileErrors {}
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct ProfileFile {
-    #[allow(dead_code)] // documentation for humans; read so that it is allowed
     description: Option<String>,
     #[serde(default)]
     extends: Vec<toml::Spanned<String>>,
@@ -190,6 +191,7 @@ impl Profile {
 #[derive(Default)]
 struct Builder {
     layers: Vec<String>,
+    description: Option<String>,
     entries: Vec<Entry>,
     by_selector: BTreeMap<Selector, usize>,
     private_attributes: Option<ActionRef>,
@@ -246,6 +248,9 @@ impl Builder {
             line: line_of(&source.text, span.start),
         };
         self.layers.push(source.display.clone());
+        if file.description.is_some() {
+            self.description = file.description;
+        }
         if let Some(output) = file.output {
             self.output = Some((output.get_ref().clone(), origin_of(output.span())));
         }
@@ -320,6 +325,7 @@ impl Builder {
         sort_by_place(&mut self.errors);
         let profile = Profile {
             layers: self.layers,
+            description: self.description,
             entries: self.entries,
             private_attributes: self.private_attributes,
             unlisted_attributes: self.unlisted_attributes,
@@ -453,6 +459,7 @@ mod tests {
             let profile = Profile::load(&[spec.to_string()]).unwrap();
             assert_eq!(profile.entries.len(), 4, "{spec}");
             assert_eq!(profile.output.as_str(), OutputTemplate::DEFAULT);
+            assert!(profile.description.as_deref().unwrap_or("").contains("patient index"));
         }
     }
 
