@@ -459,7 +459,13 @@ mod tests {
             let profile = Profile::load(&[spec.to_string()]).unwrap();
             assert_eq!(profile.entries.len(), 4, "{spec}");
             assert_eq!(profile.output.as_str(), OutputTemplate::DEFAULT);
-            assert!(profile.description.as_deref().unwrap_or("").contains("patient index"));
+            assert!(
+                profile
+                    .description
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("patient index")
+            );
         }
     }
 
