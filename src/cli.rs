@@ -25,8 +25,11 @@ pub enum Command {
     /// the audit `_out.xlsx` / `_out.csv` (one row per file: OK or ERROR and
     /// why). The audit maps pseudonyms back to patients: keep it safe.
     ///
+    /// Ctrl-C stops cleanly: files in progress are finished, the audit so
+    /// far is written, and `--resume` finishes the run later.
+    ///
     /// Exit code: 0 all files OK, 1 some files failed, 2 bad arguments,
-    /// profile or destination (nothing done).
+    /// profile or destination (nothing done), 130 interrupted.
     #[command(visible_alias = "anonymize")]
     Anomize(AnomizeArgs),
 
@@ -186,8 +189,15 @@ pub struct AnomizeArgs {
     pub quiet: bool,
 
     /// Write into a DEST that already holds the output of a previous run.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,
+
+    /// Finish an interrupted run (Ctrl-C, a crash, a reboot) into the same
+    /// DEST: outputs already complete are kept, the rest are written, and
+    /// the audit covers every file once. SOURCE must still hold the same
+    /// files; use the same profile and secret as the interrupted run.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 #[cfg(test)]

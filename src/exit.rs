@@ -9,6 +9,8 @@ pub enum ExitCode {
     SomeFailed = 1,
     /// Bad arguments, profile or output folder: nothing was done.
     Usage = 2,
+    /// Stopped by Ctrl-C (or SIGTERM) before every file was done.
+    Interrupted = 130,
 }
 
 impl ExitCode {

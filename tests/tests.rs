@@ -3,4 +3,5 @@
 mod anomize;
 mod commands;
 mod corpus;
+mod reliability;
 mod util;

@@ -1,6 +1,9 @@
 //! `dicommanager anomize`: parse → validate → compile the profile, then run.
 
-use dicommanager::engine::{RunConfig, Summary, run as run_engine};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use dicommanager::engine::{ExistingOutput, RunConfig, Summary, run as run_engine};
 use dicommanager::rules::RuleSet;
 
 use crate::cli::AnomizeArgs;
@@ -28,12 +31,30 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
              Set {SECRET_VAR} to a long random secret and keep it safe."
         );
     }
+    let cancel = Arc::new(AtomicBool::new(false));
+    let on_signal = Arc::clone(&cancel);
+    // Without a handler Ctrl-C still stops the run, less tidily; nothing
+    // is lost either way (outputs are renamed into place when complete).
+    let _ = ctrlc::set_handler(move || {
+        if on_signal.swap(true, Ordering::Relaxed) {
+            // A second Ctrl-C: the user really wants out now.
+            std::process::exit(ExitCode::Interrupted.into());
+        }
+    });
+    let existing = if args.resume {
+        ExistingOutput::Resume
+    } else if args.overwrite {
+        ExistingOutput::Overwrite
+    } else {
+        ExistingOutput::Refuse
+    };
     let config = RunConfig {
         source: args.source.clone(),
         dest: args.dest.clone(),
         jobs: args.jobs.map(usize::from),
-        overwrite: args.overwrite,
+        existing,
         secret,
+        cancel,
     };
     let bar = Bar::new(args.quiet);
     match run_engine(&config, &rules, &bar) {
@@ -44,7 +65,14 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
             if !args.quiet {
                 print_summary(&summary, &rules);
             }
-            if summary.all_ok() {
+            if summary.interrupted {
+                eprintln!(
+                    "interrupted: {} of {} files done; run again with --resume to finish",
+                    summary.ok + summary.errors,
+                    summary.dicom_files
+                );
+                ExitCode::Interrupted
+            } else if summary.all_ok() {
                 ExitCode::Success
             } else {
                 ExitCode::SomeFailed
@@ -71,6 +99,12 @@ fn print_summary(summary: &Summary, rules: &RuleSet) {
     println!("ERROR        {}", summary.errors);
     if !summary.walk_errors.is_empty() {
         println!("unreadable   {}", summary.walk_errors.len());
+    }
+    if summary.resumed > 0 {
+        println!(
+            "kept         {} (already done by the interrupted run)",
+            summary.resumed
+        );
     }
     println!("patients     {}", summary.patients);
     println!("time         {seconds:.2} s ({rate:.0} files/s)");

@@ -16,7 +16,8 @@ mod rewrite;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use dicom_core::Tag;
@@ -29,7 +30,10 @@ pub use plan::{Plan, PlannedFile, plan};
 pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file};
 
 use crate::rules::{FileContext, RuleError, RuleSet};
-use crate::sink::{AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink, write_metadata_csv};
+use crate::sink::{
+    AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink, read_metadata_csv,
+    write_metadata_csv,
+};
 use crate::stream::{Layout, OpenError, StreamError, describe_tag, sniff_reader};
 use crate::walk::{WalkError, discover};
 
@@ -78,6 +82,13 @@ pub enum RunError {
     DestNotEmpty { path: PathBuf, found: String },
     #[error("destination {} is the source folder", path.display())]
     DestIsSource { path: PathBuf },
+    #[error("destination {} holds no interrupted run to resume (no {METADATA_CSV})", path.display())]
+    NothingToResume { path: PathBuf },
+    #[error(
+        "cannot resume into {}: {reason}; the source changed since the interrupted run, start a new run instead",
+        path.display()
+    )]
+    ResumeMismatch { path: PathBuf, reason: String },
     #[error(transparent)]
     Audit(#[from] SinkError),
 }
@@ -89,10 +100,26 @@ pub struct RunConfig {
     pub dest: PathBuf,
     /// Worker threads; `None` for one per core.
     pub jobs: Option<usize>,
-    /// Write into a DEST that holds a previous run's output.
-    pub overwrite: bool,
+    /// What to do with a DEST that holds a previous run's output.
+    pub existing: ExistingOutput,
     /// Key for keyed hashes; empty when none was given.
     pub secret: Vec<u8>,
+    /// Set (e.g. by a Ctrl-C handler) to stop: files in progress finish,
+    /// no new file starts, the audit so far is written.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// What to do when DEST already holds the output of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExistingOutput {
+    /// Refuse: nothing in DEST changes.
+    #[default]
+    Refuse,
+    /// Write over it.
+    Overwrite,
+    /// Finish an interrupted run of the same SOURCE: outputs already there
+    /// are kept, the rest are written, the audit is written anew.
+    Resume,
 }
 
 /// Hooks for showing progress; the library itself never prints.
@@ -119,6 +146,10 @@ pub struct Summary {
     pub patients: u64,
     pub walk_errors: Vec<WalkError>,
     pub elapsed: Duration,
+    /// Outputs of an interrupted run that `--resume` kept.
+    pub resumed: u64,
+    /// The run was cancelled before every file was done.
+    pub interrupted: bool,
 }
 
 impl Summary {
@@ -163,38 +194,61 @@ pub fn run(
         walk_errors: discovered.errors,
         ..Summary::default()
     };
-    let scanned: Vec<Scanned> =
-        pool.install(|| discovered.files.par_iter().map(|p| scan(p)).collect());
+    let cancelled = || config.cancel.load(Ordering::Relaxed);
+    let scanned: Vec<Scanned> = pool.install(|| {
+        discovered
+            .files
+            .par_iter()
+            .map(|p| {
+                if cancelled() {
+                    Scanned::NotDicom
+                } else {
+                    scan(p)
+                }
+            })
+            .collect()
+    });
+    if cancelled() {
+        summary.interrupted = true;
+        summary.elapsed = started.elapsed();
+        return Ok(summary);
+    }
 
     let plan = plan(scanned, &mut summary.walk_errors, rules.output());
     summary.dicom_files = plan.files.len() as u64;
     summary.patients = plan.patients as u64;
-    write_metadata_csv(
-        &dest.join(METADATA_CSV),
+    let metadata_rows = || {
         plan.files
             .iter()
-            .map(|f| (f.seq, f.source_display.as_str(), f.size)),
-    )?;
+            .map(|f| (f.seq, f.source_display.as_str(), f.size))
+    };
+    if config.existing == ExistingOutput::Resume {
+        check_resumable(&dest, metadata_rows())?;
+    }
+    write_metadata_csv(&dest.join(METADATA_CSV), metadata_rows())?;
 
     let sinks: Vec<Box<dyn TableSink>> = vec![
         Box::new(CsvSink::create(&dest.join(AUDIT_CSV))?),
         Box::new(XlsxSink::create(&dest.join(AUDIT_XLSX), &dest)?),
     ];
     progress.start(plan.files.len() as u64);
-    let (sender, receiver) = mpsc::channel::<(usize, AuditRow)>();
-    let (ok, errors, sink_result) = std::thread::scope(|scope| {
+    let resume = config.existing == ExistingOutput::Resume;
+    let (sender, receiver) = mpsc::channel::<(usize, Outcome)>();
+    let (tally, sink_result) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || write_in_order(receiver, sinks, progress));
         pool.install(|| {
             plan.files.par_iter().for_each_with(sender, |sender, file| {
-                let row = process_guarded(file, &dest, rules, &config.secret);
+                if cancelled() {
+                    return;
+                }
+                let outcome = process_guarded(file, &dest, rules, &config.secret, resume);
                 // The writer only stops early on a sink error, reported below.
-                let _ = sender.send((file.seq, row));
+                let _ = sender.send((file.seq, outcome));
             });
         });
         writer.join().unwrap_or_else(|_| {
             (
-                0,
-                0,
+                Tally::default(),
                 Err(SinkError::new(
                     &dest,
                     "the audit writer stopped unexpectedly",
@@ -204,10 +258,43 @@ pub fn run(
     });
     progress.finish();
     sink_result?;
-    summary.ok = ok;
-    summary.errors = errors;
+    summary.ok = tally.ok;
+    summary.errors = tally.errors;
+    summary.resumed = tally.resumed;
+    summary.interrupted = cancelled() && tally.ok + tally.errors < summary.dicom_files;
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// A resumed run must list the same files as the interrupted one, in the
+/// same order with the same sizes, or its numbering would not match the
+/// outputs already written.
+fn check_resumable<'a>(
+    dest: &Path,
+    rows: impl Iterator<Item = (usize, &'a str, u64)>,
+) -> Result<(), RunError> {
+    let mismatch = |reason: String| RunError::ResumeMismatch {
+        path: dest.to_path_buf(),
+        reason,
+    };
+    let previous = read_metadata_csv(&dest.join(METADATA_CSV))
+        .map_err(|e| mismatch(format!("{METADATA_CSV} is unreadable ({e})")))?;
+    let current: Vec<(usize, String, u64)> = rows
+        .map(|(seq, path, size)| (seq, path.to_string(), size))
+        .collect();
+    if previous.len() != current.len() {
+        return Err(mismatch(format!(
+            "{METADATA_CSV} lists {} DICOM files, SOURCE now has {}",
+            previous.len(),
+            current.len()
+        )));
+    }
+    match previous.iter().zip(&current).find(|(a, b)| a != b) {
+        Some((_, (seq, _, _))) => Err(mismatch(format!(
+            "file {seq} of {METADATA_CSV} is not the same file (path or size)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf), RunError> {
@@ -236,13 +323,16 @@ fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf), RunError> {
         .into_iter()
         .filter(|name| dest.join(name).exists())
         .collect();
-    if !previous.is_empty() && !config.overwrite {
-        return Err(RunError::DestNotEmpty {
+    match config.existing {
+        ExistingOutput::Refuse if !previous.is_empty() => Err(RunError::DestNotEmpty {
             path: dest,
             found: previous.join(", "),
-        });
+        }),
+        ExistingOutput::Resume if !dest.join(METADATA_CSV).is_file() => {
+            Err(RunError::NothingToResume { path: dest })
+        }
+        _ => Ok((source, dest)),
     }
-    Ok((source, dest))
 }
 
 fn scan(path: &Path) -> Scanned {
@@ -274,11 +364,24 @@ fn scan(path: &Path) -> Scanned {
     }
 }
 
+/// What became of one file.
+struct Outcome {
+    row: AuditRow,
+    /// The output was already complete (a resumed run) and was kept.
+    kept: bool,
+}
+
 /// [`process`], with a panic (a bug of ours, never expected) turned into
 /// that file's ERROR row instead of the end of the run.
-fn process_guarded(file: &PlannedFile, dest: &Path, rules: &RuleSet, secret: &[u8]) -> AuditRow {
+fn process_guarded(
+    file: &PlannedFile,
+    dest: &Path,
+    rules: &RuleSet,
+    secret: &[u8],
+    resume: bool,
+) -> Outcome {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        process(file, dest, rules, secret)
+        process(file, dest, rules, secret, resume)
     }))
     .unwrap_or_else(|panic| {
         let message = panic
@@ -286,7 +389,10 @@ fn process_guarded(file: &PlannedFile, dest: &Path, rules: &RuleSet, secret: &[u
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        error_row(file, format!("internal error (please report): {message}"))
+        Outcome {
+            row: error_row(file, format!("internal error (please report): {message}")),
+            kept: false,
+        }
     })
 }
 
@@ -304,15 +410,28 @@ fn error_row(file: &PlannedFile, reason: String) -> AuditRow {
     }
 }
 
-fn process(file: &PlannedFile, dest: &Path, rules: &RuleSet, secret: &[u8]) -> AuditRow {
+fn process(
+    file: &PlannedFile,
+    dest: &Path,
+    rules: &RuleSet,
+    secret: &[u8],
+    resume: bool,
+) -> Outcome {
     let mut row = error_row(file, String::new());
     let (patient_index, output) = match (&file.problem, file.patient_index, &file.output) {
         (None, Some(index), Some(output)) => (index, dest.join(output)),
         (problem, _, _) => {
             row.reason = problem.clone().unwrap_or_else(|| "not numbered".into());
-            return row;
+            return Outcome { row, kept: false };
         }
     };
+    // Outputs appear only by an atomic rename of a complete file, so one
+    // that exists is complete.
+    if resume && output.is_file() {
+        row.status = Status::Ok;
+        row.destination_file = output.to_string_lossy().into_owned();
+        return Outcome { row, kept: true };
+    }
     let job = FileJob {
         source: &file.source,
         layout: file.layout,
@@ -331,34 +450,61 @@ fn process(file: &PlannedFile, dest: &Path, rules: &RuleSet, secret: &[u8]) -> A
         }
         Err(err) => row.reason = err.to_string(),
     }
-    row
+    Outcome { row, kept: false }
 }
 
-/// Receives rows in any order and writes them in sequence order.
+/// Counts of a run's outcomes.
+#[derive(Debug, Default)]
+struct Tally {
+    ok: u64,
+    errors: u64,
+    resumed: u64,
+}
+
+impl Tally {
+    fn add(&mut self, outcome: &Outcome) {
+        match outcome.row.status {
+            Status::Ok => self.ok += 1,
+            Status::Error => self.errors += 1,
+        }
+        if outcome.kept {
+            self.resumed += 1;
+        }
+    }
+}
+
+/// Receives outcomes in any order and writes them in sequence order. After
+/// a cancelled run some numbers never arrive: the rows received are still
+/// written, in order.
 fn write_in_order(
-    receiver: mpsc::Receiver<(usize, AuditRow)>,
+    receiver: mpsc::Receiver<(usize, Outcome)>,
     mut sinks: Vec<Box<dyn TableSink>>,
     progress: &dyn Progress,
-) -> (u64, u64, Result<(), SinkError>) {
-    let mut pending: BTreeMap<usize, AuditRow> = BTreeMap::new();
+) -> (Tally, Result<(), SinkError>) {
+    let mut pending: BTreeMap<usize, Outcome> = BTreeMap::new();
     let mut next = 1;
-    let (mut ok, mut errors) = (0, 0);
-    for (seq, row) in receiver {
+    let mut tally = Tally::default();
+    let mut write = |outcome: Outcome, tally: &mut Tally| {
+        tally.add(&outcome);
+        sinks
+            .iter_mut()
+            .try_for_each(|sink| sink.write_row(&outcome.row))
+    };
+    for (seq, outcome) in receiver {
         progress.advance();
-        pending.insert(seq, row);
-        while let Some(row) = pending.remove(&next) {
-            match row.status {
-                Status::Ok => ok += 1,
-                Status::Error => errors += 1,
-            }
-            for sink in sinks.iter_mut() {
-                if let Err(err) = sink.write_row(&row) {
-                    return (ok, errors, Err(err));
-                }
+        pending.insert(seq, outcome);
+        while let Some(outcome) = pending.remove(&next) {
+            if let Err(err) = write(outcome, &mut tally) {
+                return (tally, Err(err));
             }
             next += 1;
         }
     }
+    for (_, outcome) in std::mem::take(&mut pending) {
+        if let Err(err) = write(outcome, &mut tally) {
+            return (tally, Err(err));
+        }
+    }
     let finished = sinks.into_iter().try_for_each(|sink| sink.finish());
-    (ok, errors, finished)
+    (tally, finished)
 }

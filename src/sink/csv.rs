@@ -66,3 +66,24 @@ pub fn write_metadata_csv<'a>(
     }
     writer.flush().map_err(|e| SinkError::new(path, e))
 }
+
+/// Reads `_metadata.csv` back (to check that a resumed run numbers the same files).
+pub fn read_metadata_csv(path: &Path) -> Result<Vec<(usize, String, u64)>, SinkError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(path)
+        .map_err(|e| SinkError::new(path, e))?;
+    reader
+        .records()
+        .map(|record| {
+            let record = record.map_err(|e| SinkError::new(path, e))?;
+            let field = |i: usize| record.get(i).unwrap_or_default();
+            let number = |i: usize| {
+                field(i)
+                    .parse::<u64>()
+                    .map_err(|_| SinkError::new(path, format!("{:?} is not a number", field(i))))
+            };
+            Ok((number(0)? as usize, field(1).to_string(), number(2)?))
+        })
+        .collect()
+}

@@ -23,7 +23,7 @@ pub use element::{describe_tag, implicit_vr};
 pub use meta::{FileMeta, MetaElement, pad};
 pub use open::{IO_BUFFER, OpenError, OpenedFile, open_file, open_reader};
 pub use skip::skip_value;
-pub use sniff::{Layout, guess_bare_syntax, sniff, sniff_reader};
+pub use sniff::{Layout, guess_bare_syntax, sniff, sniff_bytes, sniff_reader};
 pub use source::{Source, What};
 
 use dicom_core::Tag;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test module uses a different part of the harness
 
+pub mod dataset;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -1,0 +1,369 @@
+//! Hostile input, interruption and resume: the run keeps going, loses
+//! nothing, never touches a source, and leaves nothing half-done that
+//! looks finished.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dicom_core::VR;
+use dicom_dictionary_std::{tags, uids};
+use dicommanager::stream::{ITEM, Syntax, UNDEFINED_LENGTH};
+use tempfile::TempDir;
+
+use crate::util::dataset::{DataSet, part10};
+use crate::util::*;
+
+/// A valid explicit VR file with pixel data, to be damaged.
+fn good_file() -> Vec<u8> {
+    let mut data = DataSet::new(Syntax::EXPLICIT_VR_LITTLE_ENDIAN)
+        .patient()
+        .text(tags::STUDY_INSTANCE_UID, VR::UI, "1.2.3");
+    data.header(tags::PIXEL_DATA, VR::OW, 64);
+    let data = data.raw(&[7; 64]);
+    part10(uids::EXPLICIT_VR_LITTLE_ENDIAN, &data)
+}
+
+fn nested_sequences(levels: usize) -> Vec<u8> {
+    let mut data = DataSet::new(Syntax::EXPLICIT_VR_LITTLE_ENDIAN).patient();
+    for _ in 0..levels {
+        data.header(tags::REFERENCED_STUDY_SEQUENCE, VR::SQ, UNDEFINED_LENGTH);
+        data.header(ITEM, VR::UN, UNDEFINED_LENGTH);
+    }
+    part10(uids::EXPLICIT_VR_LITTLE_ENDIAN, &data)
+}
+
+/// Runs anomize and returns (exit code, audit rows without header).
+fn run(source: &Path, dest: &Path, extra: &[&str]) -> (Option<i32>, Vec<Vec<String>>) {
+    let out = anomize(source, dest, extra);
+    let rows = read_csv_rows(&dest.join("_out.csv")).split_off(1);
+    (out.status.code(), rows)
+}
+
+fn reason_of<'a>(rows: &'a [Vec<String>], name: &str) -> &'a str {
+    let row = rows
+        .iter()
+        .find(|r| r[0].ends_with(name))
+        .unwrap_or_else(|| panic!("{name} is not in the audit: {rows:?}"));
+    assert_eq!(row[6], "ERROR", "{row:?}");
+    &row[7]
+}
+
+#[test]
+fn every_kind_of_broken_file_is_one_error_row() {
+    let source = TempDir::new().unwrap();
+    let put = |name: &str, bytes: &[u8]| fs::write(source.path().join(name), bytes).unwrap();
+    let good = good_file();
+    let meta_end = 132 + 12 + u32::from_le_bytes(good[140..144].try_into().unwrap()) as usize;
+    put("good.dcm", &good);
+    put("cut_in_header.dcm", &good[..meta_end + 5]);
+    put("cut_in_pixels.dcm", &good[..good.len() - 20]);
+    let mut sequence = nested_sequences(3);
+    sequence.truncate(sequence.len() - 4);
+    put("cut_in_sequence.dcm", &sequence);
+    put("deep.dcm", &nested_sequences(10_000));
+    let huge = DataSet::new(Syntax::EXPLICIT_VR_LITTLE_ENDIAN)
+        .patient()
+        .raw(b"\x10\x00\x30\x00UT\x00\x00\xf0\xff\xff\xffsome text");
+    put(
+        "huge_length.dcm",
+        &part10(uids::EXPLICIT_VR_LITTLE_ENDIAN, &huge),
+    );
+    let mut preamble_only = vec![0u8; 128];
+    preamble_only.extend_from_slice(b"DICM");
+    put("preamble_only.dcm", &preamble_only);
+    let patient = DataSet::new(Syntax::EXPLICIT_VR_LITTLE_ENDIAN).patient();
+    put("unknown_syntax.dcm", &part10("1.2.3.4.5.6.7", &patient));
+    put("empty.dcm", b"");
+    put("text.dcm", b"%PDF-1.4 a report, not an image");
+    put("archive.gz", b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03");
+
+    let dest = TempDir::new().unwrap();
+    let (code, rows) = run(source.path(), dest.path(), &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(rows.len(), 8, "only DICOM files are listed: {rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r[0].ends_with("good.dcm") && r[6] == "OK")
+    );
+    assert!(reason_of(&rows, "cut_in_header.dcm").contains("file ends inside"));
+    assert!(
+        reason_of(&rows, "cut_in_pixels.dcm")
+            .contains("PixelData (7FE0,0010) (44 of 64 bytes present)")
+    );
+    assert!(reason_of(&rows, "cut_in_sequence.dcm").contains("file ends inside"));
+    assert!(reason_of(&rows, "deep.dcm").contains("nested deeper than 64 levels"));
+    assert!(reason_of(&rows, "huge_length.dcm").contains("of 4294967280 bytes present"));
+    assert_eq!(
+        reason_of(&rows, "preamble_only.dcm"),
+        "no file meta information after the DICM marker"
+    );
+    assert!(
+        reason_of(&rows, "unknown_syntax.dcm")
+            .contains("unsupported transfer syntax \"1.2.3.4.5.6.7\"")
+    );
+    for row in &rows {
+        assert!(!row[7].contains("internal error"), "{row:?}");
+    }
+    assert_eq!(outputs(dest.path()).len(), 1);
+    assert_no_partial_files(dest.path());
+}
+
+#[test]
+fn randomly_corrupted_files_never_stop_the_run() {
+    let source = TempDir::new().unwrap();
+    let originals = [
+        good_file(),
+        fs::read(fixture("image_dfl.dcm")).unwrap(),
+        fs::read(fixture("chrJapMulti.dcm")).unwrap(),
+        fs::read(fixture("SC_rgb_jpeg_dcmtk.dcm")).unwrap(),
+    ];
+    // A small deterministic generator: the same corruptions on every run.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..200 {
+        let mut bytes = originals[i % originals.len()].clone();
+        for _ in 0..1 + next() % 8 {
+            let at = 128 + (next() as usize) % (bytes.len() - 128);
+            bytes[at] = next() as u8;
+        }
+        fs::write(source.path().join(format!("{i:03}.dcm")), &bytes).unwrap();
+    }
+    let before = snapshot(source.path());
+    let dest = TempDir::new().unwrap();
+    let (code, rows) = run(source.path(), dest.path(), &[]);
+    assert!(matches!(code, Some(0 | 1)), "{code:?}");
+    let metadata = read_csv_rows(&dest.path().join("_metadata.csv"));
+    assert_eq!(rows.len(), metadata.len());
+    for row in &rows {
+        assert!(!row[7].contains("internal error"), "{row:?}");
+        if row[6] == "OK" {
+            // What we wrote must be readable DICOM again.
+            let again = TempDir::new().unwrap();
+            fs::copy(&row[5], again.path().join("x.dcm")).unwrap();
+            let out = TempDir::new().unwrap();
+            let (code, reread) = run(again.path(), out.path(), &[]);
+            assert_eq!(code, Some(0), "{} re-read: {reread:?}", row[0]);
+        }
+    }
+    assert_eq!(snapshot(source.path()), before);
+    assert_no_partial_files(dest.path());
+}
+
+#[cfg(unix)]
+#[test]
+fn file_names_that_are_not_utf8_are_processed() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let source = TempDir::new().unwrap();
+    let name = OsStr::from_bytes(b"scan_\xff\xfe.dcm");
+    fs::write(source.path().join(name), good_file()).unwrap();
+    let dest = TempDir::new().unwrap();
+    let (code, rows) = run(source.path(), dest.path(), &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(rows[0][6], "OK");
+    assert!(
+        rows[0][0].ends_with("scan_\u{fffd}\u{fffd}.dcm"),
+        "{}",
+        rows[0][0]
+    );
+}
+
+fn assert_no_partial_files(dest: &Path) {
+    let partial: Vec<PathBuf> = walkdir::WalkDir::new(dest)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.path().to_path_buf())
+        .filter(|p| p.to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(partial.is_empty(), "{partial:?}");
+}
+
+/// A tree big enough that a run takes a while.
+fn many_files(count: u32) -> TempDir {
+    let source = TempDir::new().unwrap();
+    for i in 0..count {
+        let patient = Patient {
+            id: &format!("P{}", i % 7),
+            name: "Many^Files",
+        };
+        write_patient_file(
+            &source.path().join(format!("d{}/f{i:04}.dcm", i % 5)),
+            &patient,
+            &format!("1.2.3.{}", i % 11),
+            i,
+        );
+    }
+    source
+}
+
+fn spawn(source: &Path, dest: &Path, extra: &[&str]) -> Child {
+    Command::new(assert_cmd::cargo::cargo_bin("dicommanager"))
+        .args(["anomize", "--quiet", "--jobs", "1", "-s"])
+        .arg(source)
+        .arg("-d")
+        .arg(dest)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the run has written some outputs (or ended).
+fn wait_for_outputs(child: &mut Child, dest: &Path, at_least: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() || outputs(dest).len() >= at_least {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// What must match between two runs: every output and `_metadata.csv`
+/// (as SHA-256, byte for byte), and the audit rows with DEST's own path
+/// replaced.
+type FinalState = (
+    std::collections::BTreeMap<PathBuf, String>,
+    String,
+    Vec<Vec<String>>,
+);
+
+fn final_state(dest: &Path) -> FinalState {
+    let prefix = dest.canonicalize().unwrap().display().to_string();
+    let rows = read_csv_rows(&dest.join("_out.csv"))
+        .into_iter()
+        .map(|r| r.into_iter().map(|c| c.replace(&prefix, "DEST")).collect())
+        .collect();
+    (
+        outputs(dest)
+            .into_iter()
+            .map(|(name, bytes)| (name, sha256_hex(&bytes)))
+            .collect(),
+        sha256_hex(&fs::read(dest.join("_metadata.csv")).unwrap()),
+        rows,
+    )
+}
+
+#[test]
+fn killed_run_resumes_to_the_same_result() {
+    let source = many_files(300);
+    let before = snapshot(source.path());
+    let reference = TempDir::new().unwrap();
+    assert_eq!(run(source.path(), reference.path(), &[]).0, Some(0));
+
+    let dest = TempDir::new().unwrap();
+    let mut child = spawn(source.path(), dest.path(), &[]);
+    wait_for_outputs(&mut child, dest.path(), 20);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Whatever is named .dcm is complete: it re-reads as the reference does.
+    for (name, bytes) in outputs(dest.path()) {
+        assert_eq!(
+            bytes,
+            fs::read(reference.path().join(&name)).unwrap(),
+            "{name:?}"
+        );
+    }
+    assert_eq!(snapshot(source.path()), before);
+
+    let out = anomize(source.path(), dest.path(), &["--resume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(final_state(dest.path()), final_state(reference.path()));
+    assert_no_partial_files(dest.path());
+    assert_eq!(snapshot(source.path()), before);
+}
+
+#[test]
+fn resume_after_a_partial_state_redoes_only_what_is_missing() {
+    let source = many_files(30);
+    let reference = TempDir::new().unwrap();
+    run(source.path(), reference.path(), &[]);
+    let dest = TempDir::new().unwrap();
+    run(source.path(), dest.path(), &[]);
+    // What SIGKILL can leave: outputs not yet renamed, a stale partial file,
+    // an audit cut short.
+    let gone = ["1_002.dcm", "3_001.dcm", "7_004.dcm"];
+    for name in gone {
+        fs::remove_file(dest.path().join(name)).unwrap();
+    }
+    fs::write(dest.path().join(".1_002.dcm.partial"), b"half a file").unwrap();
+    fs::write(dest.path().join("_out.csv"), b"source_file\n").unwrap();
+    fs::remove_file(dest.path().join("_out.xlsx")).unwrap();
+
+    let out = anomize(source.path(), dest.path(), &["--resume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("kept         27"), "{summary}");
+    assert_eq!(final_state(dest.path()), final_state(reference.path()));
+    assert_eq!(read_xlsx(&dest.path().join("_out.xlsx")).len(), 31);
+    assert_no_partial_files(dest.path());
+}
+
+#[test]
+fn resume_refuses_a_changed_source_or_an_empty_dest() {
+    let source = many_files(5);
+    let dest = TempDir::new().unwrap();
+    let out = anomize(source.path(), dest.path(), &["--resume"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no interrupted run to resume"),
+        "{}",
+        stderr(&out)
+    );
+
+    run(source.path(), dest.path(), &[]);
+    fs::write(source.path().join("d0/new.dcm"), good_file()).unwrap();
+    let before = snapshot(dest.path());
+    let out = anomize(source.path(), dest.path(), &["--resume"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the source changed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot(dest.path()), before);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_cleanly_with_code_130() {
+    let source = many_files(300);
+    let dest = TempDir::new().unwrap();
+    let mut child = spawn(source.path(), dest.path(), &[]);
+    wait_for_outputs(&mut child, dest.path(), 10);
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    let status = child.wait().unwrap();
+    if interrupted && status.code() == Some(130) {
+        // The audit holds exactly the files that were done, each complete.
+        let rows = read_csv_rows(&dest.path().join("_out.csv")).split_off(1);
+        assert!(!rows.is_empty() && rows.len() < 300, "{}", rows.len());
+        assert!(
+            rows.iter()
+                .all(|r| r[6] == "OK" && Path::new(&r[5]).is_file())
+        );
+        assert_eq!(outputs(dest.path()).len(), rows.len());
+        assert_eq!(
+            read_xlsx(&dest.path().join("_out.xlsx")).len(),
+            rows.len() + 1
+        );
+        assert_no_partial_files(dest.path());
+    } else {
+        // The run was over before the signal: it must have finished normally.
+        assert_eq!(status.code(), Some(0));
+    }
+    let out = anomize(source.path(), dest.path(), &["--resume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(read_csv_rows(&dest.path().join("_out.csv")).len(), 301);
+}
