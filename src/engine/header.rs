@@ -7,7 +7,9 @@ use dicom_core::Tag;
 
 use super::FileError;
 use crate::charset::{CharacterSet, printable};
-use crate::stream::{Header, Layout, OpenError, OpenedFile, What, open_reader, skip_value};
+use crate::stream::{
+    Header, Layout, OpenError, OpenedFile, What, open_reader, open_source, skip_value,
+};
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
 const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
@@ -44,7 +46,7 @@ const HEADER_BUFFER: usize = 16 * 1024;
 
 /// Reads the top-level attributes up to Series Instance UID of a file.
 pub fn read_header_facts(path: &Path, layout: Layout) -> Result<HeaderFacts, FileError> {
-    let file = std::fs::File::open(path).map_err(OpenError::Io)?;
+    let file = open_source(path).map_err(OpenError::Io)?;
     read_header_facts_of_file(file, layout)
 }
 

@@ -34,7 +34,7 @@ use crate::sink::{
     AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink, read_metadata_csv,
     write_metadata_csv,
 };
-use crate::stream::{Layout, OpenError, StreamError, describe_tag, sniff_reader};
+use crate::stream::{Layout, OpenError, StreamError, describe_tag, open_source, sniff_reader};
 use crate::walk::{WalkError, discover};
 
 /// Names of the audit files in DEST.
@@ -343,7 +343,7 @@ fn scan(path: &Path) -> Scanned {
         })
     };
     // One open per file for the whole first pass.
-    let mut file = match std::fs::File::open(path) {
+    let mut file = match open_source(path) {
         Ok(file) => file,
         Err(err) => return unreadable(err),
     };

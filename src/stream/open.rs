@@ -41,9 +41,29 @@ pub struct OpenedFile<'a> {
 const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
 const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
 
+/// Opens a source file for reading without touching it: read-only, and on
+/// Linux without updating its access time where the system allows that
+/// (the owner of the file, or root), so that a run leaves no trace on the
+/// archive it reads.
+pub fn open_source(path: &Path) -> std::io::Result<File> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let no_atime = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOATIME)
+            .open(path);
+        match no_atime {
+            Err(err) if err.raw_os_error() == Some(libc::EPERM) => {}
+            other => return other,
+        }
+    }
+    File::open(path)
+}
+
 /// Opens a file on disk.
 pub fn open_file(path: &Path, layout: Layout) -> Result<OpenedFile<'static>, OpenError> {
-    let file = File::open(path).map_err(OpenError::Io)?;
+    let file = open_source(path).map_err(OpenError::Io)?;
     // Small files need no large buffer (allocated and zeroed per file).
     let size = file.metadata().map_err(OpenError::Io)?.len();
     let capacity = (size as usize).clamp(8 * 1024, IO_BUFFER);

@@ -1,6 +1,5 @@
 //! Telling DICOM files from everything else by their content.
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
@@ -33,7 +32,7 @@ impl Layout {
 
 /// Reads the start of `path` and says whether (and how) it is DICOM.
 pub fn sniff(path: &Path) -> io::Result<Option<Layout>> {
-    sniff_reader(&mut File::open(path)?)
+    sniff_reader(&mut super::open_source(path)?)
 }
 
 /// [`sniff`] on an open file (which is left after the bytes it read).

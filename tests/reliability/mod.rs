@@ -175,6 +175,51 @@ fn file_names_that_are_not_utf8_are_processed() {
     );
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn sources_keep_their_access_times() {
+    use std::time::SystemTime;
+    let source = many_files(3);
+    let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(946_684_800);
+    let files: Vec<PathBuf> = walkdir::WalkDir::new(source.path())
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    // snapshot reads the files, so it comes before the access times are set
+    let before: Vec<String> = snapshot(source.path())
+        .into_values()
+        .map(|(hash, _)| hash)
+        .collect();
+    for file in &files {
+        let times = fs::FileTimes::new().set_accessed(long_ago);
+        fs::File::options()
+            .write(true)
+            .open(file)
+            .unwrap()
+            .set_times(times)
+            .unwrap();
+    }
+    let dest = TempDir::new().unwrap();
+    assert_eq!(run(source.path(), dest.path(), &[]).0, Some(0));
+    // An access time older than the modification time is what relatime
+    // updates on the next read: it stays only if the files were opened
+    // with O_NOATIME.
+    for file in &files {
+        assert_eq!(
+            fs::metadata(file).unwrap().accessed().unwrap(),
+            long_ago,
+            "{file:?}"
+        );
+    }
+    let after: Vec<String> = snapshot(source.path())
+        .into_values()
+        .map(|(hash, _)| hash)
+        .collect();
+    assert_eq!(after, before);
+}
+
 fn assert_no_partial_files(dest: &Path) {
     let partial: Vec<PathBuf> = walkdir::WalkDir::new(dest)
         .into_iter()
