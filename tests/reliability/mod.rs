@@ -75,6 +75,15 @@ fn every_kind_of_broken_file_is_one_error_row() {
     put("preamble_only.dcm", &preamble_only);
     let patient = DataSet::new(Syntax::EXPLICIT_VR_LITTLE_ENDIAN).patient();
     put("unknown_syntax.dcm", &part10("1.2.3.4.5.6.7", &patient));
+    let mut no_syntax = good.clone();
+    // Blank the transfer syntax value: the meta then declares none.
+    let ts_at = no_syntax
+        .windows(4)
+        .position(|w| w == b"\x02\x00\x10\x00")
+        .unwrap();
+    let ts_len = u16::from_le_bytes([no_syntax[ts_at + 6], no_syntax[ts_at + 7]]) as usize;
+    no_syntax[ts_at + 8..ts_at + 8 + ts_len].fill(0);
+    put("meta_without_syntax.dcm", &no_syntax);
     put("empty.dcm", b"");
     put("text.dcm", b"%PDF-1.4 a report, not an image");
     put("archive.gz", b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03");
@@ -82,11 +91,14 @@ fn every_kind_of_broken_file_is_one_error_row() {
     let dest = TempDir::new().unwrap();
     let (code, rows) = run(source.path(), dest.path(), &[]);
     assert_eq!(code, Some(1));
-    assert_eq!(rows.len(), 8, "only DICOM files are listed: {rows:?}");
-    assert!(
-        rows.iter()
-            .any(|r| r[0].ends_with("good.dcm") && r[6] == "OK")
-    );
+    assert_eq!(rows.len(), 9, "only DICOM files are listed: {rows:?}");
+    for readable in ["good.dcm", "meta_without_syntax.dcm"] {
+        assert!(
+            rows.iter()
+                .any(|r| r[0].ends_with(readable) && r[6] == "OK"),
+            "{readable}: {rows:?}"
+        );
+    }
     assert!(reason_of(&rows, "cut_in_header.dcm").contains("file ends inside"));
     assert!(
         reason_of(&rows, "cut_in_pixels.dcm")
@@ -106,8 +118,32 @@ fn every_kind_of_broken_file_is_one_error_row() {
     for row in &rows {
         assert!(!row[7].contains("internal error"), "{row:?}");
     }
-    assert_eq!(outputs(dest.path()).len(), 1);
+    assert_eq!(outputs(dest.path()).len(), 2);
     assert_no_partial_files(dest.path());
+}
+
+#[cfg(unix)]
+#[test]
+fn links_that_loop_or_dangle_are_reported_not_fatal() {
+    let source = TempDir::new().unwrap();
+    fs::write(source.path().join("good.dcm"), good_file()).unwrap();
+    std::os::unix::fs::symlink(source.path(), source.path().join("loop")).unwrap();
+    std::os::unix::fs::symlink("/no/such/file", source.path().join("dangling.dcm")).unwrap();
+    let dest = TempDir::new().unwrap();
+    let out = anomize(source.path(), dest.path(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a skipped path sets exit code 1"
+    );
+    assert!(
+        stderr(&out).contains("dangling.dcm: broken symbolic link"),
+        "{}",
+        stderr(&out)
+    );
+    let rows = read_csv_rows(&dest.path().join("_out.csv"));
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1][6], "OK");
 }
 
 #[test]
