@@ -28,6 +28,7 @@ pub struct Discovered {
 /// Walks `root` depth-first with entries sorted by name, skipping `exclude`.
 pub fn discover(root: &Path, exclude: Option<&Path>) -> Discovered {
     let mut found = Discovered::default();
+    let excluded = exclude.and_then(Place::of);
     let mut walker = WalkDir::new(root).sort_by_file_name().into_iter();
     while let Some(entry) = walker.next() {
         let entry = match entry {
@@ -44,7 +45,7 @@ pub fn discover(root: &Path, exclude: Option<&Path>) -> Discovered {
         let path = entry.path();
         let file_type = entry.file_type();
         if file_type.is_dir() {
-            if exclude.is_some_and(|ex| same_place(path, ex)) {
+            if excluded.as_ref().is_some_and(|ex| ex.is(&entry)) {
                 walker.skip_current_dir();
             }
             continue;
@@ -67,10 +68,45 @@ pub fn discover(root: &Path, exclude: Option<&Path>) -> Discovered {
     found
 }
 
-fn same_place(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
+/// A folder's identity, looked up once so that the walk can recognise it
+/// without a system call per folder.
+#[cfg(unix)]
+struct Place {
+    dev: u64,
+    ino: u64,
+}
+
+#[cfg(unix)]
+impl Place {
+    fn of(path: &Path) -> Option<Place> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Place {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    fn is(&self, entry: &walkdir::DirEntry) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        use walkdir::DirEntryExt;
+        // The inode comes with the directory listing; the device (a stat)
+        // is checked only for the rare folder with the same inode number.
+        entry.ino() == self.ino && entry.metadata().is_ok_and(|m| m.dev() == self.dev)
+    }
+}
+
+#[cfg(not(unix))]
+struct Place(PathBuf);
+
+#[cfg(not(unix))]
+impl Place {
+    fn of(path: &Path) -> Option<Place> {
+        path.canonicalize().ok().map(Place)
+    }
+
+    fn is(&self, entry: &walkdir::DirEntry) -> bool {
+        entry.path().canonicalize().is_ok_and(|p| p == self.0)
     }
 }
 

@@ -14,6 +14,7 @@ mod header;
 mod plan;
 mod rewrite;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -198,7 +199,7 @@ pub fn run(
     let scanned: Vec<Scanned> = pool.install(|| {
         discovered
             .files
-            .par_iter()
+            .into_par_iter()
             .map(|p| {
                 if cancelled() {
                     Scanned::NotDicom
@@ -214,18 +215,19 @@ pub fn run(
         return Ok(summary);
     }
 
-    let plan = plan(scanned, &mut summary.walk_errors, rules.output());
+    let plan = plan(scanned, &mut summary.walk_errors);
     summary.dicom_files = plan.files.len() as u64;
     summary.patients = plan.patients as u64;
     let metadata_rows = || {
         plan.files
             .iter()
-            .map(|f| (f.seq, f.source_display.as_str(), f.size))
+            .map(|f| (f.seq, f.source_display(), f.size))
     };
     if config.existing == ExistingOutput::Resume {
         check_resumable(&dest, metadata_rows())?;
     }
     write_metadata_csv(&dest.join(METADATA_CSV), metadata_rows())?;
+    create_output_folders(&dest, &plan, rules)?;
 
     let sinks: Vec<Box<dyn TableSink>> = vec![
         Box::new(CsvSink::create(&dest.join(AUDIT_CSV))?),
@@ -233,18 +235,27 @@ pub fn run(
     ];
     progress.start(plan.files.len() as u64);
     let resume = config.existing == ExistingOutput::Resume;
-    let (sender, receiver) = mpsc::channel::<(usize, Outcome)>();
+    let (sender, receiver) = mpsc::channel::<Vec<(usize, Outcome)>>();
     let (tally, sink_result) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || write_in_order(receiver, sinks, progress));
         pool.install(|| {
-            plan.files.par_iter().for_each_with(sender, |sender, file| {
-                if cancelled() {
-                    return;
-                }
-                let outcome = process_guarded(file, &dest, rules, &config.secret, resume);
-                // The writer only stops early on a sink error, reported below.
-                let _ = sender.send((file.seq, outcome));
-            });
+            // Outcomes go to the writer a batch at a time: one wake-up of
+            // the writer per batch, not per file.
+            plan.files
+                .par_chunks(BATCH)
+                .for_each_with(sender, |sender, files| {
+                    let outcomes: Vec<(usize, Outcome)> = files
+                        .iter()
+                        .take_while(|_| !cancelled())
+                        .map(|file| {
+                            let outcome =
+                                process_guarded(file, &dest, rules, &config.secret, resume);
+                            (file.seq, outcome)
+                        })
+                        .collect();
+                    // The writer only stops early on a sink error, reported below.
+                    let _ = sender.send(outcomes);
+                });
         });
         writer.join().unwrap_or_else(|_| {
             (
@@ -266,12 +277,33 @@ pub fn run(
     Ok(summary)
 }
 
+/// Files handed to a worker at once (and reported to the writer at once).
+const BATCH: usize = 16;
+
+/// Creates every output folder the plan needs, once, before the workers
+/// start (instead of a `mkdir` per file).
+fn create_output_folders(dest: &Path, plan: &Plan, rules: &RuleSet) -> Result<(), RunError> {
+    let mut folders = std::collections::BTreeSet::new();
+    for numbers in plan.files.iter().filter_map(|f| f.numbers) {
+        if let Some(parent) = rules.output().render(numbers).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            folders.insert(parent.to_path_buf());
+        }
+    }
+    for folder in folders {
+        let path = dest.join(folder);
+        std::fs::create_dir_all(&path).map_err(|source| RunError::Dest { path, source })?;
+    }
+    Ok(())
+}
+
 /// A resumed run must list the same files as the interrupted one, in the
 /// same order with the same sizes, or its numbering would not match the
 /// outputs already written.
 fn check_resumable<'a>(
     dest: &Path,
-    rows: impl Iterator<Item = (usize, &'a str, u64)>,
+    rows: impl Iterator<Item = (usize, Cow<'a, str>, u64)>,
 ) -> Result<(), RunError> {
     let mismatch = |reason: String| RunError::ResumeMismatch {
         path: dest.to_path_buf(),
@@ -280,7 +312,7 @@ fn check_resumable<'a>(
     let previous = read_metadata_csv(&dest.join(METADATA_CSV))
         .map_err(|e| mismatch(format!("{METADATA_CSV} is unreadable ({e})")))?;
     let current: Vec<(usize, String, u64)> = rows
-        .map(|(seq, path, size)| (seq, path.to_string(), size))
+        .map(|(seq, path, size)| (seq, path.into_owned(), size))
         .collect();
     if previous.len() != current.len() {
         return Err(mismatch(format!(
@@ -335,7 +367,7 @@ fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf), RunError> {
     }
 }
 
-fn scan(path: &Path) -> Scanned {
+fn scan(path: PathBuf) -> Scanned {
     let unreadable = |err: std::io::Error| {
         Scanned::Unreadable(WalkError {
             path: path.to_path_buf(),
@@ -343,7 +375,7 @@ fn scan(path: &Path) -> Scanned {
         })
     };
     // One open per file for the whole first pass.
-    let mut file = match open_source(path) {
+    let mut file = match open_source(&path) {
         Ok(file) => file,
         Err(err) => return unreadable(err),
     };
@@ -357,7 +389,7 @@ fn scan(path: &Path) -> Scanned {
         Err(err) => return unreadable(err),
     };
     Scanned::Dicom {
-        path: path.to_path_buf(),
+        path,
         layout,
         size,
         header: read_header_facts_of_file(file, layout).map_err(|e| e.to_string()),
@@ -399,9 +431,9 @@ fn process_guarded(
 /// The audit row of a file that failed, and why.
 fn error_row(file: &PlannedFile, reason: String) -> AuditRow {
     AuditRow {
-        source_file: file.source_display.clone(),
-        patient_name: file.patient_name.clone(),
-        patient_id: file.patient_id.clone(),
+        source_file: file.source_display().into_owned(),
+        patient_name: file.patient_name.to_string(),
+        patient_id: file.patient_id.to_string(),
         patient_index: file.patient_index,
         file_size: file.size,
         destination_file: String::new(),
@@ -418,10 +450,10 @@ fn process(
     resume: bool,
 ) -> Outcome {
     let mut row = error_row(file, String::new());
-    let (patient_index, output) = match (&file.problem, file.patient_index, &file.output) {
-        (None, Some(index), Some(output)) => (index, dest.join(output)),
+    let (patient_index, output) = match (&file.problem, file.patient_index, file.numbers) {
+        (None, Some(index), Some(numbers)) => (index, dest.join(rules.output().render(numbers))),
         (problem, _, _) => {
-            row.reason = problem.clone().unwrap_or_else(|| "not numbered".into());
+            row.reason = problem.as_deref().unwrap_or("not numbered").to_string();
             return Outcome { row, kept: false };
         }
     };
@@ -437,7 +469,6 @@ fn process(
         layout: file.layout,
         output: &output,
         size: file.size,
-        sop_uids: &file.sop_uids,
         context: FileContext {
             patient_index,
             secret,
@@ -477,7 +508,7 @@ impl Tally {
 /// a cancelled run some numbers never arrive: the rows received are still
 /// written, in order.
 fn write_in_order(
-    receiver: mpsc::Receiver<(usize, Outcome)>,
+    receiver: mpsc::Receiver<Vec<(usize, Outcome)>>,
     mut sinks: Vec<Box<dyn TableSink>>,
     progress: &dyn Progress,
 ) -> (Tally, Result<(), SinkError>) {
@@ -490,7 +521,7 @@ fn write_in_order(
             .iter_mut()
             .try_for_each(|sink| sink.write_row(&outcome.row))
     };
-    for (seq, outcome) in receiver {
+    for (seq, outcome) in receiver.into_iter().flatten() {
         progress.advance();
         pending.insert(seq, outcome);
         while let Some(outcome) = pending.remove(&next) {

@@ -7,9 +7,10 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use super::{Scanned, SopUids};
-use crate::profile::{OutputTemplate, PathNumbers};
+use super::Scanned;
+use crate::profile::PathNumbers;
 use crate::stream::Layout;
 use crate::walk::WalkError;
 
@@ -19,19 +20,24 @@ pub struct PlannedFile {
     /// 1-based position in `_metadata.csv`.
     pub seq: usize,
     pub source: PathBuf,
-    /// The full source path as text (lossy for non-UTF-8 names).
-    pub source_display: String,
     pub layout: Layout,
     pub size: u64,
-    pub patient_name: String,
-    pub patient_id: String,
+    /// Patient's Name as decoded for the audit (shared between files).
+    pub patient_name: Arc<str>,
+    /// Patient ID as decoded for the audit (shared between files).
+    pub patient_id: Arc<str>,
     pub patient_index: Option<u32>,
-    /// Output path relative to DEST.
-    pub output: Option<PathBuf>,
-    /// The data set's SOP UIDs, for the output's file meta.
-    pub sop_uids: SopUids,
+    /// The numbers the output path is made from.
+    pub numbers: Option<PathNumbers>,
     /// Why the file cannot be processed, found in the first pass.
-    pub problem: Option<String>,
+    pub problem: Option<Box<str>>,
+}
+
+impl PlannedFile {
+    /// The full source path as text (lossy for non-UTF-8 names).
+    pub fn source_display(&self) -> std::borrow::Cow<'_, str> {
+        self.source.to_string_lossy()
+    }
 }
 
 /// The numbered files of a run.
@@ -45,17 +51,19 @@ pub struct Plan {
 struct Patient {
     index: u32,
     images: u32,
+    id: Arc<str>,
+    /// The last name seen, shared by the following files that repeat it.
+    name: Arc<str>,
     /// Study UID → (study number, series UID → series number).
     studies: HashMap<String, (u32, HashMap<String, u32>)>,
 }
 
 /// Numbers the scanned files; unreadable ones join `walk_errors`.
-pub fn plan(
-    scanned: Vec<Scanned>,
-    walk_errors: &mut Vec<WalkError>,
-    template: &OutputTemplate,
-) -> Plan {
-    let mut plan = Plan::default();
+pub fn plan(scanned: Vec<Scanned>, walk_errors: &mut Vec<WalkError>) -> Plan {
+    let mut plan = Plan {
+        files: Vec::with_capacity(scanned.len()),
+        patients: 0,
+    };
     let mut patients: HashMap<String, Patient> = HashMap::new();
     for item in scanned {
         let (source, layout, size, header) = match item {
@@ -72,31 +80,32 @@ pub fn plan(
             } => (path, layout, size, header),
         };
         let seq = plan.files.len() + 1;
-        let source_display = source.to_string_lossy().into_owned();
         let mut file = PlannedFile {
             seq,
             source,
-            source_display,
             layout,
             size,
-            patient_name: String::new(),
-            patient_id: String::new(),
+            patient_name: Arc::from(""),
+            patient_id: Arc::from(""),
             patient_index: None,
-            output: None,
-            sop_uids: SopUids::default(),
+            numbers: None,
             problem: None,
         };
         match header {
-            Err(problem) => file.problem = Some(problem),
+            Err(problem) => file.problem = Some(problem.into_boxed_str()),
             Ok(facts) => {
                 let next_index = patients.len() as u32 + 1;
                 let patient = patients
                     .entry(facts.patient_id.clone())
                     .or_insert_with(|| Patient {
                         index: next_index,
+                        id: Arc::from(facts.patient_id.as_str()),
                         ..Patient::default()
                     });
                 patient.images += 1;
+                if *patient.name != *facts.patient_name {
+                    patient.name = Arc::from(facts.patient_name.as_str());
+                }
                 let study_count = patient.studies.len() as u32;
                 let (study, series_map) = patient
                     .studies
@@ -106,16 +115,15 @@ pub fn plan(
                 let series = *series_map
                     .entry(facts.series_uid)
                     .or_insert(series_count + 1);
-                file.output = Some(template.render(PathNumbers {
+                file.numbers = Some(PathNumbers {
                     patient_index: patient.index,
                     image_number: patient.images,
                     study: *study,
                     series,
-                }));
+                });
                 file.patient_index = Some(patient.index);
-                file.patient_name = facts.patient_name;
-                file.patient_id = facts.patient_id;
-                file.sop_uids = facts.sop_uids;
+                file.patient_name = Arc::clone(&patient.name);
+                file.patient_id = Arc::clone(&patient.id);
             }
         }
         plan.files.push(file);
@@ -128,6 +136,7 @@ pub fn plan(
 mod tests {
     use super::*;
     use crate::engine::HeaderFacts;
+    use crate::profile::OutputTemplate;
     use crate::stream::Layout;
 
     fn dicom(name: &str, id: &str, study: &str) -> Scanned {
@@ -140,7 +149,7 @@ mod tests {
                 patient_name: format!("name of {id}"),
                 study_uid: study.into(),
                 series_uid: "s".into(),
-                sop_uids: SopUids::default(),
+                sop_uids: Default::default(),
             }),
         }
     }
@@ -162,11 +171,17 @@ mod tests {
         ];
         let template =
             OutputTemplate::parse("{patient_index}/{study}/{image_number:03}.dcm").unwrap();
-        let plan = plan(scanned, &mut Vec::new(), &template);
+        let plan = plan(scanned, &mut Vec::new());
         let got: Vec<_> = plan
             .files
             .iter()
-            .map(|f| (f.seq, f.patient_index, f.output.clone()))
+            .map(|f| {
+                (
+                    f.seq,
+                    f.patient_index,
+                    f.numbers.map(|n| template.render(n)),
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -183,5 +198,10 @@ mod tests {
             plan.files[3].problem.as_deref(),
             Some("file ends inside the header")
         );
+        // Files of one patient share their name and ID.
+        assert!(Arc::ptr_eq(
+            &plan.files[0].patient_id,
+            &plan.files[2].patient_id
+        ));
     }
 }

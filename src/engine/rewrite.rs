@@ -8,6 +8,7 @@
 //! delimited). Group lengths (gggg,0000) in the data set are dropped: they
 //! are retired, and would be wrong after a change.
 
+use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -16,14 +17,14 @@ use dicom_core::{Tag, VR};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
-use super::header::read_header_facts_from;
+use super::header::{read_header_facts, read_header_facts_from};
 use super::{FileError, SopUids};
 use crate::charset::CharacterSet;
 use crate::rules::{Disposition, ElementValue, FileContext, Rule, RuleSet};
 use crate::stream::{
-    FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenedFile,
+    FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError, OpenedFile,
     SEQUENCE_DELIMITER, Source, StreamError, Syntax, UNDEFINED_LENGTH, What, meta, open_file,
-    open_reader, pad, skip_value,
+    open_reader, open_source, pad, skip_value,
 };
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
@@ -35,13 +36,21 @@ const SOP_INSTANCE_UID: Tag = Tag(0x0008, 0x0018);
 pub struct FileJob<'a> {
     pub source: &'a Path,
     pub layout: Layout,
-    /// The final output path (its folder exists or is created).
+    /// The final output path; its folder must exist.
     pub output: &'a Path,
-    /// Size of the source in bytes (to size buffers).
+    /// Size of the source in bytes, as the first pass saw it.
     pub size: u64,
-    /// The data set's SOP UIDs, read in the first pass.
-    pub sop_uids: &'a SopUids,
     pub context: FileContext<'a>,
+}
+
+/// Files up to this size are read whole and written whole, through two
+/// buffers each worker keeps: one read and one write system call per file,
+/// and no allocation. Larger files are streamed.
+const IN_MEMORY_LIMIT: u64 = 2 * 1024 * 1024;
+
+thread_local! {
+    /// A worker's input and output buffers, reused from file to file.
+    static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Where a data set (or item) ends.
@@ -57,27 +66,44 @@ enum End {
 
 /// De-identifies one file; on any error nothing is left at `job.output`.
 pub fn rewrite_file(job: &FileJob<'_>, rules: &RuleSet) -> Result<(), FileError> {
-    let opened = open_file(job.source, job.layout)?;
     let partial = partial_path(job.output);
-    let result = (|| {
-        if let Some(parent) = job.output.parent() {
-            fs::create_dir_all(parent).map_err(|e| output_error(parent, e))?;
-        }
-        let file = create_private_file(&partial)?;
-        let capacity = (job.size as usize).clamp(8 * 1024, IO_BUFFER);
-        let mut out = BufWriter::with_capacity(capacity, file);
-        write_deidentified(opened, &mut out, rules, job.sop_uids, job.context)?;
-        let file = out
-            .into_inner()
-            .map_err(|e| output_error(&partial, e.into_error()))?;
-        drop(file);
-        fs::rename(&partial, job.output).map_err(|e| output_error(job.output, e))
-    })();
+    let result = if job.size <= IN_MEMORY_LIMIT {
+        rewrite_in_memory(job, rules, &partial)
+    } else {
+        rewrite_streaming(job, rules, &partial)
+    }
+    .and_then(|()| fs::rename(&partial, job.output).map_err(|e| output_error(job.output, e)));
     if result.is_err() {
         // Best effort: the partial file may not exist yet.
         let _ = fs::remove_file(&partial);
     }
     result
+}
+
+fn rewrite_in_memory(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Result<(), FileError> {
+    BUFFERS.with_borrow_mut(|(input, output)| {
+        input.clear();
+        output.clear();
+        let mut source = open_source(job.source).map_err(OpenError::Io)?;
+        source
+            .read_to_end(input)
+            .map_err(|source| FileError::Stream(StreamError::Read { offset: 0, source }))?;
+        rewrite_bytes(input, job.layout, output, rules, job.context)?;
+        let mut file = create_private_file(partial)?;
+        file.write_all(output).map_err(|e| output_error(partial, e))
+    })
+}
+
+fn rewrite_streaming(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Result<(), FileError> {
+    // The meta is written first and needs the data set's SOP UIDs.
+    let facts = read_header_facts(job.source, job.layout)?;
+    let opened = open_file(job.source, job.layout)?;
+    let file = create_private_file(partial)?;
+    let mut out = BufWriter::with_capacity(IO_BUFFER, file);
+    write_deidentified(opened, &mut out, rules, &facts.sop_uids, job.context)?;
+    out.into_inner()
+        .map(drop)
+        .map_err(|e| output_error(partial, e.into_error()))
 }
 
 /// De-identifies a DICOM file held in memory into `out` (benchmarks and

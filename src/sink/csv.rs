@@ -55,13 +55,13 @@ impl TableSink for CsvSink {
 /// Writes `_metadata.csv`: one row per DICOM file, no header row.
 pub fn write_metadata_csv<'a>(
     path: &Path,
-    rows: impl Iterator<Item = (usize, &'a str, u64)>,
+    rows: impl Iterator<Item = (usize, std::borrow::Cow<'a, str>, u64)>,
 ) -> Result<(), SinkError> {
     let file = create_private(path).map_err(|e| SinkError::new(path, e))?;
     let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file));
     for (seq, source, size) in rows {
         writer
-            .write_record([seq.to_string().as_str(), source, size.to_string().as_str()])
+            .write_record([seq.to_string().as_str(), &source, size.to_string().as_str()])
             .map_err(|e| SinkError::new(path, e))?;
     }
     writer.flush().map_err(|e| SinkError::new(path, e))

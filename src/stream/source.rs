@@ -42,7 +42,7 @@ const COPY_CHUNK: usize = 64 * 1024;
 
 /// Values up to this size are read in one allocation; larger ones grow as
 /// bytes really arrive, so a hostile length cannot reserve gigabytes.
-const TRUSTED_PREALLOCATION: usize = 1 << 20;
+const TRUSTED_PREALLOCATION: usize = 64 * 1024;
 
 /// Reads a DICOM stream and counts the bytes consumed.
 pub struct Source<R> {
