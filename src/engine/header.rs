@@ -1,6 +1,7 @@
 //! The first pass: the few top-level attributes that number patients,
 //! read from the start of each file (never as far as the pixel data).
 
+use std::io::Read;
 use std::path::Path;
 
 use dicom_core::Tag;
@@ -47,18 +48,29 @@ const HEADER_BUFFER: usize = 16 * 1024;
 /// Reads the top-level attributes up to Series Instance UID of a file.
 pub fn read_header_facts(path: &Path, layout: Layout) -> Result<HeaderFacts, FileError> {
     let file = open_source(path).map_err(OpenError::Io)?;
-    read_header_facts_of_file(file, layout)
+    read_header_facts_of_file(Vec::new(), file, layout)
 }
 
-/// [`read_header_facts`] of a file already open (at any position).
+/// [`read_header_facts`] of a file already open, whose first bytes
+/// (`head`, read to sniff it) come first: no seek back, and for most files
+/// no read beyond `head`.
 pub fn read_header_facts_of_file(
-    mut file: std::fs::File,
+    head: Vec<u8>,
+    file: std::fs::File,
     layout: Layout,
 ) -> Result<HeaderFacts, FileError> {
-    use std::io::Seek;
-    file.rewind().map_err(OpenError::Io)?;
-    let reader = std::io::BufReader::with_capacity(HEADER_BUFFER, file);
-    facts_of(open_reader(reader, layout)?)
+    let rest = std::io::BufReader::with_capacity(HEADER_BUFFER, file);
+    facts_of(open_reader(std::io::Cursor::new(head).chain(rest), layout)?)
+}
+
+/// Reads the first bytes of a file, enough to sniff it and, usually, to
+/// find every attribute the first pass wants.
+pub fn read_head(file: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(HEADER_BUFFER);
+    (&mut *file)
+        .take(HEADER_BUFFER as u64)
+        .read_to_end(&mut head)?;
+    Ok(head)
 }
 
 /// [`read_header_facts`] of bytes in memory.

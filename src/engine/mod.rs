@@ -25,7 +25,8 @@ use dicom_core::Tag;
 use rayon::prelude::*;
 
 pub use header::{
-    HeaderFacts, SopUids, read_header_facts, read_header_facts_from, read_header_facts_of_file,
+    HeaderFacts, SopUids, read_head, read_header_facts, read_header_facts_from,
+    read_header_facts_of_file,
 };
 pub use plan::{Plan, PlannedFile, plan};
 pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file};
@@ -35,7 +36,7 @@ use crate::sink::{
     AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink, read_metadata_csv,
     write_metadata_csv,
 };
-use crate::stream::{Layout, OpenError, StreamError, describe_tag, open_source, sniff_reader};
+use crate::stream::{Layout, OpenError, StreamError, describe_tag, open_source, sniff_bytes};
 use crate::walk::{WalkError, discover};
 
 /// Names of the audit files in DEST.
@@ -379,10 +380,12 @@ fn scan(path: PathBuf) -> Scanned {
         Ok(file) => file,
         Err(err) => return unreadable(err),
     };
-    let layout = match sniff_reader(&mut file) {
-        Ok(Some(layout)) => layout,
-        Ok(None) => return Scanned::NotDicom,
+    let head = match read_head(&mut file) {
+        Ok(head) => head,
         Err(err) => return unreadable(err),
+    };
+    let Some(layout) = sniff_bytes(&head) else {
+        return Scanned::NotDicom;
     };
     let size = match file.metadata() {
         Ok(meta) => meta.len(),
@@ -392,7 +395,7 @@ fn scan(path: PathBuf) -> Scanned {
         path,
         layout,
         size,
-        header: read_header_facts_of_file(file, layout).map_err(|e| e.to_string()),
+        header: read_header_facts_of_file(head, file, layout).map_err(|e| e.to_string()),
     }
 }
 

@@ -84,14 +84,34 @@ fn rewrite_in_memory(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Resu
     BUFFERS.with_borrow_mut(|(input, output)| {
         input.clear();
         output.clear();
-        let mut source = open_source(job.source).map_err(OpenError::Io)?;
-        source
-            .read_to_end(input)
+        let source = open_source(job.source).map_err(OpenError::Io)?;
+        read_whole(source, job.size, input)
             .map_err(|source| FileError::Stream(StreamError::Read { offset: 0, source }))?;
         rewrite_bytes(input, job.layout, output, rules, job.context)?;
         let mut file = create_private_file(partial)?;
         file.write_all(output).map_err(|e| output_error(partial, e))
     })
+}
+
+/// Reads a file of (about) `size` bytes to its end into `buf`, without the
+/// stat and seek `read_to_end` spends on guessing the size.
+fn read_whole(mut file: File, size: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+    buf.resize(size as usize + 1, 0);
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            // Bigger than when it was planned: keep reading.
+            buf.resize(buf.len() * 2, 0);
+        }
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
+    Ok(())
 }
 
 fn rewrite_streaming(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Result<(), FileError> {
