@@ -290,7 +290,9 @@ impl Rewriter<'_> {
     ) -> Result<(), FileError> {
         let top = CharacterSet::default();
         if syntax.deflated {
-            let mut deflate = DeflateEncoder::new(out, Compression::default());
+            // The fastest level: re-deflating must not make a run CPU-bound
+            // (and a hostile file that inflates hugely must not take ages).
+            let mut deflate = DeflateEncoder::new(out, Compression::fast());
             self.dataset(source, &mut deflate, syntax, End::Stream, 0, top)?;
             deflate.finish().map_err(StreamError::Write)?;
             Ok(())
