@@ -272,7 +272,7 @@ impl Rewriter<'_> {
             Disposition::Remove => Ok(None),
             Disposition::Rewrite => {
                 let new = rule
-                    .rewrite(value, &self.file)
+                    .apply(value, &self.file)
                     .map_err(|source| FileError::Rule {
                         tag: value.tag,
                         source,

@@ -12,7 +12,7 @@ use dicom_core::VR;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError, unsuitable, vr};
+use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError, vr};
 
 pub const ACTION: ActionDef = ActionDef {
     name: "hash",
@@ -39,14 +39,15 @@ impl Rule for Hash {
         Disposition::Rewrite
     }
 
+    fn fits(&self, vr: VR) -> bool {
+        fits(vr)
+    }
+
     fn rewrite(
         &self,
         element: &ElementValue<'_>,
         file: &FileContext<'_>,
     ) -> Result<Vec<u8>, RuleError> {
-        if !fits(element.vr) {
-            return Err(unsuitable(ACTION.name, element.vr));
-        }
         let text = element.charset.decode(element.bytes);
         let hashed: Vec<String> = text
             .split('\\')

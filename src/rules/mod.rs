@@ -78,9 +78,18 @@ pub trait Rule: Send + Sync + fmt::Debug {
     /// Keep, remove, or rewrite.
     fn disposition(&self) -> Disposition;
 
+    /// Whether the action makes sense for an element of this VR (the
+    /// profile check covers attributes named exactly; patterns and
+    /// policies meet other VRs at run time).
+    fn fits(&self, vr: VR) -> bool {
+        let _ = vr;
+        true
+    }
+
     /// The new value bytes (unpadded is fine: the engine pads to even
-    /// length). Only called when [`Rule::disposition`] is `Rewrite`. For a
-    /// sequence, an empty result means an empty sequence.
+    /// length), for an element the rule [fits](Rule::fits). Only called
+    /// when [`Rule::disposition`] is `Rewrite`. For a sequence, an empty
+    /// result means an empty sequence.
     fn rewrite(
         &self,
         element: &ElementValue<'_>,
@@ -88,6 +97,22 @@ pub trait Rule: Send + Sync + fmt::Debug {
     ) -> Result<Vec<u8>, RuleError> {
         let _ = (element, file);
         Ok(Vec::new())
+    }
+
+    /// [`Rule::rewrite`] after checking that the rule fits the element:
+    /// what the engine calls.
+    fn apply(
+        &self,
+        element: &ElementValue<'_>,
+        file: &FileContext<'_>,
+    ) -> Result<Vec<u8>, RuleError> {
+        if !self.fits(element.vr) {
+            return Err(RuleError::UnsuitableVr {
+                action: self.name(),
+                vr: element.vr.to_string(),
+            });
+        }
+        self.rewrite(element, file)
     }
 
     /// Whether the rule needs `DICOMMANAGER_SECRET` to be safe.
@@ -128,13 +153,6 @@ pub fn action(name: &str) -> Option<&'static ActionDef> {
     ACTIONS.iter().find(|a| a.name == name)
 }
 
-fn unsuitable(action: &'static str, vr: VR) -> RuleError {
-    RuleError::UnsuitableVr {
-        action,
-        vr: vr.to_string(),
-    }
-}
-
 /// Runs one action on one value, for the unit tests of the actions.
 #[cfg(test)]
 pub(crate) fn run_action(
@@ -156,7 +174,7 @@ pub(crate) fn run_action(
         patient_index: 17,
         secret,
     };
-    (def.build)(value).rewrite(&element, &file)
+    (def.build)(value).apply(&element, &file)
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError, unsuitable, vr};
+use dicom_core::VR;
+
+use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError, vr};
 
 pub const ACTION: ActionDef = ActionDef {
     name: "replace",
@@ -31,14 +33,15 @@ impl Rule for Replace {
         Disposition::Rewrite
     }
 
+    fn fits(&self, vr: VR) -> bool {
+        vr::is_text(vr)
+    }
+
     fn rewrite(
         &self,
         element: &ElementValue<'_>,
         _: &FileContext<'_>,
     ) -> Result<Vec<u8>, RuleError> {
-        if !vr::is_text(element.vr) {
-            return Err(unsuitable(ACTION.name, element.vr));
-        }
         Ok(element.charset.encode(&self.value)?)
     }
 }
@@ -47,7 +50,6 @@ impl Rule for Replace {
 mod tests {
     use super::*;
     use crate::rules::run_action;
-    use dicom_core::VR;
 
     fn replace(value: &str, charset: &[u8]) -> Result<Vec<u8>, RuleError> {
         run_action(&ACTION, Some(value), VR::LO, b"St. Elsewhere", charset, b"")

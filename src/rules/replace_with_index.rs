@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use dicom_core::VR;
 
-use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError, unsuitable};
+use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError};
 
 pub const ACTION: ActionDef = ActionDef {
     name: "replace-with-index",
@@ -35,14 +35,11 @@ impl Rule for ReplaceWithIndex {
         Disposition::Rewrite
     }
 
-    fn rewrite(
-        &self,
-        element: &ElementValue<'_>,
-        file: &FileContext<'_>,
-    ) -> Result<Vec<u8>, RuleError> {
-        if !fits(element.vr) {
-            return Err(unsuitable(ACTION.name, element.vr));
-        }
+    fn fits(&self, vr: VR) -> bool {
+        fits(vr)
+    }
+
+    fn rewrite(&self, _: &ElementValue<'_>, file: &FileContext<'_>) -> Result<Vec<u8>, RuleError> {
         Ok(file.patient_index.to_string().into_bytes())
     }
 }
