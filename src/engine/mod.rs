@@ -235,7 +235,12 @@ pub fn run(
         Box::new(XlsxSink::create(&dest.join(AUDIT_XLSX), &dest)?),
     ];
     progress.start(plan.files.len() as u64);
-    let resume = config.existing == ExistingOutput::Resume;
+    let worker = Worker {
+        dest: &dest,
+        rules,
+        secret: &config.secret,
+        resume: config.existing == ExistingOutput::Resume,
+    };
     let (sender, receiver) = mpsc::channel::<Vec<(usize, Outcome)>>();
     let (tally, sink_result) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || write_in_order(receiver, sinks, progress));
@@ -248,11 +253,7 @@ pub fn run(
                     let outcomes: Vec<(usize, Outcome)> = files
                         .iter()
                         .take_while(|_| !cancelled())
-                        .map(|file| {
-                            let outcome =
-                                process_guarded(file, &dest, rules, &config.secret, resume);
-                            (file.seq, outcome)
-                        })
+                        .map(|file| (file.seq, worker.process_guarded(file)))
                         .collect();
                     // The writer only stops early on a sink error, reported below.
                     let _ = sender.send(outcomes);
@@ -406,29 +407,70 @@ struct Outcome {
     kept: bool,
 }
 
-/// [`process`], with a panic (a bug of ours, never expected) turned into
-/// that file's ERROR row instead of the end of the run.
-fn process_guarded(
-    file: &PlannedFile,
-    dest: &Path,
-    rules: &RuleSet,
-    secret: &[u8],
+/// What every file of the second pass shares.
+struct Worker<'a> {
+    dest: &'a Path,
+    rules: &'a RuleSet,
+    secret: &'a [u8],
+    /// Keep outputs that already exist (`--resume`).
     resume: bool,
-) -> Outcome {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        process(file, dest, rules, secret, resume)
-    }))
-    .unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Outcome {
-            row: error_row(file, format!("internal error (please report): {message}")),
-            kept: false,
+}
+
+impl Worker<'_> {
+    /// [`Worker::process`], with a panic (a bug of ours, never expected)
+    /// turned into that file's ERROR row instead of the end of the run.
+    fn process_guarded(&self, file: &PlannedFile) -> Outcome {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.process(file)))
+            .unwrap_or_else(|panic| {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Outcome {
+                    row: error_row(file, format!("internal error (please report): {message}")),
+                    kept: false,
+                }
+            })
+    }
+
+    fn process(&self, file: &PlannedFile) -> Outcome {
+        let mut row = error_row(file, String::new());
+        let (patient_index, output) = match (&file.problem, file.patient_index, file.numbers) {
+            (None, Some(index), Some(numbers)) => {
+                (index, self.dest.join(self.rules.output().render(numbers)))
+            }
+            (problem, _, _) => {
+                row.reason = problem.as_deref().unwrap_or("not numbered").to_string();
+                return Outcome { row, kept: false };
+            }
+        };
+        // Outputs appear only by an atomic rename of a complete file, so one
+        // that exists is complete.
+        if self.resume && output.is_file() {
+            row.status = Status::Ok;
+            row.destination_file = output.to_string_lossy().into_owned();
+            return Outcome { row, kept: true };
         }
-    })
+        let job = FileJob {
+            source: &file.source,
+            layout: file.layout,
+            output: &output,
+            size: file.size,
+            context: FileContext {
+                patient_index,
+                secret: self.secret,
+            },
+        };
+        match rewrite_file(&job, self.rules) {
+            Ok(()) => {
+                row.status = Status::Ok;
+                row.destination_file = output.to_string_lossy().into_owned();
+            }
+            Err(err) => row.reason = err.to_string(),
+        }
+        Outcome { row, kept: false }
+    }
 }
 
 /// The audit row of a file that failed, and why.
@@ -443,48 +485,6 @@ fn error_row(file: &PlannedFile, reason: String) -> AuditRow {
         status: Status::Error,
         reason,
     }
-}
-
-fn process(
-    file: &PlannedFile,
-    dest: &Path,
-    rules: &RuleSet,
-    secret: &[u8],
-    resume: bool,
-) -> Outcome {
-    let mut row = error_row(file, String::new());
-    let (patient_index, output) = match (&file.problem, file.patient_index, file.numbers) {
-        (None, Some(index), Some(numbers)) => (index, dest.join(rules.output().render(numbers))),
-        (problem, _, _) => {
-            row.reason = problem.as_deref().unwrap_or("not numbered").to_string();
-            return Outcome { row, kept: false };
-        }
-    };
-    // Outputs appear only by an atomic rename of a complete file, so one
-    // that exists is complete.
-    if resume && output.is_file() {
-        row.status = Status::Ok;
-        row.destination_file = output.to_string_lossy().into_owned();
-        return Outcome { row, kept: true };
-    }
-    let job = FileJob {
-        source: &file.source,
-        layout: file.layout,
-        output: &output,
-        size: file.size,
-        context: FileContext {
-            patient_index,
-            secret,
-        },
-    };
-    match rewrite_file(&job, rules) {
-        Ok(()) => {
-            row.status = Status::Ok;
-            row.destination_file = output.to_string_lossy().into_owned();
-        }
-        Err(err) => row.reason = err.to_string(),
-    }
-    Outcome { row, kept: false }
 }
 
 /// Counts of a run's outcomes.
