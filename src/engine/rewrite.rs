@@ -467,12 +467,7 @@ impl Rewriter<'_> {
                     }
                     .into());
                 }
-                // Undefined-length UN holds implicit VR little endian items.
-                let inner = if header.vr == VR::UN {
-                    Syntax::IMPLICIT_VR_LITTLE_ENDIAN
-                } else {
-                    syntax
-                };
+                let inner = header.item_syntax(syntax);
                 let mut items = Vec::new();
                 self.items(source, &mut items, inner, header, depth + 1, charset)?;
                 if header.is_undefined_length() {

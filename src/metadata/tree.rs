@@ -181,12 +181,7 @@ fn read_items<R: Read>(
             offset: source.position(),
         });
     }
-    // An undefined-length UN sequence is implicit VR little endian (PS3.5 §6.2.2).
-    let inner = if header.vr == VR::UN {
-        Syntax::IMPLICIT_VR_LITTLE_ENDIAN
-    } else {
-        syntax
-    };
+    let inner = header.item_syntax(syntax);
     let end = (!header.is_undefined_length()).then(|| source.position() + u64::from(header.len));
     let mut items = Vec::new();
     loop {

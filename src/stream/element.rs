@@ -114,6 +114,17 @@ impl Header {
         self.vr == VR::SQ || (self.is_undefined_length() && self.vr == VR::UN)
     }
 
+    /// How the items of this sequence are encoded: undefined-length UN
+    /// holds implicit VR little endian items (PS3.5 §6.2.2); any other
+    /// sequence uses the syntax around it.
+    pub fn item_syntax(&self, outer: Syntax) -> Syntax {
+        if self.vr == VR::UN {
+            Syntax::IMPLICIT_VR_LITTLE_ENDIAN
+        } else {
+            outer
+        }
+    }
+
     /// Whether the value is a sequence of byte fragments in items:
     /// encapsulated Pixel Data, or any other OB/OW written the same way.
     pub fn is_fragment_sequence(&self) -> bool {

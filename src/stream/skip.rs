@@ -3,8 +3,6 @@
 
 use std::io::Read;
 
-use dicom_core::VR;
-
 use super::{
     Header, ITEM, ITEM_DELIMITER, MAX_DEPTH, SEQUENCE_DELIMITER, Source, StreamError, Syntax, What,
 };
@@ -25,11 +23,7 @@ pub fn skip_value<R: Read>(
             offset: source.position(),
         });
     }
-    let inner = if header.vr == VR::UN {
-        Syntax::IMPLICIT_VR_LITTLE_ENDIAN
-    } else {
-        syntax
-    };
+    let inner = header.item_syntax(syntax);
     loop {
         let item = Header::read(source, inner)?.ok_or_else(|| StreamError::Truncated {
             what: What::Sequence(header.tag).to_string(),
@@ -73,7 +67,7 @@ fn skip_delimited_item<R: Read>(
 mod tests {
     use super::*;
     use crate::stream::UNDEFINED_LENGTH;
-    use dicom_core::Tag;
+    use dicom_core::{Tag, VR};
 
     fn write(headers: &[(Tag, VR, u32)], syntax: Syntax) -> Vec<u8> {
         let mut out = Vec::new();
