@@ -4,7 +4,7 @@ use dicom_core::value::PrimitiveValue;
 use dicom_core::{Tag, VR};
 use predicates::prelude::*;
 
-use super::harness::{Fixture, bin, read_png};
+use super::harness::{Fixture, bin, export_ok, read_png};
 
 #[test]
 fn monochrome_minmax_8_and_16_bit() {
@@ -12,25 +12,13 @@ fn monochrome_minmax_8_and_16_bit() {
     let input =
         Fixture::mono16(1, 3, &[100, 200, 300], "MONOCHROME2").write(&dir.path().join("a.dcm"));
     let out = dir.path().join("a.png");
-    bin()
-        .args(["export", "--window", "minmax", "-s"])
-        .arg(&input)
-        .arg("-d")
-        .arg(&out)
-        .assert()
-        .success();
+    export_ok(&["--window", "minmax"], &input, &out);
     let png = read_png(&out);
     assert_eq!((png.width, png.height), (3, 1));
     assert_eq!(png.color, png::ColorType::Grayscale);
     assert_eq!(png.data, [0, 128, 255]);
 
-    bin()
-        .args(["export", "--window", "minmax", "--bits", "16", "-s"])
-        .arg(&input)
-        .arg("-d")
-        .arg(&out)
-        .assert()
-        .success();
+    export_ok(&["--window", "minmax", "--bits", "16"], &input, &out);
     let png = read_png(&out);
     assert_eq!(png.depth, png::BitDepth::Sixteen);
     assert_eq!(png.data, [0, 0, 0x80, 0x00, 0xFF, 0xFF]);
@@ -47,24 +35,12 @@ fn file_window_rescale_and_monochrome1() {
         .put(Tag(0x0028, 0x1051), VR::DS, "100");
     let input = f.write(&dir.path().join("ct.dcm"));
     let out = dir.path().join("ct.png");
-    bin()
-        .args(["export", "-s"])
-        .arg(&input)
-        .arg("-d")
-        .arg(&out)
-        .assert()
-        .success();
+    export_ok(&[], &input, &out);
     // MONOCHROME1: low values white.
     assert_eq!(read_png(&out).data, [255, 127, 0]);
     // A window given on the command line wins over the file's: with
     // 1000/10, -1024 and 0 HU are below it (black, shown white), 2976 above.
-    bin()
-        .args(["export", "--window", "1000,10", "-s"])
-        .arg(&input)
-        .arg("-d")
-        .arg(&out)
-        .assert()
-        .success();
+    export_ok(&["--window", "1000,10"], &input, &out);
     assert_eq!(read_png(&out).data, [255, 255, 0]);
 }
 
@@ -73,13 +49,7 @@ fn rgb_stays_rgb() {
     let dir = tempfile::tempdir().unwrap();
     let input = Fixture::rgb8(1, 2, &[255, 0, 0, 0, 0, 255]).write(&dir.path().join("c.dcm"));
     let out = dir.path().join("c.png");
-    bin()
-        .args(["export", "-s"])
-        .arg(&input)
-        .arg("-d")
-        .arg(&out)
-        .assert()
-        .success();
+    export_ok(&[], &input, &out);
     let png = read_png(&out);
     assert_eq!(png.color, png::ColorType::Rgb);
     assert_eq!(png.data, [255, 0, 0, 0, 0, 255]);
@@ -97,13 +67,7 @@ fn frames_one_chosen_or_all() {
     let dir = tempfile::tempdir().unwrap();
     let input = multiframe(dir.path());
     let out = dir.path().join("f.png");
-    bin()
-        .args(["export", "--window", "minmax", "--frame", "2", "-s"])
-        .arg(&input)
-        .arg("-d")
-        .arg(&out)
-        .assert()
-        .success();
+    export_ok(&["--window", "minmax", "--frame", "2"], &input, &out);
     assert_eq!(read_png(&out).data, [255, 0]);
 
     bin()

@@ -12,6 +12,19 @@ pub fn bin() -> Command {
     crate::util::dicommanager()
 }
 
+/// Runs `export ARGS -s INPUT -d OUT` and asserts that it succeeds.
+pub fn export_ok(args: &[&str], input: &Path, out: &Path) {
+    bin()
+        .arg("export")
+        .args(args)
+        .arg("-s")
+        .arg(input)
+        .arg("-d")
+        .arg(out)
+        .assert()
+        .success();
+}
+
 /// A decoded PNG.
 #[derive(Debug)]
 pub struct Png {
