@@ -19,6 +19,7 @@
 //! InstitutionName = { action = "replace", value = "ANONYMISED" }
 //! ```
 
+pub mod ps315;
 mod selector;
 mod template;
 
