@@ -7,7 +7,9 @@ use std::path::Path;
 use dicom_core::Tag;
 
 use super::FileError;
+use super::burned_in::BurnedInClues;
 use crate::charset::{CharacterSet, printable};
+use crate::rules::Identifiers;
 use crate::stream::{
     Header, Layout, OpenError, OpenedFile, What, open_reader, open_source, skip_value,
 };
@@ -15,10 +17,42 @@ use crate::stream::{
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
 const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
 const SOP_INSTANCE_UID: Tag = Tag(0x0008, 0x0018);
+const IMAGE_TYPE: Tag = Tag(0x0008, 0x0008);
+const MODALITY: Tag = Tag(0x0008, 0x0060);
 const PATIENT_NAME: Tag = Tag(0x0010, 0x0010);
 const PATIENT_ID: Tag = Tag(0x0010, 0x0020);
 const STUDY_INSTANCE_UID: Tag = Tag(0x0020, 0x000D);
 const SERIES_INSTANCE_UID: Tag = Tag(0x0020, 0x000E);
+const BURNED_IN_ANNOTATION: Tag = Tag(0x0028, 0x0301);
+
+/// The top-level attributes `clean` takes identifying values from, in tag
+/// order (all before Series Instance UID, so the first pass reads them).
+const NAMES: [Tag; 8] = [
+    Tag(0x0008, 0x0090), // ReferringPhysicianName
+    Tag(0x0008, 0x1050), // PerformingPhysicianName
+    Tag(0x0008, 0x1060), // NameOfPhysiciansReadingStudy
+    Tag(0x0008, 0x1070), // OperatorsName
+    PATIENT_NAME,
+    Tag(0x0010, 0x1001), // OtherPatientNames
+    Tag(0x0010, 0x1005), // PatientBirthName
+    Tag(0x0010, 0x1060), // PatientMotherBirthName
+];
+const IDS: [Tag; 4] = [
+    Tag(0x0008, 0x0050), // AccessionNumber
+    PATIENT_ID,
+    Tag(0x0010, 0x1000), // OtherPatientIDs
+    Tag(0x0010, 0x1090), // MedicalRecordLocator
+];
+const PATIENT_BIRTH_DATE: Tag = Tag(0x0010, 0x0030);
+
+/// What the first pass reads besides what numbering needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extent {
+    /// Numbering and the burned-in clues.
+    Numbering,
+    /// Also the identifying values `clean` needs.
+    WithIdentifiers,
+}
 
 /// What the first pass learns about one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,6 +66,9 @@ pub struct HeaderFacts {
     /// SOP Class and Instance UIDs of the data set, as stored: the file
     /// meta of the output is made from them, so that the two always agree.
     pub sop_uids: SopUids,
+    pub burned_in: BurnedInClues,
+    /// Filled for [`Extent::WithIdentifiers`] only.
+    pub identifiers: Identifiers,
 }
 
 /// The raw values of (0008,0016) and (0008,0018), when present.
@@ -46,9 +83,14 @@ pub struct SopUids {
 const HEADER_BUFFER: usize = 16 * 1024;
 
 /// Reads the top-level attributes up to Series Instance UID of a file.
-pub fn read_header_facts(path: &Path, layout: Layout) -> Result<HeaderFacts, FileError> {
+pub fn read_header_facts(
+    path: &Path,
+    layout: Layout,
+    extent: Extent,
+) -> Result<HeaderFacts, FileError> {
     let file = open_source(path).map_err(OpenError::Io)?;
-    read_header_facts_of_file(Vec::new(), file, layout)
+    let rest = std::io::BufReader::with_capacity(HEADER_BUFFER, file);
+    facts_of(open_reader(rest, layout)?, extent)
 }
 
 /// [`read_header_facts`] of a file already open, whose first bytes
@@ -60,7 +102,10 @@ pub fn read_header_facts_of_file(
     layout: Layout,
 ) -> Result<HeaderFacts, FileError> {
     let rest = std::io::BufReader::with_capacity(HEADER_BUFFER, file);
-    facts_of(open_reader(std::io::Cursor::new(head).chain(rest), layout)?)
+    facts_of(
+        open_reader(std::io::Cursor::new(head).chain(rest), layout)?,
+        Extent::Numbering,
+    )
 }
 
 /// Reads the first bytes of a file, enough to sniff it and, usually, to
@@ -74,42 +119,69 @@ pub fn read_head(file: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
 }
 
 /// [`read_header_facts`] of bytes in memory.
-pub fn read_header_facts_from(bytes: &[u8], layout: Layout) -> Result<HeaderFacts, FileError> {
-    facts_of(open_reader(bytes, layout)?)
+pub fn read_header_facts_from(
+    bytes: &[u8],
+    layout: Layout,
+    extent: Extent,
+) -> Result<HeaderFacts, FileError> {
+    facts_of(open_reader(bytes, layout)?, extent)
 }
 
-fn facts_of(mut file: OpenedFile<'_>) -> Result<HeaderFacts, FileError> {
+fn facts_of(mut file: OpenedFile<'_>, extent: Extent) -> Result<HeaderFacts, FileError> {
     let syntax = file.syntax;
     let source = &mut file.dataset;
     let mut charset = CharacterSet::default();
     let mut facts = HeaderFacts::default();
+    let with_identifiers = extent == Extent::WithIdentifiers;
     while let Some(header) = Header::read_top_level(source, syntax)? {
-        if header.tag > SERIES_INSTANCE_UID {
+        if header.tag > BURNED_IN_ANNOTATION {
             break;
         }
+        let identifying = with_identifiers
+            && (NAMES.contains(&header.tag)
+                || IDS.contains(&header.tag)
+                || header.tag == PATIENT_BIRTH_DATE);
         let wanted = [
             SPECIFIC_CHARACTER_SET,
+            IMAGE_TYPE,
             SOP_CLASS_UID,
             SOP_INSTANCE_UID,
+            MODALITY,
             PATIENT_NAME,
             PATIENT_ID,
             STUDY_INSTANCE_UID,
             SERIES_INSTANCE_UID,
+            BURNED_IN_ANNOTATION,
         ];
-        if !wanted.contains(&header.tag) || header.is_undefined_length() {
+        if !(identifying || wanted.contains(&header.tag)) || header.is_undefined_length() {
             skip_value(source, &header, syntax, 0)?;
             continue;
         }
         let value = source.read_value(header.len, What::Value(header.tag))?;
         let text = || printable(&charset.decode(&value)).trim().to_string();
+        if identifying {
+            let decoded = charset.decode(&value);
+            match header.tag {
+                PATIENT_BIRTH_DATE => facts.identifiers.add_date(&decoded),
+                tag if IDS.contains(&tag) => facts.identifiers.add_id(&decoded),
+                _ => facts.identifiers.add_name(&decoded),
+            }
+        }
         match header.tag {
             SPECIFIC_CHARACTER_SET => charset = CharacterSet::from_declaration(&value),
-            SOP_CLASS_UID => facts.sop_uids.class = Some(value),
+            SOP_CLASS_UID => {
+                facts.burned_in.sop_class = text();
+                facts.sop_uids.class = Some(value);
+            }
             SOP_INSTANCE_UID => facts.sop_uids.instance = Some(value),
             PATIENT_NAME => facts.patient_name = text(),
             PATIENT_ID => facts.patient_id = text(),
             STUDY_INSTANCE_UID => facts.study_uid = text(),
-            _ => facts.series_uid = text(),
+            SERIES_INSTANCE_UID => facts.series_uid = text(),
+            IMAGE_TYPE => facts.burned_in.image_type = text(),
+            MODALITY => facts.burned_in.modality = text(),
+            BURNED_IN_ANNOTATION => facts.burned_in.burned_in_annotation = Some(text()),
+            _ => {}
         }
     }
     Ok(facts)

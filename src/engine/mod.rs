@@ -10,6 +10,7 @@
 //! 3. Rewrite the files in parallel; one owner thread writes the audit rows
 //!    in `_metadata.csv` order as they complete.
 
+mod burned_in;
 mod header;
 mod plan;
 mod rewrite;
@@ -24,14 +25,15 @@ use std::time::{Duration, Instant};
 use dicom_core::Tag;
 use rayon::prelude::*;
 
+pub use burned_in::BurnedInRisk;
 pub use header::{
-    HeaderFacts, SopUids, read_head, read_header_facts, read_header_facts_from,
+    Extent, HeaderFacts, SopUids, read_head, read_header_facts, read_header_facts_from,
     read_header_facts_of_file,
 };
 pub use plan::{Plan, PlannedFile, plan};
 pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file};
 
-use crate::rules::{FileContext, RuleError, RuleSet};
+use crate::rules::{FileContext, Identifiers, RuleError, RuleSet, date_shift_days};
 use crate::sink::{
     AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink, read_metadata_csv,
     write_metadata_csv,
@@ -460,6 +462,12 @@ impl Worker<'_> {
             context: FileContext {
                 patient_index,
                 secret: self.secret,
+                date_shift_days: if self.rules.shifts_dates() {
+                    date_shift_days(self.secret, &file.patient_id)
+                } else {
+                    0
+                },
+                identifiers: Identifiers::none(),
             },
         };
         match rewrite_file(&job, self.rules) {

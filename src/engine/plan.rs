@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::Scanned;
+use super::burned_in::BurnedInRisk;
 use crate::profile::PathNumbers;
 use crate::stream::Layout;
 use crate::walk::WalkError;
@@ -31,6 +32,8 @@ pub struct PlannedFile {
     pub numbers: Option<PathNumbers>,
     /// Why the file cannot be processed, found in the first pass.
     pub problem: Option<Box<str>>,
+    /// Whether its pixels may hold burned-in text.
+    pub burned_in: BurnedInRisk,
 }
 
 impl PlannedFile {
@@ -90,10 +93,12 @@ pub fn plan(scanned: Vec<Scanned>, walk_errors: &mut Vec<WalkError>) -> Plan {
             patient_index: None,
             numbers: None,
             problem: None,
+            burned_in: BurnedInRisk::None,
         };
         match header {
             Err(problem) => file.problem = Some(problem.into_boxed_str()),
             Ok(facts) => {
+                file.burned_in = facts.burned_in.risk();
                 let next_index = patients.len() as u32 + 1;
                 let patient = patients
                     .entry(facts.patient_id.clone())
@@ -149,7 +154,7 @@ mod tests {
                 patient_name: format!("name of {id}"),
                 study_uid: study.into(),
                 series_uid: "s".into(),
-                sop_uids: Default::default(),
+                ..HeaderFacts::default()
             }),
         }
     }

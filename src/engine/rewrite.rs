@@ -17,10 +17,10 @@ use dicom_core::{Tag, VR};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
-use super::header::{read_header_facts, read_header_facts_from};
-use super::{FileError, SopUids};
+use super::FileError;
+use super::header::{Extent, HeaderFacts, read_header_facts, read_header_facts_from};
 use crate::charset::CharacterSet;
-use crate::rules::{Disposition, ElementValue, FileContext, Rule, RuleSet};
+use crate::rules::{Disposition, ElementValue, FileContext, Rule, RuleSet, StampElement};
 use crate::stream::{
     FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError, OpenedFile,
     SEQUENCE_DELIMITER, Source, StreamError, Syntax, UNDEFINED_LENGTH, What, meta, open_file,
@@ -116,11 +116,11 @@ fn read_whole(mut file: File, size: u64, buf: &mut Vec<u8>) -> io::Result<()> {
 
 fn rewrite_streaming(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Result<(), FileError> {
     // The meta is written first and needs the data set's SOP UIDs.
-    let facts = read_header_facts(job.source, job.layout)?;
+    let facts = read_header_facts(job.source, job.layout, extent(rules))?;
     let opened = open_file(job.source, job.layout)?;
     let file = create_private_file(partial)?;
     let mut out = BufWriter::with_capacity(IO_BUFFER, file);
-    write_deidentified(opened, &mut out, rules, &facts.sop_uids, job.context)?;
+    write_deidentified(opened, &mut out, rules, &facts, job.context)?;
     out.into_inner()
         .map(drop)
         .map_err(|e| output_error(partial, e.into_error()))
@@ -135,23 +135,35 @@ pub fn rewrite_bytes<W: Write>(
     rules: &RuleSet,
     context: FileContext<'_>,
 ) -> Result<(), FileError> {
-    let facts = read_header_facts_from(input, layout)?;
+    let facts = read_header_facts_from(input, layout, extent(rules))?;
     let opened = open_reader(input, layout)?;
-    write_deidentified(opened, out, rules, &facts.sop_uids, context)
+    write_deidentified(opened, out, rules, &facts, context)
+}
+
+/// How much of the header the rewrite reads up front.
+fn extent(rules: &RuleSet) -> Extent {
+    if rules.cleans() {
+        Extent::WithIdentifiers
+    } else {
+        Extent::Numbering
+    }
 }
 
 fn write_deidentified<W: Write>(
     mut opened: OpenedFile<'_>,
     out: &mut W,
     rules: &RuleSet,
-    sop_uids: &SopUids,
+    facts: &HeaderFacts,
     context: FileContext<'_>,
 ) -> Result<(), FileError> {
     let rewriter = Rewriter {
         rules,
-        file: context,
+        file: FileContext {
+            identifiers: &facts.identifiers,
+            ..context
+        },
     };
-    let mut out_meta = rewriter.meta(opened.meta.as_ref(), sop_uids)?;
+    let mut out_meta = rewriter.meta(opened.meta.as_ref(), &facts.sop_uids)?;
     out_meta.set_uid(meta::TRANSFER_SYNTAX_UID, &opened.transfer_syntax);
     out_meta.set_uid(meta::IMPLEMENTATION_CLASS_UID, meta::IMPLEMENTATION_UID);
     out_meta.set(
@@ -192,6 +204,14 @@ fn output_error(path: &Path, source: io::Error) -> FileError {
     }
 }
 
+/// Where a data set sits in the file.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    syntax: Syntax,
+    end: End,
+    depth: usize,
+}
+
 /// Where in the file an element sits, and the state it may change.
 struct Level<'a> {
     syntax: Syntax,
@@ -209,7 +229,11 @@ impl Rewriter<'_> {
     /// them) changed exactly as the data set's own, so that meta and data
     /// set agree; other elements of the source meta by their rules; the
     /// structural ones are set by the caller.
-    fn meta(&self, source: Option<&FileMeta>, sop_uids: &SopUids) -> Result<FileMeta, FileError> {
+    fn meta(
+        &self,
+        source: Option<&FileMeta>,
+        sop_uids: &super::SopUids,
+    ) -> Result<FileMeta, FileError> {
         let charset = CharacterSet::default();
         let mut out = FileMeta::default();
         let apply = |out: &mut FileMeta, tag: Tag, rule_tag: Tag, vr: VR, bytes: &[u8]| {
@@ -267,7 +291,7 @@ impl Rewriter<'_> {
         rule: &dyn Rule,
         value: &ElementValue<'_>,
     ) -> Result<Option<Vec<u8>>, FileError> {
-        match rule.disposition() {
+        match rule.disposition(value.vr) {
             Disposition::Keep => Ok(Some(value.bytes.to_vec())),
             Disposition::Remove => Ok(None),
             Disposition::Rewrite => {
@@ -289,34 +313,66 @@ impl Rewriter<'_> {
         syntax: Syntax,
     ) -> Result<(), FileError> {
         let top = CharacterSet::default();
+        let stamp = self.rules.stamp().encode(syntax)?;
+        let place = Place {
+            syntax,
+            end: End::Stream,
+            depth: 0,
+        };
         if syntax.deflated {
             // The fastest level: re-deflating must not make a run CPU-bound
             // (and a hostile file that inflates hugely must not take ages).
             let mut deflate = DeflateEncoder::new(out, Compression::fast());
-            self.dataset(source, &mut deflate, syntax, End::Stream, 0, top)?;
+            self.dataset(source, &mut deflate, place, top, &stamp)?;
             deflate.finish().map_err(StreamError::Write)?;
             Ok(())
         } else {
-            self.dataset(source, out, syntax, End::Stream, 0, top)
+            self.dataset(source, out, place, top, &stamp)
         }
     }
 
-    /// Rewrites the elements of one data set (the file's, or an item's).
+    /// Rewrites the elements of one data set (the file's, or an item's),
+    /// adding `additions` (in tag order) where they belong, in place of
+    /// source elements with the same tag.
     /// A group length element, where present, is recomputed: the group is
     /// buffered until its last element so that its new length is known.
-    #[allow(clippy::too_many_arguments)] // the recursion's whole state, passed down by value
     fn dataset<R: Read, W: Write>(
         &self,
         source: &mut Source<R>,
         out: &mut W,
-        syntax: Syntax,
-        end: End,
-        depth: usize,
+        place: Place,
         mut charset: CharacterSet,
+        mut additions: &[StampElement],
     ) -> Result<(), FileError> {
+        let Place { syntax, end, depth } = place;
         let mut group: Option<(u16, Vec<u8>)> = None;
         loop {
             let header = self.next_header(source, syntax, end)?;
+            let mut replaced = false;
+            while let Some(addition) = additions.first()
+                && header.is_none_or(|h| addition.tag <= h.tag)
+            {
+                if let Some((number, buffered)) = &group
+                    && *number != addition.tag.group()
+                {
+                    write_group(out, syntax, *number, buffered)?;
+                    group = None;
+                }
+                match &mut group {
+                    Some((_, buffered)) => buffered.extend_from_slice(&addition.bytes),
+                    None => out.write_all(&addition.bytes).map_err(StreamError::Write)?,
+                }
+                if let Some(h) = &header
+                    && h.tag == addition.tag
+                {
+                    skip_value(source, h, syntax, depth)?;
+                    replaced = true;
+                }
+                additions = &additions[1..];
+            }
+            if replaced {
+                continue;
+            }
             if let Some((number, buffered)) = &group
                 && header.is_none_or(|h| h.tag.group() != *number)
             {
@@ -414,7 +470,8 @@ impl Rewriter<'_> {
             .into());
         }
         let what = What::Value(header.tag);
-        if rule.disposition() == Disposition::Keep && header.tag != SPECIFIC_CHARACTER_SET {
+        if rule.disposition(header.vr) == Disposition::Keep && header.tag != SPECIFIC_CHARACTER_SET
+        {
             header.write(out, syntax)?;
             source.copy_value(header.len, out, what)?;
             return Ok(());
@@ -450,7 +507,7 @@ impl Rewriter<'_> {
         depth: usize,
         charset: &CharacterSet,
     ) -> Result<(), FileError> {
-        match rule.disposition() {
+        match rule.disposition(VR::SQ) {
             Disposition::Remove => {
                 skip_value(source, header, syntax, depth)?;
             }
@@ -533,7 +590,12 @@ impl Rewriter<'_> {
                 End::At(item_end)
             };
             let mut body = Vec::new();
-            self.dataset(source, &mut body, syntax, item_end, depth, charset.clone())?;
+            let place = Place {
+                syntax,
+                end: item_end,
+                depth,
+            };
+            self.dataset(source, &mut body, place, charset.clone(), &[])?;
             if item.is_undefined_length() {
                 item.write(out, syntax)?;
                 out.extend_from_slice(&body);
@@ -558,7 +620,7 @@ impl Rewriter<'_> {
         header: &Header,
         rule: &dyn Rule,
     ) -> Result<(), FileError> {
-        let disposition = rule.disposition();
+        let disposition = rule.disposition(header.vr);
         if disposition != Disposition::Keep {
             skip_value(source, header, syntax, 0)?;
             if disposition == Disposition::Rewrite {

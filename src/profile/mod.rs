@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use ps315::MethodCode;
 pub use selector::{Selector, pack};
 pub use template::{OutputTemplate, PathNumbers};
 
@@ -85,6 +86,40 @@ pub struct Profile {
     pub private_attributes: Option<ActionRef>,
     pub unlisted_attributes: Option<ActionRef>,
     pub output: OutputTemplate,
+    /// The CID 7050 methods the layers declare, in layer order, each once:
+    /// when there are any, every output says it was de-identified and how.
+    pub methods: Vec<MethodCode>,
+    /// What became of dates, for LongitudinalTemporalInformationModified.
+    pub temporal_information: Option<TemporalInformation>,
+}
+
+/// What a profile does to dates and times (PS3.3 C.12.1.1.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemporalInformation {
+    Unmodified,
+    Modified,
+    Removed,
+}
+
+impl TemporalInformation {
+    /// The value of (0028,0303) LongitudinalTemporalInformationModified.
+    pub fn code(self) -> &'static str {
+        match self {
+            TemporalInformation::Unmodified => "UNMODIFIED",
+            TemporalInformation::Modified => "MODIFIED",
+            TemporalInformation::Removed => "REMOVED",
+        }
+    }
+
+    fn parse(text: &str) -> Option<TemporalInformation> {
+        [
+            TemporalInformation::Unmodified,
+            TemporalInformation::Modified,
+            TemporalInformation::Removed,
+        ]
+        .into_iter()
+        .find(|t| t.code().eq_ignore_ascii_case(text))
+    }
 }
 
 /// A problem with a profile, located as precisely as we can.
@@ -130,6 +165,8 @@ struct ProfileFile {
     output: Option<toml::Spanned<String>>,
     private_attributes: Option<toml::Spanned<toml::Value>>,
     unlisted_attributes: Option<toml::Spanned<toml::Value>>,
+    deidentification_method: Option<toml::Spanned<String>>,
+    temporal_information: Option<toml::Spanned<String>>,
     #[serde(default)]
     attributes: BTreeMap<String, toml::Spanned<toml::Value>>,
 }
@@ -198,6 +235,8 @@ struct Builder {
     private_attributes: Option<ActionRef>,
     unlisted_attributes: Option<ActionRef>,
     output: Option<(String, Origin)>,
+    methods: Vec<MethodCode>,
+    temporal_information: Option<TemporalInformation>,
     errors: Vec<ProfileError>,
 }
 
@@ -217,6 +256,12 @@ impl Builder {
                 chain: chain.join(" -> "),
             });
             chain.pop();
+            return;
+        }
+        // A profile reached twice (an option extending the base the command
+        // line already named) is applied once, where it first came: applying
+        // it again would undo the layers in between.
+        if self.layers.contains(&source.display) {
             return;
         }
         let file: ProfileFile = match toml::from_str(&source.text) {
@@ -254,6 +299,31 @@ impl Builder {
         }
         if let Some(output) = file.output {
             self.output = Some((output.get_ref().clone(), origin_of(output.span())));
+        }
+        if let Some(code) = file.deidentification_method {
+            match ps315::method_code(code.get_ref()) {
+                Some(method) if self.methods.contains(&method) => {}
+                Some(method) => self.methods.push(method),
+                None => self.errors.push(ProfileError::Invalid {
+                    origin: origin_of(code.span()),
+                    message: format!(
+                        "deidentification-method {:?} is not a CID 7050 code of PS3.15 (113100 and the options' codes)",
+                        code.get_ref()
+                    ),
+                }),
+            }
+        }
+        if let Some(text) = file.temporal_information {
+            match TemporalInformation::parse(text.get_ref()) {
+                Some(temporal) => self.temporal_information = Some(temporal),
+                None => self.errors.push(ProfileError::Invalid {
+                    origin: origin_of(text.span()),
+                    message: format!(
+                        "temporal-information {:?}: allowed are unmodified, modified, removed",
+                        text.get_ref()
+                    ),
+                }),
+            }
         }
         if let Some(policy) = file.private_attributes {
             let origin = origin_of(policy.span());
@@ -331,6 +401,8 @@ impl Builder {
             private_attributes: self.private_attributes,
             unlisted_attributes: self.unlisted_attributes,
             output,
+            methods: self.methods,
+            temporal_information: self.temporal_information,
         };
         (profile, self.errors)
     }

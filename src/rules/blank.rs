@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use dicom_core::VR;
+
 use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError};
 
 pub const ACTION: ActionDef = ActionDef {
@@ -22,7 +24,7 @@ impl Rule for Blank {
         ACTION.name
     }
 
-    fn disposition(&self) -> Disposition {
+    fn disposition(&self, _: VR) -> Disposition {
         Disposition::Rewrite
     }
 
@@ -39,7 +41,10 @@ mod tests {
 
     #[test]
     fn blank_empties_the_value() {
-        assert_eq!((ACTION.build)(None).disposition(), Disposition::Rewrite);
+        assert_eq!(
+            (ACTION.build)(None).disposition(VR::LO),
+            Disposition::Rewrite
+        );
         let out = run_action(&ACTION, None, VR::LO, b"1 Main Street ", b"", b"").unwrap();
         assert_eq!(out, b"");
     }

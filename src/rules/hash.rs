@@ -35,7 +35,7 @@ impl Rule for Hash {
         ACTION.name
     }
 
-    fn disposition(&self) -> Disposition {
+    fn disposition(&self, _: VR) -> Disposition {
         Disposition::Rewrite
     }
 
@@ -74,7 +74,7 @@ fn hex_width(vr: VR) -> usize {
     }
 }
 
-fn hmac(secret: &[u8], domain: &str, text: &str) -> [u8; 32] {
+pub(super) fn hmac(secret: &[u8], domain: &str, text: &str) -> [u8; 32] {
     // HMAC accepts keys of any length, the empty one included.
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use dicom_core::VR;
+
 use super::{ActionDef, Disposition, Rule};
 
 pub const ACTION: ActionDef = ActionDef {
@@ -22,7 +24,7 @@ impl Rule for Keep {
         ACTION.name
     }
 
-    fn disposition(&self) -> Disposition {
+    fn disposition(&self, _: VR) -> Disposition {
         Disposition::Keep
     }
 }
@@ -33,6 +35,6 @@ mod tests {
 
     #[test]
     fn keep_keeps() {
-        assert_eq!((ACTION.build)(None).disposition(), Disposition::Keep);
+        assert_eq!((ACTION.build)(None).disposition(VR::LO), Disposition::Keep);
     }
 }

@@ -7,12 +7,17 @@
 //! element of every file.
 
 mod blank;
+mod clean;
+mod dummy;
 mod hash;
+mod identifiers;
 mod keep;
 mod remove;
 mod replace;
 mod replace_with_index;
 mod ruleset;
+mod shift_date;
+mod stamp;
 mod vr;
 
 use std::fmt;
@@ -23,7 +28,10 @@ use dicom_core::{Tag, VR};
 use crate::charset::{CharacterSet, UnencodableText};
 
 pub use hash::{hash_text, hash_uid};
+pub use identifiers::Identifiers;
 pub use ruleset::RuleSet;
+pub use shift_date::date_shift_days;
+pub use stamp::{Stamp, StampElement};
 pub use vr::padding;
 
 /// What the engine does with an element before any value is looked at.
@@ -55,6 +63,10 @@ pub struct FileContext<'a> {
     pub patient_index: u32,
     /// The key for hashes (empty when none was given).
     pub secret: &'a [u8],
+    /// How many days `shift-date` moves this patient's dates.
+    pub date_shift_days: i32,
+    /// The file's identifying values, which `clean` takes out of text.
+    pub identifiers: &'a Identifiers,
 }
 
 /// Why a rule could not produce a value.
@@ -75,8 +87,9 @@ pub trait Rule: Send + Sync + fmt::Debug {
     /// The action name, as written in profiles.
     fn name(&self) -> &'static str;
 
-    /// Keep, remove, or rewrite.
-    fn disposition(&self) -> Disposition;
+    /// Keep, remove, or rewrite an element of this VR (SQ for sequences,
+    /// whose items are then processed by the rules when kept).
+    fn disposition(&self, vr: VR) -> Disposition;
 
     /// Whether the action makes sense for an element of this VR (the
     /// profile check covers attributes named exactly; patterns and
@@ -146,6 +159,9 @@ pub static ACTIONS: &[ActionDef] = &[
     replace::ACTION,
     replace_with_index::ACTION,
     hash::ACTION,
+    dummy::ACTION,
+    clean::ACTION,
+    shift_date::ACTION,
 ];
 
 /// Finds an action by its profile name.
@@ -170,11 +186,50 @@ pub(crate) fn run_action(
         bytes,
         charset: &charset,
     };
+    let identifiers = Identifiers::default();
     let file = FileContext {
         patient_index: 17,
         secret,
+        date_shift_days: 0,
+        identifiers: &identifiers,
     };
     (def.build)(value).apply(&element, &file)
+}
+
+/// Context the tests of [`run_action_with`] may change.
+#[cfg(test)]
+pub(crate) struct TestFile {
+    pub date_shift_days: i32,
+    pub identifiers: Identifiers,
+}
+
+/// Runs a value-less action on one value in a file context the test sets up.
+#[cfg(test)]
+pub(crate) fn run_action_with(
+    def: &ActionDef,
+    vr: VR,
+    bytes: &[u8],
+    setup: impl FnOnce(&mut TestFile),
+) -> Result<Vec<u8>, RuleError> {
+    let mut test = TestFile {
+        date_shift_days: 0,
+        identifiers: Identifiers::default(),
+    };
+    setup(&mut test);
+    let charset = CharacterSet::default();
+    let element = ElementValue {
+        tag: Tag(0x0008, 0x1030),
+        vr,
+        bytes,
+        charset: &charset,
+    };
+    let file = FileContext {
+        patient_index: 17,
+        secret: b"",
+        date_shift_days: test.date_shift_days,
+        identifiers: &test.identifiers,
+    };
+    (def.build)(None).apply(&element, &file)
 }
 
 #[cfg(test)]

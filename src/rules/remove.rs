@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use dicom_core::VR;
+
 use super::{ActionDef, Disposition, Rule};
 
 pub const ACTION: ActionDef = ActionDef {
@@ -21,7 +23,7 @@ impl Rule for Remove {
         ACTION.name
     }
 
-    fn disposition(&self) -> Disposition {
+    fn disposition(&self, _: VR) -> Disposition {
         Disposition::Remove
     }
 }
@@ -32,6 +34,9 @@ mod tests {
 
     #[test]
     fn remove_removes() {
-        assert_eq!((ACTION.build)(None).disposition(), Disposition::Remove);
+        assert_eq!(
+            (ACTION.build)(None).disposition(VR::LO),
+            Disposition::Remove
+        );
     }
 }

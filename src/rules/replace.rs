@@ -29,7 +29,7 @@ impl Rule for Replace {
         ACTION.name
     }
 
-    fn disposition(&self) -> Disposition {
+    fn disposition(&self, _: VR) -> Disposition {
         Disposition::Rewrite
     }
 

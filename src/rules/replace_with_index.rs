@@ -31,7 +31,7 @@ impl Rule for ReplaceWithIndex {
         ACTION.name
     }
 
-    fn disposition(&self) -> Disposition {
+    fn disposition(&self, _: VR) -> Disposition {
         Disposition::Rewrite
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use dicom_core::{Tag, VR};
 
-use super::{ACTIONS, ActionDef, Rule, action, vr};
+use super::{ACTIONS, ActionDef, Rule, Stamp, action, vr};
 use crate::profile::{
     ActionRef, OutputTemplate, Profile, ProfileError, ProfileErrors, Selector, sort_by_place,
 };
@@ -24,6 +24,11 @@ pub struct RuleSet {
     unlisted: Arc<dyn Rule>,
     output: OutputTemplate,
     layers: Vec<String>,
+    stamp: Stamp,
+    /// Whether some rule needs the file's identifying values (`clean`).
+    cleans: bool,
+    /// Whether some rule moves dates by the patient's offset.
+    shifts_dates: bool,
 }
 
 impl RuleSet {
@@ -79,14 +84,23 @@ impl RuleSet {
             sort_by_place(&mut errors);
             return Err(ProfileErrors(errors));
         }
-        Ok(RuleSet {
+        let mut rules = RuleSet {
             exact,
             patterns,
             private,
             unlisted,
             output: profile.output.clone(),
             layers: profile.layers.clone(),
-        })
+            stamp: Stamp::new(&profile.methods, profile.temporal_information),
+            cleans: false,
+            shifts_dates: false,
+        };
+        // Asked for every file: found once here.
+        let cleans = rules.all_rules().any(|rule| rule.name() == "clean");
+        let shifts_dates = rules.all_rules().any(|rule| rule.name() == "shift-date");
+        rules.cleans = cleans;
+        rules.shifts_dates = shifts_dates;
+        Ok(rules)
     }
 
     /// The rule for an element with this tag, at any depth.
@@ -106,11 +120,29 @@ impl RuleSet {
 
     /// Whether some rule hashes with `DICOMMANAGER_SECRET`.
     pub fn uses_secret(&self) -> bool {
+        self.all_rules().any(|rule| rule.uses_secret())
+    }
+
+    /// Whether some rule needs the file's identifying values (`clean`).
+    pub fn cleans(&self) -> bool {
+        self.cleans
+    }
+
+    /// Whether some rule moves dates by the patient's offset.
+    pub fn shifts_dates(&self) -> bool {
+        self.shifts_dates
+    }
+
+    /// What every output gets added.
+    pub fn stamp(&self) -> &Stamp {
+        &self.stamp
+    }
+
+    fn all_rules(&self) -> impl Iterator<Item = &Arc<dyn Rule>> {
         self.exact
             .values()
             .chain(self.patterns.iter().map(|(_, r)| r))
             .chain([&self.private, &self.unlisted])
-            .any(|rule| rule.uses_secret())
     }
 
     /// Where outputs go, relative to DEST.
@@ -203,7 +235,7 @@ mod tests {
         let err = compile("[attributes]\n\nPatientName = \"blnk\"\n").unwrap_err();
         assert_eq!(
             err,
-            "site.toml:3: unknown action \"blnk\" for PatientName (0010,0010); allowed: keep, remove, blank, replace, replace-with-index, hash"
+            "site.toml:3: unknown action \"blnk\" for PatientName (0010,0010); allowed: keep, remove, blank, replace, replace-with-index, hash, dummy, clean, shift-date"
         );
     }
 
@@ -241,7 +273,7 @@ mod tests {
         assert_eq!(rules.rule_for(Tag(0x0010, 0x0020)).name(), "remove");
         assert_eq!(rules.rule_for(Tag(0x0018, 0x0050)).name(), "keep");
         assert_eq!(
-            rules.rule_for(Tag(0x0009, 0x1001)).disposition(),
+            rules.rule_for(Tag(0x0009, 0x1001)).disposition(VR::LO),
             Disposition::Remove
         );
         assert_eq!(rules.rule_for(Tag(0x0020, 0x000D)).name(), "blank");

@@ -1,0 +1,175 @@
+//! The values in one file that identify its patient: what `clean` takes
+//! out of free text that is otherwise kept.
+
+use std::collections::BTreeSet;
+
+/// Identifying values of one file, case-folded, ready to look for in text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identifiers {
+    /// Words (names, name parts, IDs) matched as whole words.
+    words: BTreeSet<String>,
+    /// Longer forms (dates as people write them) matched anywhere.
+    phrases: BTreeSet<String>,
+}
+
+/// Shorter words are too common to take out ("DR", initials).
+const MIN_WORD_CHARS: usize = 2;
+
+/// No identifying values, for contexts built before a file is read.
+static NONE: Identifiers = Identifiers {
+    words: BTreeSet::new(),
+    phrases: BTreeSet::new(),
+};
+
+impl Identifiers {
+    /// The empty set, borrowed for as long as needed.
+    pub fn none() -> &'static Identifiers {
+        &NONE
+    }
+
+    /// A person name (PN): every component of every representation.
+    pub fn add_name(&mut self, name: &str) {
+        for part in name.split(['^', '=', '\\', ' ', ',']) {
+            self.add_word(part);
+        }
+    }
+
+    /// An identifier (patient ID, accession number ...): each value whole,
+    /// and its words.
+    pub fn add_id(&mut self, id: &str) {
+        for value in id.split('\\').map(str::trim) {
+            for word in words(value) {
+                self.add_word(word);
+            }
+            if value.chars().count() > MIN_WORD_CHARS {
+                self.phrases.insert(fold(value));
+            }
+        }
+    }
+
+    /// A date (DA, `YYYYMMDD`) in the forms people write it.
+    pub fn add_date(&mut self, date: &str) {
+        let date = date.trim();
+        if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
+            return;
+        }
+        let (y, m, d) = (&date[..4], &date[4..6], &date[6..]);
+        for form in [
+            date.to_string(),
+            format!("{y}-{m}-{d}"),
+            format!("{y}.{m}.{d}"),
+            format!("{y}/{m}/{d}"),
+            format!("{d}.{m}.{y}"),
+            format!("{d}/{m}/{y}"),
+            format!("{m}/{d}/{y}"),
+        ] {
+            self.phrases.insert(form);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty() && self.phrases.is_empty()
+    }
+
+    /// `text` with every identifying value replaced by asterisks (one per
+    /// character, so the shape of the text stays); `None` when nothing was
+    /// found.
+    pub fn scrub(&self, text: &str) -> Option<String> {
+        let mut chars: Vec<char> = text.chars().collect();
+        let folded: Vec<char> = chars.iter().map(|&c| fold_char(c)).collect();
+        let mut hidden = vec![false; chars.len()];
+        for phrase in &self.phrases {
+            let phrase: Vec<char> = phrase.chars().collect();
+            for start in 0..folded.len().saturating_sub(phrase.len() - 1) {
+                if folded[start..start + phrase.len()] == phrase[..] {
+                    hidden[start..start + phrase.len()].fill(true);
+                }
+            }
+        }
+        let mut start = 0;
+        while start < folded.len() {
+            let len = folded[start..]
+                .iter()
+                .take_while(|c| c.is_alphanumeric())
+                .count();
+            if len > 0 {
+                let word: String = folded[start..start + len].iter().collect();
+                if self.words.contains(&word) {
+                    hidden[start..start + len].fill(true);
+                }
+            }
+            start += len.max(1);
+        }
+        if !hidden.contains(&true) {
+            return None;
+        }
+        for (c, hide) in chars.iter_mut().zip(hidden) {
+            if hide {
+                *c = '*';
+            }
+        }
+        Some(chars.into_iter().collect())
+    }
+
+    fn add_word(&mut self, word: &str) {
+        for part in words(word.trim()) {
+            if part.chars().count() < MIN_WORD_CHARS {
+                continue;
+            }
+            // Scripts written without spaces (Japanese, Chinese) have no
+            // word boundaries to wait for: their names match anywhere.
+            if part.is_ascii() {
+                self.words.insert(fold(part));
+            } else {
+                self.phrases.insert(fold(part));
+            }
+        }
+    }
+}
+
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+}
+
+fn fold(text: &str) -> String {
+    text.chars().map(fold_char).collect()
+}
+
+fn fold_char(c: char) -> char {
+    c.to_lowercase().next().unwrap_or(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Identifiers {
+        let mut ids = Identifiers::default();
+        ids.add_name("Smith^John^Q=スミス^ジョン");
+        ids.add_id("MRN-0042\\A7");
+        ids.add_date("19700315");
+        ids
+    }
+
+    #[test]
+    fn names_ids_and_dates_are_starred_out() {
+        let ids = sample();
+        assert_eq!(
+            ids.scrub("CT for JOHN SMITH (mrn-0042), born 15.03.1970")
+                .as_deref(),
+            Some("CT for **** ***** (********), born **********")
+        );
+        assert_eq!(ids.scrub("スミス様").as_deref(), Some("***様"));
+    }
+
+    #[test]
+    fn words_match_whole_and_short_parts_are_ignored() {
+        let ids = sample();
+        assert_eq!(ids.scrub("Smithfield clinic, Q series"), None);
+        assert_eq!(ids.scrub("sample A"), None, "one letter is too short");
+        assert_eq!(ids.scrub("tube A7").as_deref(), Some("tube **"));
+        assert_eq!(ids.scrub("CHEST PA"), None);
+        assert!(Identifiers::default().is_empty());
+    }
+}
