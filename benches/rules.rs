@@ -11,8 +11,8 @@ use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use dicommanager::engine::rewrite_bytes;
-use dicommanager::profile::{BUILTIN_PROFILES, Profile};
-use dicommanager::rules::{FileContext, RuleSet};
+use dicommanager::profile::Profile;
+use dicommanager::rules::{FileContext, Identifiers, RuleSet};
 use dicommanager::stream::Layout;
 
 /// A CT-like header (about 80 attributes, a nested sequence, private tags)
@@ -111,10 +111,19 @@ fn rule_sets() -> Vec<(String, RuleSet)> {
         "keep-all".to_string(),
         RuleSet::compile(&keep_all).expect("compiles"),
     )];
-    for (name, _) in BUILTIN_PROFILES {
+    for layers in [
+        &["basic"][..],
+        &["ps3.15-basic"],
+        &[
+            "ps3.15-basic",
+            "retain-long-modified-dates",
+            "clean-descriptors",
+        ],
+    ] {
+        let specs: Vec<String> = layers.iter().map(|l| l.to_string()).collect();
         sets.push((
-            name.to_string(),
-            RuleSet::load(&[name.to_string()]).expect("built-in profiles compile"),
+            layers.join("+"),
+            RuleSet::load(&specs).expect("built-in profiles compile"),
         ));
     }
     sets
@@ -124,6 +133,8 @@ fn bench_profiles(c: &mut Criterion) {
     let context = FileContext {
         patient_index: 1,
         secret: b"bench",
+        date_shift_days: -1000,
+        identifiers: Identifiers::none(),
     };
     for (label, pixels) in [("header-only", 0u16), ("ct-slice-512", 512)] {
         let (file, elements) = ct_like(pixels);

@@ -1,33 +1,40 @@
 //! The per-file path of `anomize` on arbitrary bytes: sniff, read the
-//! header, apply the basic profile, write to memory. It must never panic,
-//! and whatever it writes must itself be readable DICOM.
+//! header, apply the PS3.15 profile with modified dates and cleaned
+//! descriptors (every kind of action), write to memory. It must never
+//! panic, and whatever it writes must itself be readable DICOM.
 
 #![no_main]
 
 use std::sync::LazyLock;
 
 use dicommanager::engine::rewrite_bytes;
-use dicommanager::rules::{FileContext, RuleSet};
+use dicommanager::rules::{FileContext, Identifiers, RuleSet};
 use dicommanager::stream::{Layout, sniff_bytes};
 use libfuzzer_sys::fuzz_target;
 
-static RULES: LazyLock<RuleSet> =
-    LazyLock::new(|| RuleSet::load(&["basic".to_string()]).expect("the basic profile compiles"));
+static RULES: LazyLock<RuleSet> = LazyLock::new(|| {
+    let layers = ["ps3.15-basic", "retain-long-modified-dates", "clean-descriptors"];
+    RuleSet::load(&layers.map(String::from)).expect("the built-in profiles compile")
+});
 
-const CONTEXT: FileContext<'static> = FileContext {
-    patient_index: 7,
-    secret: b"fuzz",
-};
+fn context() -> FileContext<'static> {
+    FileContext {
+        patient_index: 7,
+        secret: b"fuzz",
+        date_shift_days: -1000,
+        identifiers: Identifiers::none(),
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some(layout) = sniff_bytes(data) else {
         return;
     };
     let mut out = Vec::new();
-    if rewrite_bytes(data, layout, &mut out, &RULES, CONTEXT).is_ok() {
+    if rewrite_bytes(data, layout, &mut out, &RULES, context()).is_ok() {
         // What we write, we must be able to read again.
         let mut again = Vec::new();
-        if let Err(err) = rewrite_bytes(&out, Layout::Part10, &mut again, &RULES, CONTEXT) {
+        if let Err(err) = rewrite_bytes(&out, Layout::Part10, &mut again, &RULES, context()) {
             panic!("output of a successful rewrite is unreadable: {err}");
         }
     }

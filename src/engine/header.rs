@@ -7,7 +7,7 @@ use std::path::Path;
 use dicom_core::Tag;
 
 use super::FileError;
-use super::burned_in::BurnedInClues;
+use super::burned_in::{BurnedInClues, BurnedInRisk};
 use crate::charset::{CharacterSet, printable};
 use crate::rules::Identifiers;
 use crate::stream::{
@@ -66,9 +66,9 @@ pub struct HeaderFacts {
     /// SOP Class and Instance UIDs of the data set, as stored: the file
     /// meta of the output is made from them, so that the two always agree.
     pub sop_uids: SopUids,
-    pub burned_in: BurnedInClues,
-    /// Filled for [`Extent::WithIdentifiers`] only.
-    pub identifiers: Identifiers,
+    pub burned_in: BurnedInRisk,
+    /// Read for [`Extent::WithIdentifiers`] only.
+    pub identifiers: Option<Box<Identifiers>>,
 }
 
 /// The raw values of (0008,0016) and (0008,0018), when present.
@@ -132,6 +132,8 @@ fn facts_of(mut file: OpenedFile<'_>, extent: Extent) -> Result<HeaderFacts, Fil
     let source = &mut file.dataset;
     let mut charset = CharacterSet::default();
     let mut facts = HeaderFacts::default();
+    let mut clues = BurnedInClues::default();
+    let mut identifiers = Identifiers::default();
     let with_identifiers = extent == Extent::WithIdentifiers;
     while let Some(header) = Header::read_top_level(source, syntax)? {
         if header.tag > BURNED_IN_ANNOTATION {
@@ -162,15 +164,15 @@ fn facts_of(mut file: OpenedFile<'_>, extent: Extent) -> Result<HeaderFacts, Fil
         if identifying {
             let decoded = charset.decode(&value);
             match header.tag {
-                PATIENT_BIRTH_DATE => facts.identifiers.add_date(&decoded),
-                tag if IDS.contains(&tag) => facts.identifiers.add_id(&decoded),
-                _ => facts.identifiers.add_name(&decoded),
+                PATIENT_BIRTH_DATE => identifiers.add_date(&decoded),
+                tag if IDS.contains(&tag) => identifiers.add_id(&decoded),
+                _ => identifiers.add_name(&decoded),
             }
         }
         match header.tag {
             SPECIFIC_CHARACTER_SET => charset = CharacterSet::from_declaration(&value),
             SOP_CLASS_UID => {
-                facts.burned_in.sop_class = text();
+                clues.sop_class = text();
                 facts.sop_uids.class = Some(value);
             }
             SOP_INSTANCE_UID => facts.sop_uids.instance = Some(value),
@@ -178,11 +180,15 @@ fn facts_of(mut file: OpenedFile<'_>, extent: Extent) -> Result<HeaderFacts, Fil
             PATIENT_ID => facts.patient_id = text(),
             STUDY_INSTANCE_UID => facts.study_uid = text(),
             SERIES_INSTANCE_UID => facts.series_uid = text(),
-            IMAGE_TYPE => facts.burned_in.image_type = text(),
-            MODALITY => facts.burned_in.modality = text(),
-            BURNED_IN_ANNOTATION => facts.burned_in.burned_in_annotation = Some(text()),
+            IMAGE_TYPE => clues.image_type = text(),
+            MODALITY => clues.modality = text(),
+            BURNED_IN_ANNOTATION => clues.burned_in_annotation = Some(text()),
             _ => {}
         }
+    }
+    facts.burned_in = clues.risk();
+    if with_identifiers {
+        facts.identifiers = Some(Box::new(identifiers));
     }
     Ok(facts)
 }

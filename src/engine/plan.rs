@@ -98,7 +98,7 @@ pub fn plan(scanned: Vec<Scanned>, walk_errors: &mut Vec<WalkError>) -> Plan {
         match header {
             Err(problem) => file.problem = Some(problem.into_boxed_str()),
             Ok(facts) => {
-                file.burned_in = facts.burned_in.risk();
+                file.burned_in = facts.burned_in;
                 let next_index = patients.len() as u32 + 1;
                 let patient = patients
                     .entry(facts.patient_id.clone())

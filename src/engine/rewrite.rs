@@ -20,7 +20,9 @@ use flate2::write::DeflateEncoder;
 use super::FileError;
 use super::header::{Extent, HeaderFacts, read_header_facts, read_header_facts_from};
 use crate::charset::CharacterSet;
-use crate::rules::{Disposition, ElementValue, FileContext, Rule, RuleSet, StampElement};
+use crate::rules::{
+    Disposition, ElementValue, FileContext, Identifiers, Rule, RuleSet, StampElement,
+};
 use crate::stream::{
     FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError, OpenedFile,
     SEQUENCE_DELIMITER, Source, StreamError, Syntax, UNDEFINED_LENGTH, What, meta, open_file,
@@ -159,7 +161,7 @@ fn write_deidentified<W: Write>(
     let rewriter = Rewriter {
         rules,
         file: FileContext {
-            identifiers: &facts.identifiers,
+            identifiers: facts.identifiers.as_deref().unwrap_or(Identifiers::none()),
             ..context
         },
     };

@@ -34,8 +34,54 @@ pub use selector::{Selector, pack};
 pub use template::{OutputTemplate, PathNumbers};
 
 /// Profiles compiled into the binary, usable by name without any file.
-pub const BUILTIN_PROFILES: &[(&str, &str)] =
-    &[("basic", include_str!("../../profiles/basic.toml"))];
+/// The PS3.15 ones are generated from Table E.1-1 (see [`ps315`]).
+pub const BUILTIN_PROFILES: &[(&str, &str)] = &[
+    ("basic", include_str!("../../profiles/basic.toml")),
+    (
+        "ps3.15-basic",
+        include_str!("../../profiles/ps3.15-basic.toml"),
+    ),
+    (
+        "retain-safe-private",
+        include_str!("../../profiles/retain-safe-private.toml"),
+    ),
+    (
+        "retain-uids",
+        include_str!("../../profiles/retain-uids.toml"),
+    ),
+    (
+        "retain-device-identity",
+        include_str!("../../profiles/retain-device-identity.toml"),
+    ),
+    (
+        "retain-institution-identity",
+        include_str!("../../profiles/retain-institution-identity.toml"),
+    ),
+    (
+        "retain-patient-characteristics",
+        include_str!("../../profiles/retain-patient-characteristics.toml"),
+    ),
+    (
+        "retain-long-full-dates",
+        include_str!("../../profiles/retain-long-full-dates.toml"),
+    ),
+    (
+        "retain-long-modified-dates",
+        include_str!("../../profiles/retain-long-modified-dates.toml"),
+    ),
+    (
+        "clean-descriptors",
+        include_str!("../../profiles/clean-descriptors.toml"),
+    ),
+    (
+        "clean-structured-content",
+        include_str!("../../profiles/clean-structured-content.toml"),
+    ),
+    (
+        "clean-graphics",
+        include_str!("../../profiles/clean-graphics.toml"),
+    ),
+];
 
 /// The profile used when none is given.
 pub const DEFAULT_PROFILE: &str = "basic";

@@ -231,6 +231,38 @@ mod tests {
     }
 
     #[test]
+    fn every_builtin_profile_compiles_alone_and_on_the_ps315_base() {
+        for name in crate::profile::builtin_names() {
+            let alone = RuleSet::load(&[name.to_string()]);
+            assert!(alone.is_ok(), "{name}: {}", alone.unwrap_err());
+            let layered = RuleSet::load(&["ps3.15-basic".to_string(), name.to_string()]);
+            assert!(layered.is_ok(), "{name}: {}", layered.unwrap_err());
+        }
+    }
+
+    #[test]
+    fn options_override_the_base_and_the_base_is_applied_once() {
+        let specs = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let study_date = Tag(0x0008, 0x0020);
+        let base = RuleSet::load(&specs(&["ps3.15-basic"])).unwrap();
+        assert_eq!(base.rule_for(study_date).name(), "blank");
+        assert_eq!(base.rule_for(Tag(0x0009, 0x1001)).name(), "remove");
+        assert_eq!(base.rule_for(Tag(0x0010, 0x0033)).name(), "remove");
+        assert!(base.uses_secret() && !base.shifts_dates() && !base.cleans());
+        // The second option extends the base too; the base must not come
+        // back over the first option.
+        let layered = RuleSet::load(&specs(&[
+            "ps3.15-basic",
+            "retain-long-modified-dates",
+            "retain-uids",
+        ]))
+        .unwrap();
+        assert_eq!(layered.rule_for(study_date).name(), "shift-date");
+        assert_eq!(layered.rule_for(Tag(0x0008, 0x0018)).name(), "keep");
+        assert!(layered.shifts_dates());
+    }
+
+    #[test]
     fn unknown_action_lists_the_allowed_ones() {
         let err = compile("[attributes]\n\nPatientName = \"blnk\"\n").unwrap_err();
         assert_eq!(

@@ -134,7 +134,7 @@ impl Date {
         let month = text[4..6].parse().ok()?;
         let day = text[6..].parse().ok()?;
         let date = Date { year, month, day };
-        (month >= 1 && month <= 12 && day >= 1 && day <= date.days_in_month()).then_some(date)
+        ((1..=12).contains(&month) && day >= 1 && day <= date.days_in_month()).then_some(date)
     }
 
     fn days_in_month(&self) -> u32 {

@@ -7,12 +7,19 @@
 //! `cargo run --example ps315_profiles`; `verify` uses it to know which UIDs
 //! the standard remaps.
 
+mod generate;
+
 use dicom_core::Tag;
 
 use super::Selector;
 
+pub use generate::{Addition, BASE_PROFILE, GeneratedProfile, additions, generate};
+
 /// The table as shipped in the repository (`reference/ps3.15-e1-1.csv`).
-pub const TABLE_E1_1: &str = include_str!("../../reference/ps3.15-e1-1.csv");
+pub const TABLE_E1_1: &str = include_str!("../../../reference/ps3.15-e1-1.csv");
+
+/// The edition of PS3.15 the shipped table follows.
+pub const EDITION: &str = "2024b";
 
 /// The coding scheme of the CID 7050 codes.
 pub const CODING_SCHEME: &str = "DCM";
@@ -274,6 +281,24 @@ mod tests {
         assert!(tags.contains(&Tag(0x0008, 0x1155)));
         assert!(tags.contains(&Tag(0x0002, 0x0003)));
         assert!(!tags.contains(&Tag(0x0008, 0x0016)), "SOP Class UID stays");
+    }
+
+    #[test]
+    fn shipped_profiles_are_what_the_generator_makes_of_the_table() {
+        let generated = generate(&shipped_rows(), EDITION);
+        assert_eq!(generated.len(), 11);
+        for profile in generated {
+            let shipped = crate::profile::BUILTIN_PROFILES
+                .iter()
+                .find(|(name, _)| *name == profile.name)
+                .map(|(_, text)| *text);
+            assert_eq!(
+                shipped,
+                Some(profile.text.as_str()),
+                "profiles/{}.toml is stale: run `cargo run --example ps315_profiles`",
+                profile.name
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,421 @@
+//! Turns Table E.1-1 into the built-in `ps3.15-*` profiles.
+//!
+//! Action codes become engine actions: `X` remove, `Z` blank, `D` dummy,
+//! `K` keep, `C` clean (`shift-date` for dates under Retain Longitudinal
+//! Modified Dates), `U` hash (a keyed `2.25.` UID). A combined code leaves
+//! the choice to the attribute's Type in the IOD, which the table does not
+//! give and which differs between IODs; the generator takes the branch that
+//! is valid whatever the Type (`X/Z` blank, `X/D` `Z/D` `X/Z/D` dummy), and
+//! `X/Z/U*` keeps the reference sequence, whose UIDs have `U` rows of their
+//! own. Patient's Name and Patient ID get the patient index as their dummy,
+//! the pseudonym that keeps images linked.
+//!
+//! The table lags the standard, so the generator adds what it does not
+//! list, each group under its own heading in the generated file:
+//! attributes of the patient, visit, study and procedure groups; dates;
+//! person names and free text (LT, ST, UT). They are removed (shifted or
+//! kept by the date options, cleaned by Clean Descriptors).
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, TagRange, VirtualVr};
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::StandardDataDictionary;
+
+use super::{AnnexOption, BASIC, OPTIONS, Row, RowTarget};
+use crate::profile::Selector;
+
+/// The name of the base profile.
+pub const BASE_PROFILE: &str = "ps3.15-basic";
+
+/// A generated profile: its built-in name and its TOML text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedProfile {
+    pub name: String,
+    pub text: String,
+}
+
+/// Why an attribute the table does not list is handled anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Addition {
+    /// In the patient, visit, study or procedure groups.
+    IdentityGroup,
+    /// In those groups, but about the image, not the patient.
+    IdentityGroupException,
+    /// A date (DA, DT).
+    Date,
+    /// A person name (PN) or free text (LT, ST, UT).
+    FreeText,
+}
+
+impl Addition {
+    /// What `ps3.15-basic` does to such an attribute.
+    fn action(self) -> &'static str {
+        match self {
+            Addition::IdentityGroup => "remove",
+            Addition::IdentityGroupException => "keep",
+            // Emptied rather than removed: an object that needs them
+            // present (Type 2) stays valid.
+            Addition::Date | Addition::FreeText => "blank",
+        }
+    }
+
+    fn heading(self) -> &'static str {
+        match self {
+            Addition::IdentityGroup => {
+                "Not in Table E.1-1, in the patient (0010), study (0032), visit (0038) or procedure (0040,0000-4FFF) groups: removed"
+            }
+            Addition::IdentityGroupException => {
+                "Not in Table E.1-1, in those groups but about the image or measurement: kept"
+            }
+            Addition::Date => "Not in Table E.1-1, dates (DA, DT): emptied",
+            Addition::FreeText => {
+                "Not in Table E.1-1, person names and free text (PN, LT, ST, UT): emptied"
+            }
+        }
+    }
+}
+
+/// Groups (and element ranges) about the patient and the visit, study and
+/// procedure: their standard attributes the table misses are removed, and
+/// so are attributes of them that are not even in the dictionary.
+const IDENTITY_RANGES: [(u16, u16, u16); 4] = [
+    (0x0010, 0x0000, 0xFFFF),
+    (0x0032, 0x0000, 0xFFFF),
+    (0x0038, 0x0000, 0xFFFF),
+    (0x0040, 0x0000, 0x4FFF),
+];
+
+/// The patterns that catch what the dictionary does not know in those
+/// groups.
+const IDENTITY_PATTERNS: [&str; 8] = [
+    "(0010,xxxx)",
+    "(0032,xxxx)",
+    "(0038,xxxx)",
+    "(0040,0xxx)",
+    "(0040,1xxx)",
+    "(0040,2xxx)",
+    "(0040,3xxx)",
+    "(0040,4xxx)",
+];
+
+/// Unlisted attributes of those groups that describe the image or the
+/// measurement, not the patient, and that images and kept content need:
+/// kept by name (the group patterns would remove them).
+const IDENTITY_GROUP_EXCEPTIONS: [(Tag, Tag); 5] = [
+    // How a quadruped is oriented: images cannot be displayed without it.
+    (Tag(0x0010, 0x2210), Tag(0x0010, 0x2210)),
+    // Whether the subject is a phantom.
+    (Tag(0x0010, 0x0200), Tag(0x0010, 0x0200)),
+    // Radiation dose of the procedure step.
+    (Tag(0x0040, 0x0300), Tag(0x0040, 0x03FF)),
+    // Modifiers of structured content items.
+    (Tag(0x0040, 0x0441), Tag(0x0040, 0x0441)),
+    // Slide coordinates of whole slide images, measurement units.
+    (Tag(0x0040, 0x0700), Tag(0x0040, 0x08FF)),
+];
+
+/// Even groups that hold standard attributes above the first 256 groups
+/// (the generator looks up every element of these and of groups 0000-00FE).
+const HIGH_GROUPS: [u16; 38] = [
+    0x0400, 0x1000, 0x1010, 0x2000, 0x2010, 0x2020, 0x2030, 0x2040, 0x2050, 0x2100, 0x2110, 0x2120,
+    0x2130, 0x2200, 0x3002, 0x3004, 0x3006, 0x3008, 0x300A, 0x300C, 0x300E, 0x3010, 0x4000, 0x4008,
+    0x4010, 0x4FFE, 0x5000, 0x5200, 0x5400, 0x5600, 0x6000, 0x7FE0, 0x7F00, 0xFFFA, 0xFFFC, 0xFFFE,
+    0x0100, 0x0102,
+];
+
+/// The TOML of `ps3.15-basic` and of every option profile.
+pub fn generate(rows: &[Row], edition: &str) -> Vec<GeneratedProfile> {
+    let additions = additions(rows);
+    let mut profiles = vec![base_profile(rows, &additions, edition)];
+    profiles.extend(
+        OPTIONS
+            .iter()
+            .map(|option| option_profile(rows, option, &additions, edition)),
+    );
+    profiles
+}
+
+/// The standard attributes the table does not list that the profiles
+/// handle anyway, in tag order.
+pub fn additions(rows: &[Row]) -> Vec<(Tag, &'static str, VR, Addition)> {
+    let listed = listed_tags(rows);
+    let covered = |tag: Tag| {
+        listed.contains(&tag)
+            || rows.iter().any(|row| match row.target {
+                RowTarget::Attributes(selector) => selector.matches(tag),
+                RowTarget::Private => false,
+            })
+    };
+    let mut found = Vec::new();
+    let groups = (0x0000..=0x00FE).step_by(2).chain(HIGH_GROUPS);
+    let groups: BTreeSet<u16> = groups.collect();
+    for group in groups {
+        for element in 0x0000..=0xFFFF_u16 {
+            let tag = Tag(group, element);
+            if element == 0x0000 {
+                continue;
+            }
+            let Some(entry) = StandardDataDictionary.by_tag(tag) else {
+                continue;
+            };
+            // Ranges such as (60xx,4000) are the table's patterns' business.
+            if entry.tag_range() != TagRange::Single(tag) || covered(tag) {
+                continue;
+            }
+            let VirtualVr::Exact(vr) = entry.vr() else {
+                continue;
+            };
+            if let Some(why) = classify(tag, vr) {
+                found.push((tag, entry.alias(), vr, why));
+            }
+        }
+    }
+    found
+}
+
+fn classify(tag: Tag, vr: VR) -> Option<Addition> {
+    if IDENTITY_RANGES
+        .iter()
+        .any(|&(g, from, to)| tag.group() == g && (from..=to).contains(&tag.element()))
+    {
+        let excepted = IDENTITY_GROUP_EXCEPTIONS
+            .iter()
+            .any(|&(from, to)| (from..=to).contains(&tag));
+        return Some(if excepted {
+            Addition::IdentityGroupException
+        } else {
+            Addition::IdentityGroup
+        });
+    }
+    match vr {
+        VR::DA | VR::DT => Some(Addition::Date),
+        VR::PN | VR::LT | VR::ST | VR::UT => Some(Addition::FreeText),
+        _ => None,
+    }
+}
+
+fn listed_tags(rows: &[Row]) -> BTreeSet<Tag> {
+    rows.iter()
+        .filter_map(|row| match row.target {
+            RowTarget::Attributes(Selector::Tag(tag)) => Some(tag),
+            _ => None,
+        })
+        .collect()
+}
+
+fn header(text: &mut String, edition: &str) {
+    let _ = writeln!(
+        text,
+        "# Generated by `cargo run --example ps315_profiles` from\n\
+         # reference/ps3.15-e1-1.csv (DICOM PS3.15 Table E.1-1, edition {edition}).\n\
+         # Do not edit: change the table or src/profile/ps315/generate.rs and\n\
+         # run the generator again."
+    );
+}
+
+fn base_profile(
+    rows: &[Row],
+    additions: &[(Tag, &'static str, VR, Addition)],
+    edition: &str,
+) -> GeneratedProfile {
+    let mut text = String::new();
+    header(&mut text, edition);
+    let _ = writeln!(
+        text,
+        "\ndescription = \"DICOM PS3.15 Basic Application Level Confidentiality Profile (Table E.1-1, {edition}); names and IDs become the patient index\"\n\
+         private-attributes = \"remove\"\n\
+         unlisted-attributes = \"keep\"\n\
+         deidentification-method = \"{}\"\n\
+         temporal-information = \"removed\"\n\n[attributes]",
+        BASIC.code
+    );
+    let _ = writeln!(text, "\n# Table E.1-1");
+    for row in rows {
+        let RowTarget::Attributes(selector) = row.target else {
+            continue;
+        };
+        let action = basic_action(row);
+        entry(&mut text, selector, action, &row.keyword, &row.basic);
+    }
+    let mut by_kind = additions.to_vec();
+    by_kind.sort_by_key(|&(tag, _, _, why)| (why, tag));
+    let mut heading = None;
+    for (tag, keyword, vr, why) in by_kind {
+        if heading != Some(why) {
+            let _ = writeln!(text, "\n# {}", why.heading());
+            if why == Addition::IdentityGroup {
+                for pattern in IDENTITY_PATTERNS {
+                    let _ = writeln!(text, "\"{pattern}\" = \"remove\"");
+                }
+            }
+            heading = Some(why);
+        }
+        entry(
+            &mut text,
+            Selector::Tag(tag),
+            why.action(),
+            keyword,
+            vr.to_string(),
+        );
+    }
+    GeneratedProfile {
+        name: BASE_PROFILE.to_string(),
+        text,
+    }
+}
+
+fn option_profile(
+    rows: &[Row],
+    option: &AnnexOption,
+    additions: &[(Tag, &'static str, VR, Addition)],
+    edition: &str,
+) -> GeneratedProfile {
+    let mut text = String::new();
+    header(&mut text, edition);
+    let _ = write!(
+        text,
+        "\ndescription = \"PS3.15 {} on top of {BASE_PROFILE}\"\n\
+         extends = [\"{BASE_PROFILE}\"]\n\
+         deidentification-method = \"{}\"\n",
+        option.method.meaning, option.method.code
+    );
+    if let Some(temporal) = temporal_information(option) {
+        let _ = writeln!(text, "temporal-information = \"{temporal}\"");
+    }
+    for row in rows {
+        if row.target == RowTarget::Private && !row.option(option).is_empty() {
+            let _ = writeln!(
+                text,
+                "private-attributes = \"{}\"",
+                option_action(option, row.option(option), None)
+            );
+        }
+    }
+    let _ = writeln!(text, "\n[attributes]\n\n# Table E.1-1");
+    for row in rows {
+        let (RowTarget::Attributes(selector), code) = (row.target, row.option(option)) else {
+            continue;
+        };
+        if code.is_empty() {
+            continue;
+        }
+        let vr = match selector {
+            Selector::Tag(tag) => exact_vr(tag),
+            Selector::Pattern { .. } => None,
+        };
+        let action = option_action(option, code, vr);
+        entry(&mut text, selector, action, &row.keyword, code);
+    }
+    let mut heading = false;
+    for &(tag, keyword, vr, why) in additions {
+        let Some(action) = option_addition(option, why, tag, vr) else {
+            continue;
+        };
+        if !heading {
+            let _ = writeln!(text, "\n# Not in Table E.1-1 (see {BASE_PROFILE})");
+            heading = true;
+        }
+        entry(
+            &mut text,
+            Selector::Tag(tag),
+            action,
+            keyword,
+            vr.to_string(),
+        );
+    }
+    GeneratedProfile {
+        name: option.profile.to_string(),
+        text,
+    }
+}
+
+fn temporal_information(option: &AnnexOption) -> Option<&'static str> {
+    match option.profile {
+        "retain-long-full-dates" => Some("unmodified"),
+        "retain-long-modified-dates" => Some("modified"),
+        _ => None,
+    }
+}
+
+/// What an option does to an attribute the table does not list.
+fn option_addition(option: &AnnexOption, why: Addition, tag: Tag, vr: VR) -> Option<&'static str> {
+    let is_date = matches!(vr, VR::DA | VR::DT);
+    match (option.profile, why) {
+        ("retain-long-full-dates", _) if is_date => Some("keep"),
+        ("retain-long-modified-dates", _) if is_date => Some("shift-date"),
+        ("clean-descriptors", Addition::FreeText) if vr != VR::PN => Some("clean"),
+        ("retain-patient-characteristics", Addition::IdentityGroup)
+            if PATIENT_CHARACTERISTICS.contains(&tag) =>
+        {
+            Some("keep")
+        }
+        ("clean-structured-content", _) if tag == TEXT_VALUE => Some("clean"),
+        ("clean-graphics", _) if tag == UNFORMATTED_TEXT_VALUE => Some("clean"),
+        _ => None,
+    }
+}
+
+/// Characteristics of the patient the table does not list, kept by the
+/// Retain Patient Characteristics option like the ones it lists.
+const PATIENT_CHARACTERISTICS: [Tag; 3] = [
+    Tag(0x0010, 0x1022), // PatientBodyMassIndex
+    Tag(0x0010, 0x1023), // MeasuredAPDimension
+    Tag(0x0010, 0x1024), // MeasuredLateralDimension
+];
+
+/// The free text of structured reports and of graphic annotations: the
+/// table leaves them out, the two clean options are about them.
+const TEXT_VALUE: Tag = Tag(0x0040, 0xA160);
+const UNFORMATTED_TEXT_VALUE: Tag = Tag(0x0070, 0x0006);
+
+fn basic_action(row: &Row) -> &'static str {
+    if matches!(row.keyword.as_str(), "PatientName" | "PatientID") {
+        return "replace-with-index";
+    }
+    match row.basic.as_str() {
+        "X" => "remove",
+        "Z" => "blank",
+        "D" | "X/D" | "Z/D" | "X/Z/D" => "dummy",
+        "X/Z" => "blank",
+        "U" => "hash",
+        "K" | "X/Z/U*" => "keep",
+        "C" => "clean",
+        // Unknown codes of a future edition: the safest action.
+        _ => "remove",
+    }
+}
+
+fn option_action(option: &AnnexOption, code: &str, vr: Option<VR>) -> &'static str {
+    match code {
+        "K" => "keep",
+        "C" if option.profile == "retain-long-modified-dates" => match vr {
+            Some(VR::DA | VR::DT) => "shift-date",
+            // Times stay as they are: only the day moves.
+            _ => "keep",
+        },
+        "C" => "clean",
+        _ => "remove",
+    }
+}
+
+fn exact_vr(tag: Tag) -> Option<VR> {
+    match StandardDataDictionary.by_tag(tag).map(|e| e.vr()) {
+        Some(VirtualVr::Exact(vr)) => Some(vr),
+        _ => None,
+    }
+}
+
+fn entry(text: &mut String, selector: Selector, action: &str, keyword: &str, code: &str) {
+    let key = match selector {
+        Selector::Tag(tag) => format!("({:04X},{:04X})", tag.group(), tag.element()),
+        pattern => pattern.to_string(),
+    };
+    let note = if keyword.is_empty() {
+        code.to_string()
+    } else {
+        format!("{keyword} {code}")
+    };
+    let _ = writeln!(text, "\"{key}\" = \"{action}\" # {note}");
+}
