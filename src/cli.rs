@@ -192,6 +192,15 @@ pub struct AnomizeArgs {
     #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,
 
+    /// Write images that may carry burned-in text (BurnedInAnnotation YES;
+    /// or ultrasound, secondary capture, angiography ... or a derived
+    /// image, without an explicit BurnedInAnnotation NO) to
+    /// DEST/_quarantine/ instead, for someone to check the pixels before
+    /// they are shared. The audit's burned_in_risk column says why either
+    /// way.
+    #[arg(long)]
+    pub quarantine_burned_in: bool,
+
     /// Finish an interrupted run (Ctrl-C, a crash, a reboot) into the same
     /// DEST: outputs already complete are kept, the rest are written, and
     /// the audit covers every file once. SOURCE must still hold the same

@@ -3,5 +3,6 @@
 mod anomize;
 mod commands;
 mod corpus;
+mod ps315;
 mod reliability;
 mod util;

@@ -54,6 +54,7 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
         jobs: args.jobs.map(usize::from),
         existing,
         secret,
+        quarantine_burned_in: args.quarantine_burned_in,
         cancel,
     };
     let bar = Bar::new(args.quiet);

@@ -33,6 +33,7 @@ pub use header::{
 pub use plan::{Plan, PlannedFile, plan};
 pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file};
 
+use crate::profile::PathNumbers;
 use crate::rules::{FileContext, Identifiers, RuleError, RuleSet, date_shift_days};
 use crate::sink::{
     AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink, read_metadata_csv,
@@ -45,6 +46,8 @@ use crate::walk::{WalkError, discover};
 pub const METADATA_CSV: &str = "_metadata.csv";
 pub const AUDIT_XLSX: &str = "_out.xlsx";
 pub const AUDIT_CSV: &str = "_out.csv";
+/// The folder of DEST that `--quarantine-burned-in` writes to.
+pub const QUARANTINE: &str = "_quarantine";
 
 /// Why one file could not be de-identified (its audit reason).
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +111,8 @@ pub struct RunConfig {
     pub existing: ExistingOutput,
     /// Key for keyed hashes; empty when none was given.
     pub secret: Vec<u8>,
+    /// Write files that may hold burned-in text to `DEST/_quarantine/`.
+    pub quarantine_burned_in: bool,
     /// Set (e.g. by a Ctrl-C handler) to stop: files in progress finish,
     /// no new file starts, the audit so far is written.
     pub cancel: Arc<AtomicBool>,
@@ -230,7 +235,12 @@ pub fn run(
         check_resumable(&dest, metadata_rows())?;
     }
     write_metadata_csv(&dest.join(METADATA_CSV), metadata_rows())?;
-    create_output_folders(&dest, &plan, rules)?;
+    let outputs = Outputs {
+        dest: &dest,
+        rules,
+        quarantine_burned_in: config.quarantine_burned_in,
+    };
+    create_output_folders(&outputs, &plan)?;
 
     let sinks: Vec<Box<dyn TableSink>> = vec![
         Box::new(CsvSink::create(&dest.join(AUDIT_CSV))?),
@@ -238,7 +248,7 @@ pub fn run(
     ];
     progress.start(plan.files.len() as u64);
     let worker = Worker {
-        dest: &dest,
+        outputs: &outputs,
         rules,
         secret: &config.secret,
         resume: config.existing == ExistingOutput::Resume,
@@ -286,17 +296,35 @@ const BATCH: usize = 16;
 
 /// Creates every output folder the plan needs, once, before the workers
 /// start (instead of a `mkdir` per file).
-fn create_output_folders(dest: &Path, plan: &Plan, rules: &RuleSet) -> Result<(), RunError> {
+/// Where the outputs of a run go.
+struct Outputs<'a> {
+    dest: &'a Path,
+    rules: &'a RuleSet,
+    quarantine_burned_in: bool,
+}
+
+impl Outputs<'_> {
+    /// The output path of a numbered file.
+    fn path(&self, file: &PlannedFile, numbers: PathNumbers) -> PathBuf {
+        let relative = self.rules.output().render(numbers);
+        if self.quarantine_burned_in && file.burned_in.is_flagged() {
+            self.dest.join(QUARANTINE).join(relative)
+        } else {
+            self.dest.join(relative)
+        }
+    }
+}
+
+fn create_output_folders(outputs: &Outputs<'_>, plan: &Plan) -> Result<(), RunError> {
     let mut folders = std::collections::BTreeSet::new();
-    for numbers in plan.files.iter().filter_map(|f| f.numbers) {
-        if let Some(parent) = rules.output().render(numbers).parent()
-            && !parent.as_os_str().is_empty()
+    for file in &plan.files {
+        if let Some(numbers) = file.numbers
+            && let Some(parent) = outputs.path(file, numbers).parent()
         {
             folders.insert(parent.to_path_buf());
         }
     }
-    for folder in folders {
-        let path = dest.join(folder);
+    for path in folders {
         std::fs::create_dir_all(&path).map_err(|source| RunError::Dest { path, source })?;
     }
     Ok(())
@@ -411,7 +439,7 @@ struct Outcome {
 
 /// What every file of the second pass shares.
 struct Worker<'a> {
-    dest: &'a Path,
+    outputs: &'a Outputs<'a>,
     rules: &'a RuleSet,
     secret: &'a [u8],
     /// Keep outputs that already exist (`--resume`).
@@ -439,9 +467,7 @@ impl Worker<'_> {
     fn process(&self, file: &PlannedFile) -> Outcome {
         let mut row = error_row(file, String::new());
         let (patient_index, output) = match (&file.problem, file.patient_index, file.numbers) {
-            (None, Some(index), Some(numbers)) => {
-                (index, self.dest.join(self.rules.output().render(numbers)))
-            }
+            (None, Some(index), Some(numbers)) => (index, self.outputs.path(file, numbers)),
             (problem, _, _) => {
                 row.reason = problem.as_deref().unwrap_or("not numbered").to_string();
                 return Outcome { row, kept: false };
@@ -492,6 +518,7 @@ fn error_row(file: &PlannedFile, reason: String) -> AuditRow {
         destination_file: String::new(),
         status: Status::Error,
         reason,
+        burned_in_risk: file.burned_in.to_string(),
     }
 }
 

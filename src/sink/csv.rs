@@ -40,6 +40,7 @@ impl TableSink for CsvSink {
                 row.destination_file.as_str(),
                 row.status.as_str(),
                 row.reason.as_str(),
+                row.burned_in_risk.as_str(),
             ])
             .and_then(|()| Ok(self.writer.flush()?))
             .map_err(|e| SinkError::new(&self.path, e))

@@ -20,7 +20,7 @@ pub use self::xlsx::XlsxSink;
 
 /// Column headers of the audit, in order; `destinaton_file` is spelled as
 /// the downstream scripts of the original tool expect.
-pub const AUDIT_HEADERS: [&str; 8] = [
+pub const AUDIT_HEADERS: [&str; 9] = [
     "source_file",
     "patient_name",
     "patient_id_DICOM",
@@ -29,6 +29,7 @@ pub const AUDIT_HEADERS: [&str; 8] = [
     "destinaton_file",
     "status",
     "reason",
+    "burned_in_risk",
 ];
 
 /// Outcome of one file.
@@ -61,6 +62,8 @@ pub struct AuditRow {
     pub status: Status,
     /// Why the file failed; empty for OK rows.
     pub reason: String,
+    /// Why the pixels may hold burned-in text; empty when nothing suggests it.
+    pub burned_in_risk: String,
 }
 
 /// A failure to write an audit table.

@@ -104,6 +104,11 @@ impl TableSink for XlsxSink {
                 .write_string(r, 7, cell_text(&row.reason))
                 .map_err(err)?;
         }
+        if !row.burned_in_risk.is_empty() {
+            sheet
+                .write_string(r, 8, cell_text(&row.burned_in_risk))
+                .map_err(err)?;
+        }
         self.next_row += 1;
         Ok(())
     }

@@ -293,3 +293,31 @@ pub fn read_back(source: &str, output: &Path) -> Option<dicom_object::DefaultDic
         }
     }
 }
+
+/// Whether DCMTK's `dcmdump` is on PATH; CI sets
+/// `DICOMMANAGER_REQUIRE_DCMTK`, which makes its absence a failure.
+pub fn dcmdump_available() -> bool {
+    let found = std::process::Command::new("dcmdump")
+        .arg("--version")
+        .output()
+        .is_ok();
+    assert!(
+        found || std::env::var_os("DICOMMANAGER_REQUIRE_DCMTK").is_none(),
+        "DICOMMANAGER_REQUIRE_DCMTK is set but dcmdump is not on PATH"
+    );
+    found
+}
+
+/// DCMTK reads `path` without an error.
+pub fn assert_dcmdump_reads(path: &Path) {
+    let dump = std::process::Command::new("dcmdump")
+        .arg(path)
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&dump.stderr);
+    assert!(
+        dump.status.success() && !errors.contains("E: "),
+        "dcmdump {}: {errors}",
+        path.display()
+    );
+}
