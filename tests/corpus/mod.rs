@@ -9,6 +9,9 @@ use std::path::Path;
 use dicom_dictionary_std::tags;
 use tempfile::TempDir;
 
+use dicommanager::metadata::Element;
+
+use crate::ps315::{all_elements, assert_valid_uid, days_between, text};
 use crate::util::*;
 
 /// Files of the corpus that are DICOM by content but cannot be read to
@@ -172,4 +175,164 @@ fn corpus_results_do_not_depend_on_threads() {
             .collect()
     };
     assert_eq!(rows(one.path()), rows(default.path()));
+}
+
+/// Output rows of a PS3.15 run on the corpus: (source, output) of each OK row.
+fn ps315_run(corpus: &Path, dest: &Path, profiles: &[&str]) -> Vec<(String, String)> {
+    let mut cmd = dicommanager();
+    cmd.env("DICOMMANAGER_SECRET", "corpus-secret")
+        .args(["anomize", "-q", "-s"])
+        .arg(corpus)
+        .arg("-d")
+        .arg(dest);
+    for profile in profiles {
+        cmd.args(["--profile", profile]);
+    }
+    let run = cmd.output().unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "broken files fail: {}",
+        stderr(&run)
+    );
+    let rows = read_csv_rows(&dest.join("_out.csv"));
+    let ok: Vec<(String, String)> = rows[1..]
+        .iter()
+        .filter(|r| r[6] == "OK")
+        .map(|r| (r[0].clone(), r[5].clone()))
+        .collect();
+    let errors: Vec<&str> = rows[1..]
+        .iter()
+        .filter(|r| r[6] != "OK")
+        .map(|r| r[0].as_str())
+        .collect();
+    assert_eq!(errors.len(), UNREADABLE.len(), "{errors:?}");
+    ok
+}
+
+fn top_level(elements: &[(String, Element)], tag: dicom_core::Tag) -> Option<String> {
+    let key = tag.to_string();
+    elements
+        .iter()
+        .find(|(p, _)| *p == key)
+        .map(|(_, e)| text(e))
+}
+
+#[test]
+fn whole_corpus_with_the_ps315_basic_profile() {
+    let Some(corpus) = corpus() else { return };
+    let dest = TempDir::new().unwrap();
+    let rows = ps315_run(&corpus, dest.path(), &["ps3.15-basic"]);
+    let mut studies: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut new_study_sources: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut instances: BTreeMap<String, String> = BTreeMap::new();
+    let mut files = Vec::new();
+    for (source, output) in &rows {
+        let before = all_elements(Path::new(source));
+        let after = all_elements(Path::new(output));
+        for (path, element) in &after {
+            assert!(
+                element.tag.group() % 2 == 0,
+                "{output}: private {path} ({source})"
+            );
+            if element.vr == dicom_core::VR::UI {
+                assert_valid_uid(&text(element), &format!("{output} {path} ({source})"));
+            }
+        }
+        if let (Some(old), Some(new)) = (
+            top_level(&before, tags::STUDY_INSTANCE_UID),
+            top_level(&after, tags::STUDY_INSTANCE_UID),
+        ) {
+            assert_ne!(old, new, "{source}: study UID kept");
+            studies.entry(old.clone()).or_default().insert(new.clone());
+            new_study_sources.entry(new).or_default().insert(old);
+        }
+        if let (Some(old), Some(new)) = (
+            top_level(&before, tags::SOP_INSTANCE_UID),
+            top_level(&after, tags::SOP_INSTANCE_UID),
+        ) {
+            assert_ne!(old, new, "{source}: SOP instance UID kept");
+            instances.insert(old, new);
+        }
+        files.push((source, output, before, after));
+    }
+    assert!(studies.values().all(|new| new.len() == 1), "{studies:?}");
+    assert!(new_study_sources.values().all(|old| old.len() == 1));
+
+    // A reference to an instance of the set leads to its new UID.
+    let mut resolved = 0;
+    for (source, output, before, after) in &files {
+        let after: BTreeMap<&String, &Element> = after.iter().map(|(p, e)| (p, e)).collect();
+        for (path, element) in before {
+            if element.tag != tags::REFERENCED_SOP_INSTANCE_UID {
+                continue;
+            }
+            let Some(new_uid) = instances.get(&text(element)) else {
+                continue;
+            };
+            let kept = after.get(path).map(|e| text(e));
+            assert_eq!(kept.as_ref(), Some(new_uid), "{output} {path} ({source})");
+            resolved += 1;
+        }
+    }
+    eprintln!(
+        "ps3.15-basic on the corpus: {} outputs, {} studies, {resolved} references resolved",
+        rows.len(),
+        studies.len()
+    );
+
+    if dcmdump_available() {
+        for (_, output) in &rows {
+            assert_dcmdump_reads(Path::new(output));
+        }
+    }
+}
+
+#[test]
+fn whole_corpus_with_modified_dates_shifts_every_date_of_a_patient_alike() {
+    let Some(corpus) = corpus() else { return };
+    let dest = TempDir::new().unwrap();
+    let rows = ps315_run(
+        &corpus,
+        dest.path(),
+        &["ps3.15-basic", "retain-long-modified-dates"],
+    );
+    let audit = read_csv_rows(&dest.path().join("_out.csv"));
+    let patient_of: BTreeMap<&str, &str> = audit[1..]
+        .iter()
+        .map(|r| (r[0].as_str(), r[3].as_str()))
+        .collect();
+    let mut offsets: BTreeMap<&str, BTreeSet<i64>> = BTreeMap::new();
+    let mut shifted = 0;
+    for (source, output) in &rows {
+        let before = all_elements(Path::new(source));
+        let after: BTreeMap<String, Element> =
+            all_elements(Path::new(output)).into_iter().collect();
+        for (path, element) in &before {
+            if element.vr != dicom_core::VR::DA {
+                continue;
+            }
+            let old = text(element);
+            let Some(new) = after.get(path).map(text) else {
+                continue;
+            };
+            if old.len() != 8 || new.is_empty() {
+                continue;
+            }
+            assert_ne!(new, old, "{output} {path} ({source}) not shifted");
+            offsets
+                .entry(patient_of[source.as_str()])
+                .or_default()
+                .insert(days_between(&old, &new));
+            shifted += 1;
+        }
+    }
+    for (patient, found) in &offsets {
+        assert_eq!(found.len(), 1, "patient {patient}: offsets {found:?}");
+    }
+    eprintln!(
+        "modified dates on the corpus: {shifted} dates of {} patients shifted",
+        offsets.len()
+    );
+    assert!(shifted > 100, "{shifted}");
 }

@@ -268,9 +268,9 @@ fn no_marker_of_a_table_attribute_survives_at_any_depth() {
 }
 
 /// A UID of PS3.5 9.1: digits and dots, at most 64 characters, no empty
-/// or zero-led component.
+/// or zero-led component. An empty value holds no UID to judge.
 pub fn assert_valid_uid(uid: &str, context: &str) {
-    for uid in uid.split('\\') {
+    for uid in uid.split('\\').filter(|u| !u.is_empty()) {
         assert!(uid.len() <= 64, "{context}: {uid} is too long");
         assert!(
             uid.split('.').all(|c| !c.is_empty()
@@ -324,6 +324,11 @@ fn dated_file(path: &Path, patient: &str, study_date: &str, instance: u32) {
         DataSetSequence::from(vec![item]),
     ));
     write_part10(obj, path, uids::EXPLICIT_VR_LITTLE_ENDIAN);
+}
+
+/// Days from one `YYYYMMDD` date to another.
+pub fn days_between(from: &str, to: &str) -> i64 {
+    days(to) - days(from)
 }
 
 /// Days since 1970-01-01 of a `YYYYMMDD` date.
@@ -506,4 +511,33 @@ fn burned_in_risk_is_flagged_and_quarantined_on_request() {
     assert!(risk["ct-said-yes.dcm"].0.starts_with("YES"));
     let xlsx = read_xlsx(&dest.path().join("_out.xlsx"));
     assert_eq!(xlsx[0][8], "burned_in_risk");
+}
+
+#[test]
+fn a_removed_private_group_leaves_no_group_length_behind() {
+    use crate::util::dataset::{DataSet, part10};
+    use dicommanager::stream::Syntax;
+    let mut dataset = DataSet::new(Syntax::EXPLICIT_VR_LITTLE_ENDIAN).patient();
+    let private = DataSet::new(Syntax::EXPLICIT_VR_LITTLE_ENDIAN)
+        .text(Tag(0x0019, 0x0010), VR::LO, "ACME 1.1")
+        .text(Tag(0x0019, 0x1001), VR::LO, "Quentin's own words");
+    dataset.header(Tag(0x0019, 0x0000), VR::UL, 4);
+    dataset = dataset
+        .raw(&(private.bytes.len() as u32).to_le_bytes())
+        .raw(&private.bytes);
+    let source = TempDir::new().unwrap();
+    std::fs::write(
+        source.path().join("grouped.dcm"),
+        part10(uids::EXPLICIT_VR_LITTLE_ENDIAN, &dataset),
+    )
+    .unwrap();
+    let dest = TempDir::new().unwrap();
+    let run = anomize_with_secret(source.path(), dest.path(), &["ps3.15-basic"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let left: Vec<String> = all_elements(&only_output(dest.path()))
+        .into_iter()
+        .filter(|(_, e)| e.tag.group() == 0x0019)
+        .map(|(p, _)| p)
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
