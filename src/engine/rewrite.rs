@@ -658,13 +658,18 @@ impl Rewriter<'_> {
     }
 }
 
-/// Writes a group length element (gggg,0000) and the group it measures.
+/// Writes a group length element (gggg,0000) and the group it measures;
+/// nothing when the rules left nothing of the group (a group length alone
+/// would keep a removed private group's number in the output).
 fn write_group<W: Write>(
     out: &mut W,
     syntax: Syntax,
     group: u16,
     elements: &[u8],
 ) -> Result<(), FileError> {
+    if elements.is_empty() {
+        return Ok(());
+    }
     let len = checked_len(elements.len())?;
     Header {
         tag: Tag(group, 0x0000),
