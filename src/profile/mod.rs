@@ -12,6 +12,8 @@
 //! output = "{patient_index}_{image_number:03}.dcm"
 //! private-attributes = "keep"              # odd groups not listed below
 //! unlisted-attributes = "keep"             # everything else not listed below
+//! deidentification-method = "113100"     # optional CID 7050 code: stamp outputs
+//! temporal-information = "removed"         # optional: what became of dates
 //!
 //! [attributes]
 //! PatientName = "replace-with-index"
