@@ -5,3 +5,4 @@ mod commands;
 mod corpus;
 mod reliability;
 mod util;
+mod verify;

@@ -3,7 +3,8 @@
 
 use std::io::Write;
 
-use dicommanager::verify::{Config, FileCheck, Summary};
+use dicommanager::engine::AUDIT_CSV;
+use dicommanager::verify::{Config, FileCheck, Location, Summary};
 
 use crate::cli::VerifyArgs;
 use crate::exit::ExitCode;
@@ -35,6 +36,14 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
 fn print_check(out: &mut impl Write, check: &FileCheck, show_values: bool) {
     match &check.result {
         Ok(leaks) => {
+            // A path that itself leaks is PHI too: name the file by its
+            // audit row instead, unless values are to be shown.
+            let path_leaks = leaks.iter().any(|l| l.location == Location::FilePath);
+            let file = if path_leaks && !show_values {
+                format!("{AUDIT_CSV} line {}", check.line)
+            } else {
+                check.output.clone()
+            };
             for leak in leaks {
                 let value = if show_values {
                     format!(": {:?}", leak.value)
@@ -45,8 +54,8 @@ fn print_check(out: &mut impl Write, check: &FileCheck, show_values: bool) {
                 // code still says what was found.
                 let _ = writeln!(
                     out,
-                    "{}: {} holds {}{value}",
-                    check.output, leak.location, leak.origin
+                    "{file}: {} holds {}{value}",
+                    leak.location, leak.origin
                 );
             }
         }

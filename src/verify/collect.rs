@@ -12,7 +12,7 @@
 //!   suffix of a name (`Dr.`, `Jr`, `MD`), which name nobody;
 //! - the UIDs the standard itself defines (`1.2.840.10008.…`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 
 use dicom_core::{Tag, VR};
@@ -171,13 +171,15 @@ pub struct Needle {
 
 /// Collects the PHI of a source file: file meta first, then the data set
 /// in file order. A value found in several attributes is kept once, with
-/// the first; values differing only in letter case count as one, since
-/// the search ignores case.
+/// the least nested of them (the first of those): `PatientName` rather than
+/// `ReferencedPatientSequence[1].PatientName`, which sorts before it.
+/// Values differing only in letter case count as one, since the search
+/// ignores case.
 pub fn collect(header: &DicomHeader, rules: &PhiRules) -> Vec<Needle> {
     let mut collector = Collector {
         rules,
         needles: Vec::new(),
-        seen: HashSet::new(),
+        seen: HashMap::new(),
         parents: Vec::new(),
     };
     let ascii = CharacterSet::default();
@@ -191,8 +193,8 @@ pub fn collect(header: &DicomHeader, rules: &PhiRules) -> Vec<Needle> {
 struct Collector<'a> {
     rules: &'a PhiRules,
     needles: Vec<Needle>,
-    /// Case-folded texts already collected.
-    seen: HashSet<(String, Matching)>,
+    /// Case-folded texts already collected, and where in `needles`.
+    seen: HashMap<(String, Matching), usize>,
     /// The sequences and items above the current element.
     parents: Vec<(Tag, usize)>,
 }
@@ -264,9 +266,15 @@ impl Collector<'_> {
     }
 
     fn add(&mut self, text: &str, origin: Origin, matching: Matching, charset: &CharacterSet) {
-        if !self.seen.insert((text.to_lowercase(), matching)) {
+        let key = (text.to_lowercase(), matching);
+        if let Some(&i) = self.seen.get(&key) {
+            let known = &mut self.needles[i].origin;
+            if origin.attribute.parents.len() < known.attribute.parents.len() {
+                *known = origin;
+            }
             return;
         }
+        self.seen.insert(key, self.needles.len());
         let utf8 = text.as_bytes().to_vec();
         let mut encodings = vec![utf8];
         if let Ok(native) = charset.encode(text)
@@ -478,6 +486,26 @@ mod tests {
             found[2].origin.to_string(),
             "the value of PatientBirthDate (0010,0030) written as YYYY-MM-DD"
         );
+    }
+
+    #[test]
+    fn a_value_also_in_a_nested_item_is_attributed_to_the_top_level() {
+        let item = Item {
+            elements: vec![bytes(tags::PATIENT_NAME, VR::PN, b"Doe^John")],
+        };
+        let found = collect(
+            &header(vec![
+                Element {
+                    tag: tags::REFERENCED_PATIENT_SEQUENCE,
+                    vr: VR::SQ,
+                    value: Value::Items(vec![item]),
+                },
+                bytes(tags::PATIENT_NAME, VR::PN, b"DOE^John"),
+            ]),
+            &PhiRules::default(),
+        );
+        assert_eq!(texts(&found), ["Doe^John", "Doe", "John"]);
+        assert!(found.iter().all(|n| n.origin.attribute.parents.is_empty()));
     }
 
     #[test]

@@ -123,7 +123,7 @@ impl<'n> Matcher<'n> {
             let matching = self.needles[needle].matching;
             let before = folded[..m.start()].chars().next_back();
             let after = folded[m.end()..].chars().next();
-            let word = |c: Option<char>| c.is_some_and(|c| is_word_char(c, matching));
+            let word = |c: Option<char>| c.is_some_and(|c| is_word_char(c, matching, haystack));
             if !word(before) && !word(after) && self.searched(needle, haystack) {
                 found.insert(needle);
             }
@@ -137,7 +137,7 @@ impl<'n> Matcher<'n> {
             let matching = self.needles[needle].matching;
             let before = m.start().checked_sub(1).map(|i| bytes[i]);
             let after = bytes.get(m.end()).copied();
-            let word = |b: Option<u8>| b.is_some_and(|b| is_word_byte(b, matching));
+            let word = |b: Option<u8>| b.is_some_and(|b| is_word_byte(b, matching, haystack));
             if !word(before) && !word(after) && self.searched(needle, haystack) {
                 found.insert(needle);
             }
@@ -165,15 +165,22 @@ impl<'n> Matcher<'n> {
     }
 }
 
-/// Letters and digits continue a word; a dot also continues a UID.
-fn is_word_char(c: char, matching: Matching) -> bool {
-    c.is_alphanumeric() || (matching == Matching::Uid && c == '.')
+/// Letters and digits continue a word; a dot also continues a UID. In
+/// binary data only ASCII letters and digits do: the bytes around a text
+/// there are arbitrary, and decode to arbitrary letters.
+fn is_word_char(c: char, matching: Matching, haystack: Haystack) -> bool {
+    let letter = match haystack {
+        Haystack::Binary => c.is_ascii_alphanumeric(),
+        Haystack::Text | Haystack::Path => c.is_alphanumeric(),
+    };
+    letter || (matching == Matching::Uid && c == '.')
 }
 
-/// Bytes above ASCII count as letters: they are part of some non-ASCII
-/// character, usually a letter.
-fn is_word_byte(b: u8, matching: Matching) -> bool {
-    b.is_ascii_alphanumeric() || b >= 0x80 || (matching == Matching::Uid && b == b'.')
+/// As [`is_word_char`] for raw bytes; in text, bytes above ASCII count as
+/// letters, being part of some non-ASCII character, usually a letter.
+fn is_word_byte(b: u8, matching: Matching, haystack: Haystack) -> bool {
+    let letter = b.is_ascii_alphanumeric() || (b >= 0x80 && haystack != Haystack::Binary);
+    letter || (matching == Matching::Uid && b == b'.')
 }
 
 /// Searches the output `header` and its path relative to DEST (`/`
@@ -302,6 +309,12 @@ mod tests {
             needle("001", Matching::Token),
         ];
         assert!(found(&needles, "\x01Li\x02", Haystack::Binary).is_empty());
+        let long = [needle("Lindqvist", Matching::Token)];
+        assert_eq!(
+            found(&long, "\u{fe}LINDQVIST\0", Haystack::Binary),
+            ["Lindqvist"]
+        );
+        assert!(found(&long, "\u{fe}LINDQVIST\0", Haystack::Text).is_empty());
         assert_eq!(found(&needles, "\x01Li\x02", Haystack::Text), ["Li"]);
         assert!(found(&needles, "1_001.dcm", Haystack::Path).is_empty());
         assert_eq!(found(&needles, "Li/1_002.dcm", Haystack::Path), ["Li"]);
