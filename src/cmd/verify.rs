@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use dicommanager::charset::printable;
 use dicommanager::engine::AUDIT_CSV;
 use dicommanager::verify::{Config, FileCheck, Location, Summary};
 
@@ -20,7 +21,7 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
     let summary = match dicommanager::verify::run(&config, &mut report) {
         Ok(summary) => summary,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", printable(&err.to_string()));
             return ExitCode::Usage;
         }
     };
@@ -59,7 +60,9 @@ fn print_check(out: &mut impl Write, check: &FileCheck, show_values: bool) {
                 );
             }
         }
-        Err(err) => eprintln!("error: {}: {err}", check.output),
+        // Paths in messages come from the audit: keep control characters
+        // in them from driving the terminal.
+        Err(err) => eprintln!("error: {}", printable(&format!("{}: {err}", check.output))),
     }
 }
 

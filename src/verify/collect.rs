@@ -328,7 +328,9 @@ fn name_parts(value: &str) -> Vec<(&str, Part)> {
     const REPRESENTATIONS: [&str; 3] = ["alphabetic", "ideographic", "phonetic"];
     let long_enough = |t: &str| t.chars().count() >= MIN_NAME && !is_placeholder(t);
     let mut parts = Vec::new();
-    let whole = value.trim();
+    // Empty trailing components and representations (`Doe^John^^`) are
+    // padding; the name is found with or without them.
+    let whole = value.trim().trim_end_matches(['^', '=', ' ']);
     if long_enough(whole) {
         parts.push((whole, Part::Value));
     }
@@ -411,6 +413,10 @@ mod tests {
             "one-letter middle names, prefixes and suffixes are not searched alone"
         );
         assert_eq!(parts("X^Y"), ["X^Y"]);
+        assert_eq!(
+            parts("Killeen^Thomas^^="),
+            ["Killeen^Thomas", "Killeen", "Thomas"]
+        );
     }
 
     #[test]
