@@ -60,6 +60,44 @@ pub enum Command {
     /// is inverted and colour images become RGB. Files without pixel data
     /// are reported and skipped; exit code 1 if some image failed.
     Export(ExportArgs),
+
+    /// Check the output of `anomize` for PHI of its sources that survived.
+    ///
+    /// For every file that `DEST/_out.csv` lists as OK, the source file is
+    /// read and its identifying values are collected: person names (whole
+    /// and by name component), patient IDs, accession number, birth date,
+    /// addresses, telephone numbers, institution, and the UIDs that DICOM
+    /// PS3.15 says to replace. The output file is then searched for each of
+    /// them: every element at every depth, file meta and private elements
+    /// included (pixel data excepted), and its file name. Case is ignored;
+    /// names and IDs count only as whole words.
+    ///
+    /// Each leak is one line on stdout: the output file, where the value
+    /// sits in it, and which source attribute it came from. The values
+    /// themselves are not printed (the report must not spread PHI) unless
+    /// --show-values is given. A summary goes to stderr. Sources are only
+    /// read; the audit files are never searched.
+    ///
+    /// Exit code: 0 nothing leaked, 1 something leaked or a listed file
+    /// could not be read, 2 bad arguments (SOURCE or DEST missing, no
+    /// `_out.csv` in DEST).
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The folder anomize read (source files are only read).
+    #[arg(short, long, value_name = "SOURCE")]
+    pub source: PathBuf,
+
+    /// The folder anomize wrote, with its `_out.csv`.
+    #[arg(short, long, value_name = "DEST")]
+    pub dest: PathBuf,
+
+    /// Also print each leaked value. They are PHI: do not use this where
+    /// the output is logged or shared.
+    #[arg(long)]
+    pub show_values: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -10,6 +10,7 @@
 //! - [`engine`]: the `anomize` run itself.
 //! - [`render`], [`export`], [`metadata`], [`splitby`]: the other commands
 //!   (pixels to images, header views, grouping files by name).
+//! - [`verify`]: searching `anomize` outputs for the PHI of their sources.
 
 pub mod charset;
 pub mod engine;
@@ -21,4 +22,5 @@ pub mod rules;
 pub mod sink;
 pub mod splitby;
 pub mod stream;
+pub mod verify;
 pub mod walk;

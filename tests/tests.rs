@@ -6,3 +6,4 @@ mod corpus;
 mod ps315;
 mod reliability;
 mod util;
+mod verify;

@@ -5,6 +5,7 @@ mod anomize;
 mod export;
 mod metadata;
 mod splitby;
+mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitCode;
@@ -16,5 +17,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Metadata(args) => metadata::run(&args),
         Command::Splitby(args) => splitby::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Verify(args) => verify::run(&args),
     }
 }

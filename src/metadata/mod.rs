@@ -13,9 +13,10 @@ mod tree;
 
 use std::path::{Path, PathBuf};
 
+pub(crate) use format::{charset_of, is_text};
 pub use format::{dump, table};
 pub use json::to_json;
-pub use tree::{DicomHeader, Element, Item, Value, read_header};
+pub use tree::{DicomHeader, Element, Extent, Item, Value, read_file, read_header};
 
 use crate::stream::{OpenError, StreamError};
 

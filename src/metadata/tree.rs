@@ -1,4 +1,5 @@
-//! Reading a header into a tree of elements with raw values.
+//! Reading a header (or a whole data set) into a tree of elements with raw
+//! values.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -47,12 +48,14 @@ pub struct DicomHeader {
     pub path: PathBuf,
     /// File meta elements; empty for a bare data set.
     pub meta: Vec<Element>,
-    /// The data set up to (not including) the pixel data.
+    /// The data set: up to (not including) the pixel data for
+    /// [`Extent::Header`]; all of it for [`Extent::AllButPixels`], pixel
+    /// data elements present with their values [`Value::Skipped`].
     pub dataset: Item,
     pub transfer_syntax: String,
     /// How the data set's values are encoded (byte order).
     pub syntax: Syntax,
-    /// Whether reading stopped at (7FE0,xxxx) pixel data.
+    /// Whether the top-level data set has (7FE0,xxxx) pixel data.
     pub has_pixel_data: bool,
 }
 
@@ -66,8 +69,26 @@ impl DicomHeader {
     }
 }
 
+/// How much of a file [`read_file`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extent {
+    /// File meta and data set up to the pixel data: what `metadata` shows,
+    /// without reading past the header of a large image.
+    Header,
+    /// Everything, elements after the pixel data included (trailing
+    /// private tags, padding), for checks that must see every value.
+    /// The values of pixel data elements (group 7FE0, at any depth) are
+    /// skipped, not kept: they are image samples, not text.
+    AllButPixels,
+}
+
 /// Reads the header of `path`, stopping before the pixel data.
 pub fn read_header(path: &Path) -> Result<DicomHeader, MetadataError> {
+    read_file(path, Extent::Header)
+}
+
+/// Reads `path` into a tree, as far as `extent` says.
+pub fn read_file(path: &Path, extent: Extent) -> Result<DicomHeader, MetadataError> {
     let fail = |e: HeaderError| MetadataError::new(path, e);
     let layout = sniff(path)
         .map_err(|e| fail(HeaderError::Io(e)))?
@@ -86,9 +107,15 @@ pub fn read_header(path: &Path) -> Result<DicomHeader, MetadataError> {
         .collect();
     let (syntax, transfer_syntax) = (opened.syntax, opened.transfer_syntax);
     let mut source = opened.dataset;
-    let mut has_pixel_data = false;
-    let elements = read_elements(&mut source, syntax, Until::End, 0, &mut has_pixel_data)
+    let mut reader = Reader {
+        source: &mut source,
+        extent,
+        has_pixel_data: false,
+    };
+    let elements = reader
+        .elements(syntax, Until::End, 0)
         .map_err(|e| fail(e.into()))?;
+    let has_pixel_data = reader.has_pixel_data;
     Ok(DicomHeader {
         path: path.to_path_buf(),
         meta: meta_elements,
@@ -110,109 +137,182 @@ enum Until {
     Delimiter,
 }
 
-fn read_elements<R: Read>(
-    source: &mut Source<R>,
-    syntax: Syntax,
-    until: Until,
-    depth: usize,
-    pixel_data: &mut bool,
-) -> Result<Vec<Element>, StreamError> {
-    let mut elements = Vec::new();
-    loop {
-        if let Until::Offset(end) = until
-            && source.position() >= end
-        {
-            break;
-        }
-        let next = if matches!(until, Until::End) {
-            Header::read_top_level(source, syntax)?
-        } else {
-            Header::read(source, syntax)?
-        };
-        let header = match next {
-            Some(h) => h,
-            None if matches!(until, Until::End) => break,
-            None => {
-                return Err(StreamError::Truncated {
-                    what: "a sequence item".into(),
-                    offset: source.position(),
-                });
-            }
-        };
-        if header.tag == ITEM_DELIMITER && matches!(until, Until::Delimiter) {
-            break;
-        }
-        // Stop before Pixel Data (and Float / Double Float Pixel Data):
-        // the header is all this command shows.
-        if depth == 0 && header.tag.group() == 0x7FE0 {
-            *pixel_data = true;
-            break;
-        }
-        let value = if header.is_sequence() {
-            Value::Items(read_items(source, syntax, &header, depth + 1)?)
-        } else if header.is_undefined_length() {
-            skip_value(source, &header, syntax, depth)?;
-            Value::Skipped
-        } else {
-            Value::Bytes(source.read_value(header.len, What::Value(header.tag))?)
-        };
-        elements.push(Element {
-            tag: header.tag,
-            vr: if header.is_sequence() {
-                VR::SQ
-            } else {
-                header.vr
-            },
-            value,
-        });
-    }
-    Ok(elements)
+/// One pass over a data set, with what it needs at every depth.
+struct Reader<'s, R> {
+    source: &'s mut Source<R>,
+    extent: Extent,
+    /// Set when the top-level data set has pixel data.
+    has_pixel_data: bool,
 }
 
-fn read_items<R: Read>(
-    source: &mut Source<R>,
-    syntax: Syntax,
-    header: &Header,
-    depth: usize,
-) -> Result<Vec<Item>, StreamError> {
-    if depth >= MAX_DEPTH {
-        return Err(StreamError::TooDeep {
-            max: MAX_DEPTH,
-            offset: source.position(),
-        });
-    }
-    let inner = header.item_syntax(syntax);
-    let end = (!header.is_undefined_length()).then(|| source.position() + u64::from(header.len));
-    let mut items = Vec::new();
-    loop {
-        if let Some(end) = end
-            && source.position() >= end
-        {
-            break;
-        }
-        let item = Header::read(source, inner)?.ok_or_else(|| StreamError::Truncated {
-            what: format!("the sequence {}", header.tag),
-            offset: source.position(),
-        })?;
-        match item.tag {
-            SEQUENCE_DELIMITER => break,
-            ITEM => {
-                let until = if item.is_undefined_length() {
-                    Until::Delimiter
+impl<R: Read> Reader<'_, R> {
+    fn elements(
+        &mut self,
+        syntax: Syntax,
+        until: Until,
+        depth: usize,
+    ) -> Result<Vec<Element>, StreamError> {
+        let mut elements = Vec::new();
+        loop {
+            if let Until::Offset(end) = until
+                && self.source.position() >= end
+            {
+                break;
+            }
+            let next = if matches!(until, Until::End) {
+                Header::read_top_level(self.source, syntax)?
+            } else {
+                Header::read(self.source, syntax)?
+            };
+            let header = match next {
+                Some(h) => h,
+                None if matches!(until, Until::End) => break,
+                None => {
+                    return Err(StreamError::Truncated {
+                        what: "a sequence item".into(),
+                        offset: self.source.position(),
+                    });
+                }
+            };
+            if header.tag == ITEM_DELIMITER && matches!(until, Until::Delimiter) {
+                break;
+            }
+            let pixels = header.tag.group() == 0x7FE0;
+            if pixels && depth == 0 {
+                self.has_pixel_data = true;
+                // Pixel Data (and Float / Double Float Pixel Data) ends
+                // the header, which is all `metadata` shows.
+                if self.extent == Extent::Header {
+                    break;
+                }
+            }
+            let value = if pixels && self.extent == Extent::AllButPixels {
+                skip_value(self.source, &header, syntax, depth)?;
+                Value::Skipped
+            } else if header.is_sequence() {
+                Value::Items(self.items(syntax, &header, depth + 1)?)
+            } else if header.is_undefined_length() {
+                skip_value(self.source, &header, syntax, depth)?;
+                Value::Skipped
+            } else {
+                Value::Bytes(
+                    self.source
+                        .read_value(header.len, What::Value(header.tag))?,
+                )
+            };
+            elements.push(Element {
+                tag: header.tag,
+                vr: if header.is_sequence() {
+                    VR::SQ
                 } else {
-                    Until::Offset(source.position() + u64::from(item.len))
-                };
-                let elements = read_elements(source, inner, until, depth, &mut false)?;
-                items.push(Item { elements });
+                    header.vr
+                },
+                value,
+            });
+        }
+        Ok(elements)
+    }
+
+    fn items(
+        &mut self,
+        syntax: Syntax,
+        header: &Header,
+        depth: usize,
+    ) -> Result<Vec<Item>, StreamError> {
+        if depth >= MAX_DEPTH {
+            return Err(StreamError::TooDeep {
+                max: MAX_DEPTH,
+                offset: self.source.position(),
+            });
+        }
+        let inner = header.item_syntax(syntax);
+        let end =
+            (!header.is_undefined_length()).then(|| self.source.position() + u64::from(header.len));
+        let mut items = Vec::new();
+        loop {
+            if let Some(end) = end
+                && self.source.position() >= end
+            {
+                break;
             }
-            tag => {
-                return Err(StreamError::UnexpectedTag {
-                    tag,
-                    offset: source.position(),
-                    context: "where a sequence item should start",
-                });
+            let item = Header::read(self.source, inner)?.ok_or_else(|| StreamError::Truncated {
+                what: format!("the sequence {}", header.tag),
+                offset: self.source.position(),
+            })?;
+            match item.tag {
+                SEQUENCE_DELIMITER => break,
+                ITEM => {
+                    let until = if item.is_undefined_length() {
+                        Until::Delimiter
+                    } else {
+                        Until::Offset(self.source.position() + u64::from(item.len))
+                    };
+                    let elements = self.elements(inner, until, depth)?;
+                    items.push(Item { elements });
+                }
+                tag => {
+                    return Err(StreamError::UnexpectedTag {
+                        tag,
+                        offset: self.source.position(),
+                        context: "where a sequence item should start",
+                    });
+                }
             }
         }
+        Ok(items)
     }
-    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::{FileMeta, meta};
+
+    /// A Part 10 file whose data set has pixel data, then a private element
+    /// (trailing tags are where some systems put their own data).
+    fn file_with_tags_after_pixels() -> tempfile::NamedTempFile {
+        let syntax = Syntax::EXPLICIT_VR_LITTLE_ENDIAN;
+        let mut file_meta = FileMeta::default();
+        file_meta.set_uid(meta::TRANSFER_SYNTAX_UID, "1.2.840.10008.1.2.1");
+        let mut bytes = Vec::new();
+        file_meta.write(&mut bytes).unwrap();
+        let mut element = |tag: Tag, vr: VR, value: &[u8]| {
+            let len = value.len() as u32;
+            Header { tag, vr, len }.write(&mut bytes, syntax).unwrap();
+            bytes.extend_from_slice(value);
+        };
+        element(Tag(0x0010, 0x0010), VR::PN, b"Doe^John");
+        element(Tag(0x7FE0, 0x0010), VR::OW, &[0xAB; 32]);
+        element(Tag(0x0009, 0x0010), VR::LO, b"ACME 1.0");
+        element(Tag(0x0009, 0x1001), VR::LO, b"Doe^John");
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &bytes).unwrap();
+        file
+    }
+
+    #[test]
+    fn header_stops_at_pixel_data_and_whole_file_reads_past_it() {
+        let file = file_with_tags_after_pixels();
+        let header = read_file(file.path(), Extent::Header).unwrap();
+        assert!(header.has_pixel_data);
+        assert_eq!(header.dataset.elements.len(), 1);
+
+        let whole = read_file(file.path(), Extent::AllButPixels).unwrap();
+        assert!(whole.has_pixel_data);
+        let tags: Vec<Tag> = whole.dataset.elements.iter().map(|e| e.tag).collect();
+        assert_eq!(
+            tags,
+            [
+                Tag(0x0010, 0x0010),
+                Tag(0x7FE0, 0x0010),
+                Tag(0x0009, 0x0010),
+                Tag(0x0009, 0x1001)
+            ]
+        );
+        assert_eq!(whole.dataset.elements[1].value, Value::Skipped);
+        assert_eq!(
+            whole.dataset.get(Tag(0x0009, 0x1001)).map(|e| &e.value),
+            Some(&Value::Bytes(b"Doe^John".to_vec()))
+        );
+    }
 }
