@@ -38,6 +38,7 @@ fn report_additions(rows: &[ps315::Row]) {
         Addition::IdentityGroupException,
         Addition::Date,
         Addition::FreeText,
+        Addition::SourceLayout,
     ] {
         let names: Vec<&str> = additions
             .iter()

@@ -98,6 +98,13 @@ pub struct VerifyArgs {
     /// the output is logged or shared.
     #[arg(long)]
     pub show_values: bool,
+
+    /// Also count values found in attributes the standard does not list
+    /// as identifying, when they are unchanged from the source (a
+    /// manufacturer named like the institution, a coil named like a
+    /// phantom patient). Without it they are only counted in the summary.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, clap::Args)]

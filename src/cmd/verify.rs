@@ -14,10 +14,11 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
     let config = Config {
         source: args.source.clone(),
         dest: args.dest.clone(),
+        strict: args.strict,
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let mut report = |check: &FileCheck| print_check(&mut out, check, args.show_values);
+    let mut report = |check: &FileCheck| print_check(&mut out, check, args);
     let summary = match dicommanager::verify::run(&config, &mut report) {
         Ok(summary) => summary,
         Err(err) => {
@@ -26,7 +27,7 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
         }
     };
     let _ = out.flush();
-    eprintln!("{}", summary_line(&summary));
+    eprintln!("{}", summary_line(&summary, args.strict));
     if summary.clean() {
         ExitCode::Success
     } else {
@@ -34,7 +35,8 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
     }
 }
 
-fn print_check(out: &mut impl Write, check: &FileCheck, show_values: bool) {
+fn print_check(out: &mut impl Write, check: &FileCheck, args: &VerifyArgs) {
+    let show_values = args.show_values;
     match &check.result {
         Ok(leaks) => {
             // A path that itself leaks is PHI too: name the file by its
@@ -45,7 +47,12 @@ fn print_check(out: &mut impl Write, check: &FileCheck, show_values: bool) {
             } else {
                 check.output.clone()
             };
-            for leak in leaks {
+            for leak in leaks.iter().filter(|l| args.strict || !l.coincidence) {
+                let note = if leak.coincidence {
+                    " (unchanged from the source, in an attribute PS3.15 does not list)"
+                } else {
+                    ""
+                };
                 let value = if show_values {
                     format!(": {:?}", leak.value)
                 } else {
@@ -55,7 +62,7 @@ fn print_check(out: &mut impl Write, check: &FileCheck, show_values: bool) {
                 // code still says what was found.
                 let _ = writeln!(
                     out,
-                    "{file}: {} holds {}{value}",
+                    "{file}: {} holds {}{value}{note}",
                     leak.location, leak.origin
                 );
             }
@@ -66,11 +73,22 @@ fn print_check(out: &mut impl Write, check: &FileCheck, show_values: bool) {
     }
 }
 
-fn summary_line(summary: &Summary) -> String {
+fn summary_line(summary: &Summary, strict: bool) -> String {
     let mut line = format!(
         "verify: {} files checked, {} with leaks, {} leaks",
         summary.checked, summary.with_leaks, summary.leaks
     );
+    if summary.coincidences > 0 {
+        line.push_str(&format!(
+            ", {} matches in attributes PS3.15 does not list, unchanged from the source ({})",
+            summary.coincidences,
+            if strict {
+                "counted"
+            } else {
+                "not counted; --strict lists them"
+            }
+        ));
+    }
     if summary.failed > 0 {
         line.push_str(&format!(", {} could not be checked", summary.failed));
     }

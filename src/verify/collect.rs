@@ -21,7 +21,8 @@ use dicom_dictionary_std::tags;
 use super::path::TagPath;
 use crate::charset::CharacterSet;
 use crate::metadata::{DicomHeader, Element, Item, Value};
-use crate::profile::ps315::remapped_uid_tags;
+use crate::profile::Selector;
+use crate::profile::ps315::{RowTarget, remapped_uid_tags, shipped_rows};
 
 /// Shortest ID, date or other text searched for.
 pub const MIN_TEXT: usize = 3;
@@ -88,6 +89,8 @@ const IDENTIFYING: &[(Tag, Kind)] = &[
 #[derive(Debug, Clone)]
 pub struct PhiRules {
     kinds: HashMap<Tag, Kind>,
+    /// What PS3.15 Table E.1-1 lists: attributes and ranges.
+    listed: Vec<Selector>,
 }
 
 impl Default for PhiRules {
@@ -97,11 +100,24 @@ impl Default for PhiRules {
             .map(|tag| (tag, Kind::Uid))
             .collect();
         kinds.extend(IDENTIFYING.iter().copied());
-        PhiRules { kinds }
+        let listed = shipped_rows()
+            .into_iter()
+            .filter_map(|row| match row.target {
+                RowTarget::Attributes(selector) => Some(selector),
+                RowTarget::Private => None,
+            })
+            .collect();
+        PhiRules { kinds, listed }
     }
 }
 
 impl PhiRules {
+    /// Whether Table E.1-1 of PS3.15 lists the attribute (every private
+    /// attribute is listed, by its row for odd groups).
+    pub fn listed_by_the_standard(&self, tag: Tag) -> bool {
+        tag.group() % 2 == 1 || self.listed.iter().any(|s| s.matches(tag))
+    }
+
     fn kind(&self, element: &Element) -> Option<Kind> {
         match self.kinds.get(&element.tag) {
             Some(&kind) => Some(kind),

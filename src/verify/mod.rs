@@ -20,6 +20,7 @@ mod scan;
 
 use std::path::{Path, PathBuf};
 
+use dicom_core::VR;
 use rayon::prelude::*;
 
 pub use audit::{Audit, AuditError, AuditRow, LocateError, Located, is_audit_file, locate};
@@ -29,7 +30,7 @@ pub use scan::{Leak, Location, MIN_BINARY, MIN_PATH_DIGITS, Matcher, scan};
 
 use crate::charset::printable;
 use crate::engine::AUDIT_CSV;
-use crate::metadata::{Extent, MetadataError, read_file};
+use crate::metadata::{DicomHeader, Extent, MetadataError, read_file};
 
 /// What to verify.
 #[derive(Debug, Clone)]
@@ -38,6 +39,8 @@ pub struct Config {
     pub source: PathBuf,
     /// The folder `anomize` wrote, with its `_out.csv`.
     pub dest: PathBuf,
+    /// Count coincidences (see [`Leak::coincidence`]) as leaks too.
+    pub strict: bool,
 }
 
 /// A problem that stops verification before any file is checked.
@@ -100,6 +103,9 @@ pub struct Summary {
     /// Outputs with at least one leak.
     pub with_leaks: u64,
     pub leaks: u64,
+    /// Finds that are an attribute's own, unchanged value (not counted in
+    /// `leaks` unless the run is strict).
+    pub coincidences: u64,
     /// `OK` rows whose source or output could not be read.
     pub failed: u64,
     /// Rows not marked `OK`, not checked.
@@ -112,13 +118,21 @@ impl Summary {
         self.leaks == 0 && self.failed == 0
     }
 
-    fn add(&mut self, check: &FileCheck) {
+    fn add(&mut self, check: &FileCheck, strict: bool) {
         self.checked += 1;
         match &check.result {
-            Ok(leaks) if leaks.is_empty() => {}
             Ok(leaks) => {
-                self.with_leaks += 1;
-                self.leaks += leaks.len() as u64;
+                let coincidences = leaks.iter().filter(|l| l.coincidence).count() as u64;
+                let counted = if strict {
+                    leaks.len() as u64
+                } else {
+                    leaks.len() as u64 - coincidences
+                };
+                self.coincidences += coincidences;
+                self.leaks += counted;
+                if counted > 0 {
+                    self.with_leaks += 1;
+                }
             }
             Err(_) => self.failed += 1,
         }
@@ -161,7 +175,7 @@ pub fn run(config: &Config, report: &mut dyn FnMut(&FileCheck)) -> Result<Summar
         for check in checks {
             match check {
                 Some(check) => {
-                    summary.add(&check);
+                    summary.add(&check, config.strict);
                     report(&check);
                 }
                 None => summary.not_ok += 1,
@@ -249,7 +263,45 @@ pub fn check_file(
 ) -> Result<Vec<Leak>, CheckError> {
     let original = read_file(source, Extent::AllButPixels).map_err(CheckError::ReadSource)?;
     let needles = collect(&original, rules);
-    drop(original);
     let written = read_file(output, Extent::AllButPixels).map_err(CheckError::ReadOutput)?;
-    scan(&written, relative, &needles).map_err(CheckError::Matcher)
+    let mut leaks = scan(&written, relative, &needles).map_err(CheckError::Matcher)?;
+    for leak in &mut leaks {
+        leak.coincidence = is_coincidence(leak, &original, &written, rules);
+    }
+    Ok(leaks)
 }
+
+/// Whether a find is an attribute's own value rather than a copy of PHI:
+/// the attribute is a short label (LO, SH, CS, AE: not a name, not free
+/// text, not a path or address made of other values) that the standard's
+/// table does not list as identifying, and it stands unchanged at the
+/// same place in the source (`TOSHIBA_MEC` as Manufacturer when the
+/// institution is TOSHIBA).
+fn is_coincidence(
+    leak: &Leak,
+    original: &DicomHeader,
+    written: &DicomHeader,
+    rules: &PhiRules,
+) -> bool {
+    let Location::Element(path) = &leak.location else {
+        return false;
+    };
+    if rules.listed_by_the_standard(path.tag) || PATHS.contains(&path.tag) {
+        return false;
+    }
+    match (path.find(original), path.find(written)) {
+        (Some(before), Some(after)) => {
+            matches!(after.vr, VR::LO | VR::SH | VR::CS | VR::AE) && before.value == after.value
+        }
+        _ => false,
+    }
+}
+
+/// Attributes that hold paths and addresses, which are made of other
+/// values (a DICOMDIR's file IDs are often named after the patient ID):
+/// a find in them is never a coincidence.
+const PATHS: [dicom_core::Tag; 3] = [
+    dicom_core::Tag(0x0004, 0x1500), // ReferencedFileID
+    dicom_core::Tag(0x0008, 0x1190), // RetrieveURL
+    dicom_core::Tag(0x0040, 0xE010), // RetrieveURI
+];

@@ -9,6 +9,8 @@ use dicom_core::Tag;
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_dictionary_std::StandardDataDictionary;
 
+use crate::metadata::{DicomHeader, Element, Value};
+
 /// The path from the top of a data set (or the file meta) to one element.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TagPath {
@@ -18,6 +20,21 @@ pub struct TagPath {
 }
 
 impl TagPath {
+    /// The element at this path in `header`, if there is one.
+    pub fn find<'a>(&self, header: &'a DicomHeader) -> Option<&'a Element> {
+        if self.parents.is_empty() && self.tag.group() == 0x0002 {
+            return header.meta.iter().find(|e| e.tag == self.tag);
+        }
+        let mut item = &header.dataset;
+        for &(tag, index) in &self.parents {
+            let Value::Items(items) = &item.get(tag)?.value else {
+                return None;
+            };
+            item = items.get(index.checked_sub(1)?)?;
+        }
+        item.get(self.tag)
+    }
+
     pub fn new(parents: &[(Tag, usize)], tag: Tag) -> TagPath {
         TagPath {
             parents: parents.to_vec(),

@@ -55,6 +55,11 @@ pub struct Leak {
     pub origin: Origin,
     /// The value itself: PHI, not to be shown unless asked for.
     pub value: String,
+    /// Found in an attribute that PS3.15 Table E.1-1 does not list, whose
+    /// value is unchanged from the source: the attribute's own value that
+    /// happens to equal an identifying one (a manufacturer named like the
+    /// institution, a coil named like a phantom patient), not a copy.
+    pub coincidence: bool,
 }
 
 /// What is being searched, which decides the shortest values that count.
@@ -159,6 +164,7 @@ impl<'n> Matcher<'n> {
                     location: location.clone(),
                     origin: self.needles[i].origin.clone(),
                     value: self.needles[i].text.clone(),
+                    coincidence: false,
                 });
             }
         }

@@ -286,6 +286,22 @@ fn whole_corpus_with_the_ps315_basic_profile() {
             assert_dcmdump_reads(Path::new(output));
         }
     }
+
+    // The leak scanner finds none of the sources' identifying values.
+    let verify = dicommanager()
+        .args(["verify", "-s"])
+        .arg(&corpus)
+        .arg("-d")
+        .arg(dest.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        stderr(&verify)
+    );
 }
 
 #[test]

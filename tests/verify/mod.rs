@@ -370,3 +370,36 @@ fn verify_matches_name_components_as_whole_words_only() {
         "2_001.dcm: SeriesDescription (0008,103E) holds a name component of PatientName (0010,0010)\n"
     );
 }
+
+#[test]
+fn verify_counts_a_label_that_merely_equals_phi_only_when_strict() {
+    // The institution is called like the scanner's maker: the manufacturer
+    // label is the scanner's own, unchanged, and not identifying.
+    let mut obj = patient_object(&ASTRID, STUDY, 1);
+    put(&mut obj, tags::INSTITUTION_NAME, VR::LO, "MERIDIAN");
+    put(&mut obj, tags::MANUFACTURER, VR::LO, "MERIDIAN_SCANNERS");
+    let source = source_with(&[("a.dcm", obj)]);
+    let profile = format!("{CLEAN_PROFILE}InstitutionName = \"remove\"\n");
+    let dest = anomized(source.path(), Some(&profile));
+    let out = verify(source.path(), dest.path(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("1 matches in attributes PS3.15 does not list"),
+        "{}",
+        stderr(&out)
+    );
+    let strict = verify(source.path(), dest.path(), &["--strict"]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert_lines(
+        &strict,
+        &[
+            "1_001.dcm: Manufacturer (0008,0070) holds the value of InstitutionName (0008,0080) (unchanged from the source, in an attribute PS3.15 does not list)",
+        ],
+    );
+}

@@ -47,6 +47,9 @@ pub enum Addition {
     Date,
     /// A person name (PN) or free text (LT, ST, UT).
     FreeText,
+    /// Names of the source's files and file sets (DICOMDIR), which are
+    /// often named after the patient and mean nothing in DEST.
+    SourceLayout,
 }
 
 impl Addition {
@@ -58,6 +61,7 @@ impl Addition {
             // Emptied rather than removed: an object that needs them
             // present (Type 2) stays valid.
             Addition::Date | Addition::FreeText => "blank",
+            Addition::SourceLayout => "remove",
         }
     }
 
@@ -72,6 +76,9 @@ impl Addition {
             Addition::Date => "Not in Table E.1-1, dates (DA, DT): emptied",
             Addition::FreeText => {
                 "Not in Table E.1-1, person names and free text (PN, LT, ST, UT): emptied"
+            }
+            Addition::SourceLayout => {
+                "Not in Table E.1-1, names of the source's files and file sets (DICOMDIR): removed"
             }
         }
     }
@@ -175,7 +182,18 @@ pub fn additions(rows: &[Row]) -> Vec<(Tag, &'static str, VR, Addition)> {
     found
 }
 
+/// File and file-set names of a DICOMDIR.
+const SOURCE_LAYOUT: [Tag; 4] = [
+    Tag(0x0004, 0x1130), // FileSetID
+    Tag(0x0004, 0x1141), // FileSetDescriptorFileID
+    Tag(0x0004, 0x1500), // ReferencedFileID
+    Tag(0x0088, 0x0130), // StorageMediaFileSetID
+];
+
 fn classify(tag: Tag, vr: VR) -> Option<Addition> {
+    if SOURCE_LAYOUT.contains(&tag) {
+        return Some(Addition::SourceLayout);
+    }
     if IDENTITY_RANGES
         .iter()
         .any(|&(g, from, to)| tag.group() == g && (from..=to).contains(&tag.element()))
