@@ -553,27 +553,39 @@ fn write_in_order(
     let mut pending: BTreeMap<usize, Outcome> = BTreeMap::new();
     let mut next = 1;
     let mut tally = Tally::default();
-    let mut write = |outcome: Outcome, tally: &mut Tally| {
-        tally.add(&outcome);
-        sinks
-            .iter_mut()
-            .try_for_each(|sink| sink.write_row(&outcome.row))
-    };
-    for (seq, outcome) in receiver.into_iter().flatten() {
-        progress.advance();
-        pending.insert(seq, outcome);
-        while let Some(outcome) = pending.remove(&next) {
-            if let Err(err) = write(outcome, &mut tally) {
-                return (tally, Err(err));
+    for batch in receiver {
+        for (seq, outcome) in batch {
+            progress.advance();
+            pending.insert(seq, outcome);
+            while let Some(outcome) = pending.remove(&next) {
+                if let Err(err) = write_row(&mut sinks, &outcome, &mut tally) {
+                    return (tally, Err(err));
+                }
+                next += 1;
             }
-            next += 1;
+        }
+        // One write per batch rather than per row: the writer thread
+        // shares the cores with the workers.
+        if let Err(err) = sinks.iter_mut().try_for_each(|sink| sink.flush()) {
+            return (tally, Err(err));
         }
     }
     for (_, outcome) in std::mem::take(&mut pending) {
-        if let Err(err) = write(outcome, &mut tally) {
+        if let Err(err) = write_row(&mut sinks, &outcome, &mut tally) {
             return (tally, Err(err));
         }
     }
     let finished = sinks.into_iter().try_for_each(|sink| sink.finish());
     (tally, finished)
+}
+
+fn write_row(
+    sinks: &mut [Box<dyn TableSink>],
+    outcome: &Outcome,
+    tally: &mut Tally,
+) -> Result<(), SinkError> {
+    tally.add(outcome);
+    sinks
+        .iter_mut()
+        .try_for_each(|sink| sink.write_row(&outcome.row))
 }

@@ -86,6 +86,12 @@ impl SinkError {
 /// A destination for audit rows, written in `_metadata.csv` order.
 pub trait TableSink: Send {
     fn write_row(&mut self, row: &AuditRow) -> Result<(), SinkError>;
+    /// Makes the rows written so far durable where the format allows it
+    /// (called after each batch of finished files, so that an interrupted
+    /// run leaves whole rows).
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
     /// Completes the table; until then it may be partial or absent.
     fn finish(self: Box<Self>) -> Result<(), SinkError>;
 }
