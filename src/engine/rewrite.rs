@@ -84,21 +84,24 @@ pub fn rewrite_file(job: &FileJob<'_>, rules: &RuleSet) -> Result<(), FileError>
 
 fn rewrite_in_memory(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Result<(), FileError> {
     BUFFERS.with_borrow_mut(|(input, output)| {
-        input.clear();
         output.clear();
         let source = open_source(job.source).map_err(OpenError::Io)?;
-        read_whole(source, job.size, input)
+        let filled = read_whole(source, job.size, input)
             .map_err(|source| FileError::Stream(StreamError::Read { offset: 0, source }))?;
-        rewrite_bytes(input, job.layout, output, rules, job.context)?;
+        rewrite_bytes(&input[..filled], job.layout, output, rules, job.context)?;
         let mut file = create_private_file(partial)?;
         file.write_all(output).map_err(|e| output_error(partial, e))
     })
 }
 
-/// Reads a file of (about) `size` bytes to its end into `buf`, without the
-/// stat and seek `read_to_end` spends on guessing the size.
-fn read_whole(mut file: File, size: u64, buf: &mut Vec<u8>) -> io::Result<()> {
-    buf.resize(size as usize + 1, 0);
+/// Reads a file of (about) `size` bytes to its end into the start of
+/// `buf` and returns how many bytes it read, without the stat and seek
+/// `read_to_end` spends on guessing the size. `buf` only ever grows, so
+/// that its bytes are not zeroed again for every file.
+fn read_whole(mut file: File, size: u64, buf: &mut Vec<u8>) -> io::Result<usize> {
+    if buf.len() <= size as usize {
+        buf.resize(size as usize + 1, 0);
+    }
     let mut filled = 0;
     loop {
         if filled == buf.len() {
@@ -112,8 +115,7 @@ fn read_whole(mut file: File, size: u64, buf: &mut Vec<u8>) -> io::Result<()> {
             Err(e) => return Err(e),
         }
     }
-    buf.truncate(filled);
-    Ok(())
+    Ok(filled)
 }
 
 fn rewrite_streaming(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Result<(), FileError> {
