@@ -26,9 +26,10 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
         .unwrap_or_default();
     if rules.uses_secret() && secret.is_empty() {
         eprintln!(
-            "WARNING: {SECRET_VAR} is not set. The profile hashes identifiers without a key: \
-             anyone with a list of candidate IDs or names can hash them and re-identify patients. \
-             Set {SECRET_VAR} to a long random secret and keep it safe."
+            "WARNING: {SECRET_VAR} is not set. The profile hashes identifiers and UIDs (or shifts \
+             dates) without a key: anyone with a list of candidate IDs, names or UIDs can hash them \
+             and re-identify patients, and recompute date offsets. Set {SECRET_VAR} to a long \
+             random secret and keep it safe."
         );
     }
     let cancel = Arc::new(AtomicBool::new(false));
