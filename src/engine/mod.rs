@@ -12,6 +12,7 @@
 
 mod burned_in;
 mod header;
+mod pixels;
 mod plan;
 mod rewrite;
 

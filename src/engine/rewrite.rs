@@ -17,8 +17,8 @@ use dicom_core::{Tag, VR};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
-use super::FileError;
 use super::header::{Extent, HeaderFacts, read_header_facts, read_header_facts_from};
+use super::{FileError, pixels};
 use crate::charset::CharacterSet;
 use crate::rules::{
     Disposition, ElementValue, FileContext, Identifiers, Rule, RuleSet, StampElement,
@@ -82,40 +82,133 @@ pub fn rewrite_file(job: &FileJob<'_>, rules: &RuleSet) -> Result<(), FileError>
     result
 }
 
+/// How much of a small file is read before looking for its pixel data:
+/// enough for the header of nearly every image.
+const HEAD: usize = 16 * 1024;
+
 fn rewrite_in_memory(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Result<(), FileError> {
     BUFFERS.with_borrow_mut(|(input, output)| {
         output.clear();
         let source = open_source(job.source).map_err(OpenError::Io)?;
-        let filled = read_whole(source, job.size, input)
-            .map_err(|source| FileError::Stream(StreamError::Read { offset: 0, source }))?;
+        let head = read_into(&source, input, 0, HEAD).map_err(read_error)?;
+        let filled = match pixels::find(&input[..head], job.layout, rules, job.size) {
+            Some(span) if head == HEAD => {
+                match rewrite_around_pixels(job, rules, partial, &source, &span, input, output) {
+                    Some(done) => return done,
+                    // The buffer was changed: start again from the top.
+                    None => read_at_into(&source, input, 0, 0).map_err(read_error)?,
+                }
+            }
+            _ => head + read_into(&source, input, head, usize::MAX).map_err(read_error)?,
+        };
+        output.clear();
         rewrite_bytes(&input[..filled], job.layout, output, rules, job.context)?;
         let mut file = create_private_file(partial)?;
         file.write_all(output).map_err(|e| output_error(partial, e))
     })
 }
 
-/// Reads a file of (about) `size` bytes to its end into the start of
-/// `buf` and returns how many bytes it read, without the stat and seek
-/// `read_to_end` spends on guessing the size. `buf` only ever grows, so
-/// that its bytes are not zeroed again for every file.
-fn read_whole(mut file: File, size: u64, buf: &mut Vec<u8>) -> io::Result<usize> {
-    if buf.len() <= size as usize {
-        buf.resize(size as usize + 1, 0);
+fn read_error(source: io::Error) -> FileError {
+    FileError::Stream(StreamError::Read { offset: 0, source })
+}
+
+/// [`rewrite_in_memory`] of a file whose pixel value the kernel copies:
+/// the rewriter gets the header and whatever follows the pixel data, with
+/// the pixel value's length set to zero; the output gets the value back
+/// between the two. `None` when the output's pixel data cannot be found
+/// again (the caller then rewrites the whole file the usual way).
+fn rewrite_around_pixels(
+    job: &FileJob<'_>,
+    rules: &RuleSet,
+    partial: &Path,
+    source: &File,
+    span: &pixels::PixelSpan,
+    input: &mut Vec<u8>,
+    output: &mut Vec<u8>,
+) -> Option<Result<(), FileError>> {
+    input[span.length_field.clone()].fill(0);
+    let tail = match read_at_into(source, input, span.value_start, span.value_end()) {
+        Ok(tail) => tail,
+        Err(err) => return Some(Err(read_error(err))),
+    };
+    let shortened = &input[..span.value_start + tail];
+    if let Err(err) = rewrite_bytes(shortened, job.layout, output, rules, job.context) {
+        return Some(Err(err));
     }
+    let at = pixels::find_in_output(output)?;
+    output[at.length_field.clone()].copy_from_slice(&at.length_bytes(span.len));
+    Some(write_around_pixels(
+        partial,
+        output,
+        at.value_start,
+        source,
+        span,
+    ))
+}
+
+fn write_around_pixels(
+    partial: &Path,
+    output: &[u8],
+    split: usize,
+    source: &File,
+    span: &pixels::PixelSpan,
+) -> Result<(), FileError> {
+    let mut file = create_private_file(partial)?;
+    let fail = |e| output_error(partial, e);
+    file.write_all(&output[..split]).map_err(fail)?;
+    let offset = span.value_start as u64;
+    pixels::copy_range(source, offset, &mut file, u64::from(span.len)).map_err(|e| {
+        match e.kind() {
+            io::ErrorKind::UnexpectedEof => FileError::Stream(StreamError::Truncated {
+                what: "the value of PixelData (7FE0,0010): the file is shorter than when it was listed"
+                    .into(),
+                offset,
+            }),
+            _ => FileError::Stream(StreamError::Read { offset, source: e }),
+        }
+    })?;
+    file.write_all(&output[split..]).map_err(fail)
+}
+
+/// Reads `source` from `offset` to its end into `buf` at `start`; returns
+/// how many bytes it read.
+fn read_at_into(source: &File, buf: &mut Vec<u8>, start: usize, offset: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
     let mut filled = 0;
     loop {
-        if filled == buf.len() {
-            // Bigger than when it was planned: keep reading.
-            buf.resize(buf.len() * 2, 0);
+        if buf.len() < start + filled + HEAD {
+            buf.resize(start + filled + HEAD, 0);
         }
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
+        match source.read_at(&mut buf[start + filled..], offset + filled as u64) {
+            Ok(0) => return Ok(filled),
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(filled)
+}
+
+/// Reads up to `limit` bytes of `file` (from its current position) into
+/// `buf` at `start`, or to its end; returns how many. `buf` only ever
+/// grows, so that its bytes are not zeroed again for every file, and no
+/// stat or seek is spent on guessing the size.
+fn read_into(mut file: &File, buf: &mut Vec<u8>, start: usize, limit: usize) -> io::Result<usize> {
+    let mut filled = 0;
+    loop {
+        if filled == limit {
+            return Ok(filled);
+        }
+        if buf.len() <= start + filled {
+            buf.resize((buf.len() * 2).max(start + filled + HEAD), 0);
+        }
+        let end = buf.len().min(start.saturating_add(limit));
+        match file.read(&mut buf[start + filled..end]) {
+            Ok(0) => return Ok(filled),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn rewrite_streaming(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Result<(), FileError> {

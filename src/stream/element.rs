@@ -71,7 +71,7 @@ impl Syntax {
         }
     }
 
-    fn u16_to(self, v: u16) -> [u8; 2] {
+    pub fn u16_to(self, v: u16) -> [u8; 2] {
         if self.big_endian {
             v.to_be_bytes()
         } else {
@@ -223,6 +223,18 @@ impl Header {
             8
         };
         out.write_all(&buf[..n]).map_err(StreamError::Write)
+    }
+}
+
+impl Header {
+    /// How many bytes the length field of this header takes when written
+    /// in `syntax` (it is always the header's last bytes).
+    pub fn length_field_size(&self, syntax: Syntax) -> usize {
+        if syntax.explicit_vr && self.tag.group() != 0xFFFE && !has_long_length(self.vr) {
+            2
+        } else {
+            4
+        }
     }
 }
 

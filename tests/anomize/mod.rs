@@ -5,7 +5,9 @@ mod quirks;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
+use dicom_object::InMemDicomObject;
 use tempfile::TempDir;
 
 use crate::util::*;
@@ -606,4 +608,114 @@ fn missing_source_is_a_usage_error() {
     let out = anomize(Path::new("/no/such/folder"), dest.path(), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("/no/such/folder"), "{}", stderr(&out));
+}
+
+/// An image whose native pixel data (80,000 bytes) is large enough for the
+/// kernel to copy it, with elements after it: a private block and the
+/// trailing padding.
+fn big_pixel_object() -> InMemDicomObject {
+    let mut obj = patient_object(
+        &Patient {
+            id: "BIG-1",
+            name: "Pixel^Petra",
+        },
+        "1.2.826.0.1.3680043.9999.40",
+        1,
+    );
+    let samples: Vec<u16> = (0..40_000u32).map(|i| (i * 7 % 4096) as u16).collect();
+    obj.put(DataElement::new(
+        tags::ROWS,
+        VR::US,
+        PrimitiveValue::from(200u16),
+    ));
+    obj.put(DataElement::new(
+        tags::COLUMNS,
+        VR::US,
+        PrimitiveValue::from(200u16),
+    ));
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::U16(samples.into()),
+    ));
+    obj.put(DataElement::new(
+        Tag(0x7FE1, 0x0010),
+        VR::LO,
+        PrimitiveValue::from("ACME TRAILER"),
+    ));
+    obj.put(DataElement::new(
+        Tag(0x7FE1, 0x1001),
+        VR::LO,
+        PrimitiveValue::from("Petra's note"),
+    ));
+    obj.put(DataElement::new(
+        Tag(0xFFFC, 0xFFFC),
+        VR::OB,
+        PrimitiveValue::from(vec![0u8; 64]),
+    ));
+    obj
+}
+
+#[test]
+fn large_pixel_data_is_copied_exactly_and_what_follows_it_is_still_ruled() {
+    let source = TempDir::new().unwrap();
+    for (name, syntax) in [
+        ("little.dcm", uids::EXPLICIT_VR_LITTLE_ENDIAN),
+        ("implicit.dcm", uids::IMPLICIT_VR_LITTLE_ENDIAN),
+        ("big.dcm", "1.2.840.10008.1.2.2"),
+    ] {
+        write_part10(big_pixel_object(), &source.path().join(name), syntax);
+    }
+    // Kept as they are: byte for byte, elements after the pixels included.
+    let dest = keep_all(source.path());
+    let rows = read_csv_rows(&dest.path().join("out/_out.csv"));
+    assert_eq!(rows.len(), 4);
+    for row in rows.iter().skip(1) {
+        let input = fs::read(&row[0]).unwrap();
+        let output = fs::read(&row[5]).unwrap();
+        assert_eq!(dataset_bytes(&output), dataset_bytes(&input), "{}", row[0]);
+    }
+    // PS3.15: the same pixels, the private block and the padding gone.
+    let dest = TempDir::new().unwrap();
+    let out = dicommanager()
+        .env("DICOMMANAGER_SECRET", "s")
+        .args(["anomize", "-q", "--profile", "ps3.15-basic", "-s"])
+        .arg(source.path())
+        .arg("-d")
+        .arg(dest.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for row in read_csv_rows(&dest.path().join("_out.csv")).iter().skip(1) {
+        let input = dicom_object::open_file(&row[0]).unwrap();
+        let output = dicom_object::open_file(&row[5]).unwrap();
+        let pixels = |obj: &dicom_object::DefaultDicomObject| {
+            obj.element(tags::PIXEL_DATA)
+                .unwrap()
+                .to_bytes()
+                .unwrap()
+                .to_vec()
+        };
+        assert_eq!(pixels(&output), pixels(&input), "{}", row[0]);
+        for tag in [
+            Tag(0x7FE1, 0x0010),
+            Tag(0x7FE1, 0x1001),
+            Tag(0xFFFC, 0xFFFC),
+        ] {
+            assert!(
+                output.element_opt(tag).unwrap().is_none(),
+                "{tag} in {}",
+                row[5]
+            );
+        }
+        assert_eq!(
+            output
+                .element(tags::PATIENT_NAME)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim(),
+            "1"
+        );
+    }
 }
