@@ -80,7 +80,7 @@ pub struct SopUids {
 
 /// The first pass reads a few KiB per file: a small buffer keeps it from
 /// reading (and allocating) far ahead into pixel data it will not use.
-const HEADER_BUFFER: usize = 16 * 1024;
+const HEADER_BUFFER: usize = 4 * 1024;
 
 /// Reads the top-level attributes up to Series Instance UID of a file.
 pub fn read_header_facts(
