@@ -31,7 +31,7 @@ pub use header::{
     Extent, HeaderFacts, SopUids, read_head, read_header_facts, read_header_facts_from,
     read_header_facts_of_file,
 };
-pub use plan::{Plan, PlannedFile, plan};
+pub use plan::{Plan, PlannedFile, Planner};
 pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file};
 
 use crate::profile::PathNumbers;
@@ -42,6 +42,10 @@ use crate::sink::{
 };
 use crate::stream::{Layout, OpenError, StreamError, describe_tag, open_source, sniff_bytes};
 use crate::walk::{WalkError, discover};
+
+/// Files scanned in parallel before they are numbered: the header facts
+/// of one chunk at a time are held, not those of the whole tree.
+const SCAN_CHUNK: usize = 4096;
 
 /// Names of the audit files in DEST.
 pub const METADATA_CSV: &str = "_metadata.csv";
@@ -205,26 +209,22 @@ pub fn run(
         ..Summary::default()
     };
     let cancelled = || config.cancel.load(Ordering::Relaxed);
-    let scanned: Vec<Scanned> = pool.install(|| {
-        discovered
-            .files
-            .into_par_iter()
-            .map(|p| {
-                if cancelled() {
-                    Scanned::NotDicom
-                } else {
-                    scan(p)
-                }
-            })
-            .collect()
-    });
-    if cancelled() {
-        summary.interrupted = true;
-        summary.elapsed = started.elapsed();
-        return Ok(summary);
+    let mut planner = Planner::default();
+    let mut files = discovered.files.into_iter();
+    loop {
+        let chunk: Vec<PathBuf> = files.by_ref().take(SCAN_CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let scanned: Vec<Scanned> = pool.install(|| chunk.into_par_iter().map(scan).collect());
+        if cancelled() {
+            summary.interrupted = true;
+            summary.elapsed = started.elapsed();
+            return Ok(summary);
+        }
+        planner.add(scanned, &mut summary.walk_errors);
     }
-
-    let plan = plan(scanned, &mut summary.walk_errors);
+    let plan = planner.finish();
     summary.dicom_files = plan.files.len() as u64;
     summary.patients = plan.patients as u64;
     let metadata_rows = || {
@@ -259,9 +259,13 @@ pub fn run(
         let writer = scope.spawn(move || write_in_order(receiver, sinks, progress));
         pool.install(|| {
             // Outcomes go to the writer a batch at a time: one wake-up of
-            // the writer per batch, not per file.
+            // the writer per batch, not per file. Batches are taken in
+            // order as workers come free (not split in halves as
+            // `par_chunks` would), so the rows the writer holds back until
+            // their turn stay few, whatever the number of files.
             plan.files
-                .par_chunks(BATCH)
+                .chunks(BATCH)
+                .par_bridge()
                 .for_each_with(sender, |sender, files| {
                     let outcomes: Vec<(usize, Outcome)> = files
                         .iter()

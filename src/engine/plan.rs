@@ -61,80 +61,94 @@ struct Patient {
     studies: HashMap<String, (u32, HashMap<String, u32>)>,
 }
 
-/// Numbers the scanned files; unreadable ones join `walk_errors`.
-pub fn plan(scanned: Vec<Scanned>, walk_errors: &mut Vec<WalkError>) -> Plan {
-    let mut plan = Plan {
-        files: Vec::with_capacity(scanned.len()),
-        patients: 0,
-    };
-    let mut patients: HashMap<String, Patient> = HashMap::new();
-    for item in scanned {
-        let (source, layout, size, header) = match item {
-            Scanned::NotDicom => continue,
-            Scanned::Unreadable(err) => {
-                walk_errors.push(err);
-                continue;
-            }
-            Scanned::Dicom {
-                path,
+/// Numbers scanned files chunk by chunk, in walk order, so that the first
+/// pass never holds more than one chunk of header facts.
+#[derive(Default)]
+pub struct Planner {
+    plan: Plan,
+    patients: HashMap<String, Patient>,
+}
+
+impl Planner {
+    /// Numbers the next files in walk order; unreadable ones join
+    /// `walk_errors`.
+    pub fn add(&mut self, scanned: Vec<Scanned>, walk_errors: &mut Vec<WalkError>) {
+        let plan = &mut self.plan;
+        let patients = &mut self.patients;
+        plan.files.reserve(scanned.len());
+        for item in scanned {
+            let (source, layout, size, header) = match item {
+                Scanned::NotDicom => continue,
+                Scanned::Unreadable(err) => {
+                    walk_errors.push(err);
+                    continue;
+                }
+                Scanned::Dicom {
+                    path,
+                    layout,
+                    size,
+                    header,
+                } => (path, layout, size, header),
+            };
+            let seq = plan.files.len() + 1;
+            let mut file = PlannedFile {
+                seq,
+                source,
                 layout,
                 size,
-                header,
-            } => (path, layout, size, header),
-        };
-        let seq = plan.files.len() + 1;
-        let mut file = PlannedFile {
-            seq,
-            source,
-            layout,
-            size,
-            patient_name: Arc::from(""),
-            patient_id: Arc::from(""),
-            patient_index: None,
-            numbers: None,
-            problem: None,
-            burned_in: BurnedInRisk::None,
-        };
-        match header {
-            Err(problem) => file.problem = Some(problem.into_boxed_str()),
-            Ok(facts) => {
-                file.burned_in = facts.burned_in;
-                let next_index = patients.len() as u32 + 1;
-                let patient = patients
-                    .entry(facts.patient_id.clone())
-                    .or_insert_with(|| Patient {
-                        index: next_index,
-                        id: Arc::from(facts.patient_id.as_str()),
-                        ..Patient::default()
+                patient_name: Arc::from(""),
+                patient_id: Arc::from(""),
+                patient_index: None,
+                numbers: None,
+                problem: None,
+                burned_in: BurnedInRisk::None,
+            };
+            match header {
+                Err(problem) => file.problem = Some(problem.into_boxed_str()),
+                Ok(facts) => {
+                    file.burned_in = facts.burned_in;
+                    let next_index = patients.len() as u32 + 1;
+                    let patient =
+                        patients
+                            .entry(facts.patient_id.clone())
+                            .or_insert_with(|| Patient {
+                                index: next_index,
+                                id: Arc::from(facts.patient_id.as_str()),
+                                ..Patient::default()
+                            });
+                    patient.images += 1;
+                    if *patient.name != *facts.patient_name {
+                        patient.name = Arc::from(facts.patient_name.as_str());
+                    }
+                    let study_count = patient.studies.len() as u32;
+                    let (study, series_map) = patient
+                        .studies
+                        .entry(facts.study_uid)
+                        .or_insert_with(|| (study_count + 1, HashMap::new()));
+                    let series_count = series_map.len() as u32;
+                    let series = *series_map
+                        .entry(facts.series_uid)
+                        .or_insert(series_count + 1);
+                    file.numbers = Some(PathNumbers {
+                        patient_index: patient.index,
+                        image_number: patient.images,
+                        study: *study,
+                        series,
                     });
-                patient.images += 1;
-                if *patient.name != *facts.patient_name {
-                    patient.name = Arc::from(facts.patient_name.as_str());
+                    file.patient_index = Some(patient.index);
+                    file.patient_name = Arc::clone(&patient.name);
+                    file.patient_id = Arc::clone(&patient.id);
                 }
-                let study_count = patient.studies.len() as u32;
-                let (study, series_map) = patient
-                    .studies
-                    .entry(facts.study_uid)
-                    .or_insert_with(|| (study_count + 1, HashMap::new()));
-                let series_count = series_map.len() as u32;
-                let series = *series_map
-                    .entry(facts.series_uid)
-                    .or_insert(series_count + 1);
-                file.numbers = Some(PathNumbers {
-                    patient_index: patient.index,
-                    image_number: patient.images,
-                    study: *study,
-                    series,
-                });
-                file.patient_index = Some(patient.index);
-                file.patient_name = Arc::clone(&patient.name);
-                file.patient_id = Arc::clone(&patient.id);
             }
+            plan.files.push(file);
         }
-        plan.files.push(file);
     }
-    plan.patients = patients.len() as u32;
-    plan
+
+    pub fn finish(mut self) -> Plan {
+        self.plan.patients = self.patients.len() as u32;
+        self.plan.files.shrink_to_fit();
+        self.plan
+    }
 }
 
 #[cfg(test)]
@@ -176,7 +190,13 @@ mod tests {
         ];
         let template =
             OutputTemplate::parse("{patient_index}/{study}/{image_number:03}.dcm").unwrap();
-        let plan = plan(scanned, &mut Vec::new());
+        // Two chunks, numbered as one sequence.
+        let mut planner = Planner::default();
+        let mut scanned = scanned;
+        let rest = scanned.split_off(2);
+        planner.add(scanned, &mut Vec::new());
+        planner.add(rest, &mut Vec::new());
+        let plan = planner.finish();
         let got: Vec<_> = plan
             .files
             .iter()
