@@ -9,7 +9,6 @@ use dicom_core::Tag;
 use super::FileError;
 use super::burned_in::{BurnedInClues, BurnedInRisk};
 use crate::charset::{CharacterSet, printable};
-use crate::rules::Identifiers;
 use crate::stream::{
     Header, Layout, OpenError, OpenedFile, What, open_reader, open_source, skip_value,
 };
@@ -25,35 +24,6 @@ const STUDY_INSTANCE_UID: Tag = Tag(0x0020, 0x000D);
 const SERIES_INSTANCE_UID: Tag = Tag(0x0020, 0x000E);
 const BURNED_IN_ANNOTATION: Tag = Tag(0x0028, 0x0301);
 
-/// The top-level attributes `clean` takes identifying values from, in tag
-/// order (all before Series Instance UID, so the first pass reads them).
-const NAMES: [Tag; 8] = [
-    Tag(0x0008, 0x0090), // ReferringPhysicianName
-    Tag(0x0008, 0x1050), // PerformingPhysicianName
-    Tag(0x0008, 0x1060), // NameOfPhysiciansReadingStudy
-    Tag(0x0008, 0x1070), // OperatorsName
-    PATIENT_NAME,
-    Tag(0x0010, 0x1001), // OtherPatientNames
-    Tag(0x0010, 0x1005), // PatientBirthName
-    Tag(0x0010, 0x1060), // PatientMotherBirthName
-];
-const IDS: [Tag; 4] = [
-    Tag(0x0008, 0x0050), // AccessionNumber
-    PATIENT_ID,
-    Tag(0x0010, 0x1000), // OtherPatientIDs
-    Tag(0x0010, 0x1090), // MedicalRecordLocator
-];
-const PATIENT_BIRTH_DATE: Tag = Tag(0x0010, 0x0030);
-
-/// What the first pass reads besides what numbering needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Extent {
-    /// Numbering and the burned-in clues.
-    Numbering,
-    /// Also the identifying values `clean` needs.
-    WithIdentifiers,
-}
-
 /// What the first pass learns about one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeaderFacts {
@@ -67,8 +37,6 @@ pub struct HeaderFacts {
     /// meta of the output is made from them, so that the two always agree.
     pub sop_uids: SopUids,
     pub burned_in: BurnedInRisk,
-    /// Read for [`Extent::WithIdentifiers`] only.
-    pub identifiers: Option<Box<Identifiers>>,
 }
 
 /// The raw values of (0008,0016) and (0008,0018), when present.
@@ -83,14 +51,10 @@ pub struct SopUids {
 const HEADER_BUFFER: usize = 4 * 1024;
 
 /// Reads the top-level attributes up to Series Instance UID of a file.
-pub fn read_header_facts(
-    path: &Path,
-    layout: Layout,
-    extent: Extent,
-) -> Result<HeaderFacts, FileError> {
+pub fn read_header_facts(path: &Path, layout: Layout) -> Result<HeaderFacts, FileError> {
     let file = open_source(path).map_err(OpenError::Io)?;
     let rest = std::io::BufReader::with_capacity(HEADER_BUFFER, file);
-    facts_of(open_reader(rest, layout)?, extent)
+    facts_of(open_reader(rest, layout)?)
 }
 
 /// [`read_header_facts`] of a file already open, whose first bytes
@@ -102,10 +66,7 @@ pub fn read_header_facts_of_file(
     layout: Layout,
 ) -> Result<HeaderFacts, FileError> {
     let rest = std::io::BufReader::with_capacity(HEADER_BUFFER, file);
-    facts_of(
-        open_reader(std::io::Cursor::new(head).chain(rest), layout)?,
-        Extent::Numbering,
-    )
+    facts_of(open_reader(std::io::Cursor::new(head).chain(rest), layout)?)
 }
 
 /// Reads the first bytes of a file, enough to sniff it and, usually, to
@@ -119,30 +80,20 @@ pub fn read_head(file: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
 }
 
 /// [`read_header_facts`] of bytes in memory.
-pub fn read_header_facts_from(
-    bytes: &[u8],
-    layout: Layout,
-    extent: Extent,
-) -> Result<HeaderFacts, FileError> {
-    facts_of(open_reader(bytes, layout)?, extent)
+pub fn read_header_facts_from(bytes: &[u8], layout: Layout) -> Result<HeaderFacts, FileError> {
+    facts_of(open_reader(bytes, layout)?)
 }
 
-fn facts_of(mut file: OpenedFile<'_>, extent: Extent) -> Result<HeaderFacts, FileError> {
+fn facts_of(mut file: OpenedFile<'_>) -> Result<HeaderFacts, FileError> {
     let syntax = file.syntax;
     let source = &mut file.dataset;
     let mut charset = CharacterSet::default();
     let mut facts = HeaderFacts::default();
     let mut clues = BurnedInClues::default();
-    let mut identifiers = Identifiers::default();
-    let with_identifiers = extent == Extent::WithIdentifiers;
     while let Some(header) = Header::read_top_level(source, syntax)? {
         if header.tag > BURNED_IN_ANNOTATION {
             break;
         }
-        let identifying = with_identifiers
-            && (NAMES.contains(&header.tag)
-                || IDS.contains(&header.tag)
-                || header.tag == PATIENT_BIRTH_DATE);
         let wanted = [
             SPECIFIC_CHARACTER_SET,
             IMAGE_TYPE,
@@ -155,20 +106,12 @@ fn facts_of(mut file: OpenedFile<'_>, extent: Extent) -> Result<HeaderFacts, Fil
             SERIES_INSTANCE_UID,
             BURNED_IN_ANNOTATION,
         ];
-        if !(identifying || wanted.contains(&header.tag)) || header.is_undefined_length() {
+        if !wanted.contains(&header.tag) || header.is_undefined_length() {
             skip_value(source, &header, syntax, 0)?;
             continue;
         }
         let value = source.read_value(header.len, What::Value(header.tag))?;
         let text = || printable(&charset.decode(&value)).trim().to_string();
-        if identifying {
-            let decoded = charset.decode(&value);
-            match header.tag {
-                PATIENT_BIRTH_DATE => identifiers.add_date(&decoded),
-                tag if IDS.contains(&tag) => identifiers.add_id(&decoded),
-                _ => identifiers.add_name(&decoded),
-            }
-        }
         match header.tag {
             SPECIFIC_CHARACTER_SET => charset = CharacterSet::from_declaration(&value),
             SOP_CLASS_UID => {
@@ -187,8 +130,5 @@ fn facts_of(mut file: OpenedFile<'_>, extent: Extent) -> Result<HeaderFacts, Fil
         }
     }
     facts.burned_in = clues.risk();
-    if with_identifiers {
-        facts.identifiers = Some(Box::new(identifiers));
-    }
     Ok(facts)
 }

@@ -12,6 +12,7 @@
 
 mod burned_in;
 mod header;
+mod identify;
 mod pixels;
 mod plan;
 mod rewrite;
@@ -28,7 +29,7 @@ use rayon::prelude::*;
 
 pub use burned_in::BurnedInRisk;
 pub use header::{
-    Extent, HeaderFacts, SopUids, read_head, read_header_facts, read_header_facts_from,
+    HeaderFacts, SopUids, read_head, read_header_facts, read_header_facts_from,
     read_header_facts_of_file,
 };
 pub use plan::{Plan, PlannedFile, Planner};

@@ -17,7 +17,8 @@ use dicom_core::{Tag, VR};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
-use super::header::{Extent, HeaderFacts, read_header_facts, read_header_facts_from};
+use super::header::{HeaderFacts, read_header_facts, read_header_facts_from};
+use super::identify::collect_identifiers;
 use super::{FileError, pixels};
 use crate::charset::CharacterSet;
 use crate::rules::{
@@ -213,11 +214,20 @@ fn read_into(mut file: &File, buf: &mut Vec<u8>, start: usize, limit: usize) -> 
 
 fn rewrite_streaming(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Result<(), FileError> {
     // The meta is written first and needs the data set's SOP UIDs.
-    let facts = read_header_facts(job.source, job.layout, extent(rules))?;
+    let facts = read_header_facts(job.source, job.layout)?;
+    let identifiers = if rules.cleans() {
+        collect_identifiers(open_file(job.source, job.layout)?)?
+    } else {
+        Identifiers::default()
+    };
     let opened = open_file(job.source, job.layout)?;
     let file = create_private_file(partial)?;
     let mut out = BufWriter::with_capacity(IO_BUFFER, file);
-    write_deidentified(opened, &mut out, rules, &facts, job.context)?;
+    let context = FileContext {
+        identifiers: &identifiers,
+        ..job.context
+    };
+    write_deidentified(opened, &mut out, rules, &facts, context)?;
     out.into_inner()
         .map(drop)
         .map_err(|e| output_error(partial, e.into_error()))
@@ -232,18 +242,18 @@ pub fn rewrite_bytes<W: Write>(
     rules: &RuleSet,
     context: FileContext<'_>,
 ) -> Result<(), FileError> {
-    let facts = read_header_facts_from(input, layout, extent(rules))?;
+    let facts = read_header_facts_from(input, layout)?;
+    let identifiers = if rules.cleans() {
+        collect_identifiers(open_reader(input, layout)?)?
+    } else {
+        Identifiers::default()
+    };
+    let context = FileContext {
+        identifiers: &identifiers,
+        ..context
+    };
     let opened = open_reader(input, layout)?;
     write_deidentified(opened, out, rules, &facts, context)
-}
-
-/// How much of the header the rewrite reads up front.
-fn extent(rules: &RuleSet) -> Extent {
-    if rules.cleans() {
-        Extent::WithIdentifiers
-    } else {
-        Extent::Numbering
-    }
 }
 
 fn write_deidentified<W: Write>(
@@ -255,10 +265,7 @@ fn write_deidentified<W: Write>(
 ) -> Result<(), FileError> {
     let rewriter = Rewriter {
         rules,
-        file: FileContext {
-            identifiers: facts.identifiers.as_deref().unwrap_or(Identifiers::none()),
-            ..context
-        },
+        file: context,
     };
     let mut out_meta = rewriter.meta(opened.meta.as_ref(), &facts.sop_uids)?;
     out_meta.set_uid(meta::TRANSFER_SYNTAX_UID, &opened.transfer_syntax);

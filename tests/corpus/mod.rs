@@ -352,3 +352,38 @@ fn whole_corpus_with_modified_dates_shifts_every_date_of_a_patient_alike() {
     );
     assert!(shifted > 100, "{shifted}");
 }
+
+#[test]
+fn every_option_that_keeps_no_identity_leaves_the_corpus_clean() {
+    let Some(corpus) = corpus() else { return };
+    // retain-uids and retain-institution-identity keep identifying values
+    // by definition; every other option must leave nothing for verify.
+    for option in [
+        "retain-safe-private",
+        "retain-device-identity",
+        "retain-patient-characteristics",
+        "retain-long-full-dates",
+        "retain-long-modified-dates",
+        "clean-descriptors",
+        "clean-structured-content",
+        "clean-graphics",
+    ] {
+        let dest = TempDir::new().unwrap();
+        let rows = ps315_run(&corpus, dest.path(), &["ps3.15-basic", option]);
+        assert!(rows.len() > 100, "{option}");
+        let verify = dicommanager()
+            .args(["verify", "-s"])
+            .arg(&corpus)
+            .arg("-d")
+            .arg(dest.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            verify.status.code(),
+            Some(0),
+            "{option}: {}{}",
+            String::from_utf8_lossy(&verify.stdout),
+            stderr(&verify)
+        );
+    }
+}

@@ -541,3 +541,66 @@ fn a_removed_private_group_leaves_no_group_length_behind() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn clean_descriptors_takes_out_names_found_anywhere_in_the_file() {
+    let mut obj = InMemDicomObject::new_empty();
+    let put = |obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str| {
+        obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+    };
+    put(
+        &mut obj,
+        tags::SOP_CLASS_UID,
+        VR::UI,
+        uids::CT_IMAGE_STORAGE,
+    );
+    put(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, "1.2.3.9");
+    put(&mut obj, tags::PATIENT_ID, VR::LO, "MRN-4711");
+    put(&mut obj, tags::PATIENT_NAME, VR::PN, "Lindqvist^Astrid");
+    put(
+        &mut obj,
+        tags::STUDY_DESCRIPTION,
+        VR::LO,
+        "CT for Dr Okafor, ASTRID LINDQVIST mrn-4711",
+    );
+    let mut request = InMemDicomObject::new_empty();
+    put(
+        &mut request,
+        tags::REQUESTING_PHYSICIAN,
+        VR::PN,
+        "Okafor^Chidi",
+    );
+    obj.put(DataElement::new(
+        tags::REQUEST_ATTRIBUTES_SEQUENCE,
+        VR::SQ,
+        DataSetSequence::from(vec![request]),
+    ));
+    let source = TempDir::new().unwrap();
+    write_part10(
+        obj,
+        &source.path().join("a.dcm"),
+        uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    );
+    let dest = TempDir::new().unwrap();
+    let run = anomize_with_secret(
+        source.path(),
+        dest.path(),
+        &["ps3.15-basic", "clean-descriptors"],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let output = only_output(dest.path());
+    let description = all_elements(&output)
+        .into_iter()
+        .find(|(p, _)| *p == tags::STUDY_DESCRIPTION.to_string())
+        .map(|(_, e)| text(&e));
+    assert_eq!(
+        description.as_deref(),
+        Some("CT for Dr ******, ****** ********* ********")
+    );
+    let codes: Vec<String> = all_elements(&output)
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("(0012,0064)") && p.ends_with("(0008,0100)"))
+        .map(|(_, e)| text(&e))
+        .collect();
+    assert_eq!(codes, ["113100", "113105"]);
+}
