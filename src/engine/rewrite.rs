@@ -33,6 +33,7 @@ use crate::stream::{
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
 const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
 const SOP_INSTANCE_UID: Tag = Tag(0x0008, 0x0018);
+const FILE_META_GROUP: u16 = 0x0002;
 
 /// One file to de-identify.
 #[derive(Debug, Clone, Copy)]
@@ -486,6 +487,13 @@ impl Rewriter<'_> {
             let Some(header) = header else {
                 return Ok(());
             };
+            // File meta elements inside the data set (a meta whose group
+            // length ended it early) would be read back as part of the
+            // output's meta: the meta is rebuilt anyway, so they go.
+            if depth == 0 && header.tag.group() == FILE_META_GROUP {
+                skip_value(source, &header, syntax, depth)?;
+                continue;
+            }
             if header.tag.element() == 0x0000 {
                 skip_value(source, &header, syntax, depth)?;
                 group = Some((header.tag.group(), Vec::new()));

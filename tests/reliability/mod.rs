@@ -448,3 +448,44 @@ fn ctrl_c_stops_cleanly_with_code_130() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(read_csv_rows(&dest.path().join("_out.csv")).len(), 301);
 }
+
+#[test]
+fn file_meta_elements_inside_the_data_set_do_not_reach_the_output() {
+    let source = tempfile::TempDir::new().unwrap();
+    for name in [
+        "meta_spills_into_dataset.dcm",
+        "meta_spills_into_dataset_2.dcm",
+    ] {
+        std::fs::copy(fixture(name), source.path().join(name)).unwrap();
+    }
+    let dest = tempfile::TempDir::new().unwrap();
+    let out = dicommanager()
+        .env("DICOMMANAGER_SECRET", "s")
+        .args(["anomize", "-q", "--profile", "ps3.15-basic", "-s"])
+        .arg(source.path())
+        .arg("-d")
+        .arg(dest.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for (name, _) in outputs(dest.path()) {
+        let path = dest.path().join(&name);
+        let header = dicommanager::metadata::read_header(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let syntaxes = header
+            .meta
+            .iter()
+            .filter(|e| e.tag == dicom_core::Tag(0x0002, 0x0010))
+            .count();
+        assert_eq!(syntaxes, 1, "{}", path.display());
+        assert!(
+            header
+                .dataset
+                .elements
+                .iter()
+                .all(|e| e.tag.group() != 0x0002),
+            "{}",
+            path.display()
+        );
+    }
+}
