@@ -57,8 +57,31 @@ impl Rule for Clean {
     ) -> Result<Vec<u8>, RuleError> {
         let text = element.charset.decode(element.bytes);
         match file.identifiers.scrub(&text) {
-            Some(clean) => Ok(element.charset.encode(&clean)?),
+            Some(clean) => encode_or_star(element, &clean),
             None => Ok(element.bytes.to_vec()),
+        }
+    }
+}
+
+/// Encodes cleaned text in the element's character set. Bytes the set
+/// does not define decode to characters it cannot encode again; those
+/// become `*` too rather than failing the file.
+fn encode_or_star(element: &ElementValue<'_>, text: &str) -> Result<Vec<u8>, RuleError> {
+    match element.charset.encode(text) {
+        Ok(bytes) => Ok(bytes),
+        Err(_) => {
+            let encodable: String = text
+                .chars()
+                .map(|c| {
+                    let mut one = [0u8; 4];
+                    if element.charset.encode(c.encode_utf8(&mut one)).is_ok() {
+                        c
+                    } else {
+                        '*'
+                    }
+                })
+                .collect();
+            Ok(element.charset.encode(&encodable)?)
         }
     }
 }
@@ -78,6 +101,16 @@ mod tests {
         assert_eq!(out, b"CT HEAD *** **** **********");
         let same = run_action_with(&ACTION, VR::LO, b"CT HEAD ", |_| {}).unwrap();
         assert_eq!(same, b"CT HEAD ");
+    }
+
+    #[test]
+    fn bytes_the_character_set_lacks_become_stars_too() {
+        // 0x90 is not ASCII: decoded leniently, it cannot be encoded again.
+        let out = run_action_with(&ACTION, VR::LO, b"DOE \x90 scan", |file| {
+            file.identifiers.add_name("Doe^Jane");
+        })
+        .unwrap();
+        assert_eq!(out, b"*** * scan");
     }
 
     #[test]

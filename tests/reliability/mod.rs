@@ -489,3 +489,35 @@ fn file_meta_elements_inside_the_data_set_do_not_reach_the_output() {
         );
     }
 }
+
+#[test]
+fn cleaning_text_with_undefined_bytes_gives_an_output_that_can_be_cleaned_again() {
+    let first = tempfile::TempDir::new().unwrap();
+    std::fs::copy(
+        fixture("clean_unencodable_text.dcm"),
+        first.path().join("a.dcm"),
+    )
+    .unwrap();
+    let profiles = [
+        "ps3.15-basic",
+        "retain-long-modified-dates",
+        "clean-descriptors",
+    ];
+    let run = |source: &std::path::Path, dest: &std::path::Path| {
+        let mut cmd = dicommanager();
+        cmd.env("DICOMMANAGER_SECRET", "s")
+            .args(["anomize", "-q", "-s"]);
+        cmd.arg(source).arg("-d").arg(dest);
+        for profile in profiles {
+            cmd.args(["--profile", profile]);
+        }
+        cmd.output().unwrap()
+    };
+    let once = tempfile::TempDir::new().unwrap();
+    let out = run(first.path(), once.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let twice = tempfile::TempDir::new().unwrap();
+    let out = run(once.path(), twice.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(outputs(twice.path()).len(), 1);
+}
