@@ -10,7 +10,7 @@ use dicom_dictionary_std::{StandardDataDictionary, StandardSopClassDictionary};
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
-use super::tree::{DicomHeader, Element, Item, Value};
+use super::tree::{DicomHeader, Element, Value};
 use crate::charset::{CharacterSet, printable};
 
 /// Values longer than this many numbers are cut in the table and dump.
@@ -27,14 +27,6 @@ pub(crate) fn is_text(vr: VR) -> bool {
         vr,
         AE | AS | CS | DA | DS | DT | IS | LO | LT | PN | SH | ST | TM | UC | UI | UR | UT
     )
-}
-
-/// The character set of `item`: its own declaration, else the inherited one.
-pub(crate) fn charset_of(item: &Item, inherited: &CharacterSet) -> CharacterSet {
-    match item.get(SPECIFIC_CHARACTER_SET).map(|e| &e.value) {
-        Some(Value::Bytes(raw)) => CharacterSet::from_declaration(raw),
-        _ => inherited.clone(),
-    }
 }
 
 /// A text value decoded, its trailing padding removed.
@@ -222,7 +214,7 @@ pub fn table(header: &DicomHeader) -> String {
             ],
         ),
     ];
-    let charset = charset_of(&header.dataset, &CharacterSet::default());
+    let charset = header.dataset.charset(&CharacterSet::default());
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -270,7 +262,7 @@ pub fn dump(header: &DicomHeader) -> String {
             annotate_uid(&header.transfer_syntax)
         );
     }
-    let charset = charset_of(&header.dataset, &CharacterSet::default());
+    let charset = header.dataset.charset(&CharacterSet::default());
     dump_elements(
         &mut out,
         &header.dataset.elements,
@@ -303,7 +295,7 @@ fn dump_elements(
                 );
                 for (i, item) in items.iter().enumerate() {
                     let _ = writeln!(out, "{indent}  > item {}", i + 1);
-                    let inner = charset_of(item, charset);
+                    let inner = item.charset(charset);
                     dump_elements(out, &item.elements, &inner, big_endian, depth + 2);
                 }
             }
@@ -318,6 +310,7 @@ fn dump_elements(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metadata::Item;
 
     #[test]
     fn numbers_follow_the_byte_order() {
@@ -347,8 +340,8 @@ mod tests {
                 value: Value::Bytes(b"ISO_IR 192".to_vec()),
             }],
         };
-        let cs = charset_of(&item, &latin1);
+        let cs = item.charset(&latin1);
         assert_eq!(decode_text("山田".as_bytes(), VR::PN, &cs), "山田");
-        assert_eq!(charset_of(&Item::default(), &latin1), latin1);
+        assert_eq!(Item::default().charset(&latin1), latin1);
     }
 }

@@ -3,7 +3,7 @@
 use dicom_core::VR;
 use serde_json::{Map, Value as Json, json};
 
-use super::format::{charset_of, decode_text, is_text, numbers, tags};
+use super::format::{decode_text, is_text, numbers, tags};
 use super::tree::{DicomHeader, Item, Value};
 use crate::charset::CharacterSet;
 
@@ -18,7 +18,7 @@ pub fn to_json(header: &DicomHeader) -> Json {
 }
 
 fn item_json(item: &Item, inherited: &CharacterSet, big_endian: bool) -> Json {
-    let charset = charset_of(item, inherited);
+    let charset = item.charset(inherited);
     let mut object = Map::new();
     for element in &item.elements {
         let key = format!("{:04X}{:04X}", element.tag.group(), element.tag.element());

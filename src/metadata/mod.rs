@@ -13,7 +13,7 @@ mod tree;
 
 use std::path::{Path, PathBuf};
 
-pub(crate) use format::{charset_of, is_text};
+pub(crate) use format::is_text;
 pub use format::{dump, table};
 pub use json::to_json;
 pub use tree::{DicomHeader, Element, Extent, Item, Value, read_file, read_header};

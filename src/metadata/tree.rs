@@ -1,46 +1,14 @@
-//! Reading a header (or a whole data set) into a tree of elements with raw
-//! values.
+//! Reading the header (or the whole data set) of a file into a tree of
+//! elements with raw values ([`crate::stream::tree`]), with its file meta.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use dicom_core::{Tag, VR};
+use dicom_core::Tag;
 
 use super::{HeaderError, MetadataError};
-use crate::stream::{
-    Header, ITEM, ITEM_DELIMITER, MAX_DEPTH, SEQUENCE_DELIMITER, Source, StreamError, Syntax, What,
-    open_file, skip_value, sniff,
-};
-
-/// One element: a raw value, or the items of a sequence.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Element {
-    pub tag: Tag,
-    pub vr: VR,
-    pub value: Value,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
-    /// The value bytes as in the file (byte order of the transfer syntax).
-    Bytes(Vec<u8>),
-    Items(Vec<Item>),
-    /// An undefined-length value that is not a sequence (encapsulated
-    /// data): skipped, not kept.
-    Skipped,
-}
-
-/// One sequence item: a nested data set.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Item {
-    pub elements: Vec<Element>,
-}
-
-impl Item {
-    pub fn get(&self, tag: Tag) -> Option<&Element> {
-        self.elements.iter().find(|e| e.tag == tag)
-    }
-}
+use crate::stream::tree::read_tree;
+pub use crate::stream::tree::{Element, Extent, Item, Value};
+use crate::stream::{Syntax, open_file, sniff};
 
 /// The header of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,19 +37,6 @@ impl DicomHeader {
     }
 }
 
-/// How much of a file [`read_file`] reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Extent {
-    /// File meta and data set up to the pixel data: what `metadata` shows,
-    /// without reading past the header of a large image.
-    Header,
-    /// Everything, elements after the pixel data included (trailing
-    /// private tags, padding), for checks that must see every value.
-    /// The values of pixel data elements (group 7FE0, at any depth) are
-    /// skipped, not kept: they are image samples, not text.
-    AllButPixels,
-}
-
 /// Reads the header of `path`, stopping before the pixel data.
 pub fn read_header(path: &Path) -> Result<DicomHeader, MetadataError> {
     read_file(path, Extent::Header)
@@ -107,166 +62,22 @@ pub fn read_file(path: &Path, extent: Extent) -> Result<DicomHeader, MetadataErr
         .collect();
     let (syntax, transfer_syntax) = (opened.syntax, opened.transfer_syntax);
     let mut source = opened.dataset;
-    let mut reader = Reader {
-        source: &mut source,
-        extent,
-        has_pixel_data: false,
-    };
-    let elements = reader
-        .elements(syntax, Until::End, 0)
-        .map_err(|e| fail(e.into()))?;
-    let has_pixel_data = reader.has_pixel_data;
+    let tree = read_tree(&mut source, syntax, extent).map_err(|e| fail(e.into()))?;
     Ok(DicomHeader {
         path: path.to_path_buf(),
         meta: meta_elements,
-        dataset: Item { elements },
+        dataset: tree.dataset,
         transfer_syntax,
         syntax,
-        has_pixel_data,
+        has_pixel_data: tree.has_pixel_data,
     })
-}
-
-/// Where a run of elements ends.
-#[derive(Clone, Copy)]
-enum Until {
-    /// The end of the file, or the pixel data (top level only).
-    End,
-    /// A byte offset (defined-length item).
-    Offset(u64),
-    /// An Item Delimitation Item.
-    Delimiter,
-}
-
-/// One pass over a data set, with what it needs at every depth.
-struct Reader<'s, R> {
-    source: &'s mut Source<R>,
-    extent: Extent,
-    /// Set when the top-level data set has pixel data.
-    has_pixel_data: bool,
-}
-
-impl<R: Read> Reader<'_, R> {
-    fn elements(
-        &mut self,
-        syntax: Syntax,
-        until: Until,
-        depth: usize,
-    ) -> Result<Vec<Element>, StreamError> {
-        let mut elements = Vec::new();
-        loop {
-            if let Until::Offset(end) = until
-                && self.source.position() >= end
-            {
-                break;
-            }
-            let next = if matches!(until, Until::End) {
-                Header::read_top_level(self.source, syntax)?
-            } else {
-                Header::read(self.source, syntax)?
-            };
-            let header = match next {
-                Some(h) => h,
-                None if matches!(until, Until::End) => break,
-                None => {
-                    return Err(StreamError::Truncated {
-                        what: "a sequence item".into(),
-                        offset: self.source.position(),
-                    });
-                }
-            };
-            if header.tag == ITEM_DELIMITER && matches!(until, Until::Delimiter) {
-                break;
-            }
-            let pixels = header.tag.group() == 0x7FE0;
-            if pixels && depth == 0 {
-                self.has_pixel_data = true;
-                // Pixel Data (and Float / Double Float Pixel Data) ends
-                // the header, which is all `metadata` shows.
-                if self.extent == Extent::Header {
-                    break;
-                }
-            }
-            let value = if pixels && self.extent == Extent::AllButPixels {
-                skip_value(self.source, &header, syntax, depth)?;
-                Value::Skipped
-            } else if header.is_sequence() {
-                Value::Items(self.items(syntax, &header, depth + 1)?)
-            } else if header.is_undefined_length() {
-                skip_value(self.source, &header, syntax, depth)?;
-                Value::Skipped
-            } else {
-                Value::Bytes(
-                    self.source
-                        .read_value(header.len, What::Value(header.tag))?,
-                )
-            };
-            elements.push(Element {
-                tag: header.tag,
-                vr: if header.is_sequence() {
-                    VR::SQ
-                } else {
-                    header.vr
-                },
-                value,
-            });
-        }
-        Ok(elements)
-    }
-
-    fn items(
-        &mut self,
-        syntax: Syntax,
-        header: &Header,
-        depth: usize,
-    ) -> Result<Vec<Item>, StreamError> {
-        if depth >= MAX_DEPTH {
-            return Err(StreamError::TooDeep {
-                max: MAX_DEPTH,
-                offset: self.source.position(),
-            });
-        }
-        let inner = header.item_syntax(syntax);
-        let end =
-            (!header.is_undefined_length()).then(|| self.source.position() + u64::from(header.len));
-        let mut items = Vec::new();
-        loop {
-            if let Some(end) = end
-                && self.source.position() >= end
-            {
-                break;
-            }
-            let item = Header::read(self.source, inner)?.ok_or_else(|| StreamError::Truncated {
-                what: format!("the sequence {}", header.tag),
-                offset: self.source.position(),
-            })?;
-            match item.tag {
-                SEQUENCE_DELIMITER => break,
-                ITEM => {
-                    let until = if item.is_undefined_length() {
-                        Until::Delimiter
-                    } else {
-                        Until::Offset(self.source.position() + u64::from(item.len))
-                    };
-                    let elements = self.elements(inner, until, depth)?;
-                    items.push(Item { elements });
-                }
-                tag => {
-                    return Err(StreamError::UnexpectedTag {
-                        tag,
-                        offset: self.source.position(),
-                        context: "where a sequence item should start",
-                    });
-                }
-            }
-        }
-        Ok(items)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::{FileMeta, meta};
+    use crate::stream::{FileMeta, Header, meta};
+    use dicom_core::VR;
 
     /// A Part 10 file whose data set has pixel data, then a private element
     /// (trailing tags are where some systems put their own data).

@@ -17,6 +17,7 @@ mod open;
 mod skip;
 mod sniff;
 mod source;
+pub mod tree;
 
 pub use element::{Header, ITEM, ITEM_DELIMITER, SEQUENCE_DELIMITER, Syntax, UNDEFINED_LENGTH};
 pub use element::{describe_tag, implicit_vr};

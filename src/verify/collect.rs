@@ -217,7 +217,7 @@ struct Collector<'a> {
 
 impl Collector<'_> {
     fn item(&mut self, item: &Item, inherited: &CharacterSet) {
-        let charset = crate::metadata::charset_of(item, inherited);
+        let charset = item.charset(inherited);
         for element in &item.elements {
             self.element(element, &charset);
         }

@@ -20,7 +20,7 @@ use dicom_core::{Tag, VR};
 use super::collect::{Matching, Needle, Origin};
 use super::path::TagPath;
 use crate::charset::CharacterSet;
-use crate::metadata::{DicomHeader, Element, Item, Value, charset_of, is_text};
+use crate::metadata::{DicomHeader, Element, Item, Value, is_text};
 
 /// Shortest value searched inside binary data (OB, UN): shorter ones occur
 /// in arbitrary bytes by chance.
@@ -222,7 +222,7 @@ struct Scanner<'m, 'n> {
 
 impl Scanner<'_, '_> {
     fn item(&mut self, item: &Item, inherited: &CharacterSet) {
-        let charset = charset_of(item, inherited);
+        let charset = item.charset(inherited);
         for element in &item.elements {
             self.element(element, &charset);
         }
