@@ -428,11 +428,11 @@ impl Rewriter<'_> {
             // The fastest level: re-deflating must not make a run CPU-bound
             // (and a hostile file that inflates hugely must not take ages).
             let mut deflate = DeflateEncoder::new(out, Compression::fast());
-            self.dataset(source, &mut deflate, place, top, &stamp)?;
+            self.dataset(source, &mut deflate, place, top, stamp)?;
             deflate.finish().map_err(StreamError::Write)?;
             Ok(())
         } else {
-            self.dataset(source, out, place, top, &stamp)
+            self.dataset(source, out, place, top, stamp)
         }
     }
 

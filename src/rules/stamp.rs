@@ -2,6 +2,8 @@
 //! the De-identification Method (text and CID 7050 codes), and whether
 //! dates were changed (PS3.3 C.7.1.1 Patient Module, C.12.1.1.7).
 
+use std::sync::OnceLock;
+
 use dicom_core::{Tag, VR};
 
 use crate::profile::ps315::CODING_SCHEME;
@@ -23,6 +25,9 @@ const CODE_MEANING: Tag = Tag(0x0008, 0x0104);
 pub struct Stamp {
     methods: Vec<MethodCode>,
     temporal: Option<TemporalInformation>,
+    /// The elements encoded once per run for each byte layout (explicit
+    /// or implicit VR, little or big endian), not once per file.
+    encoded: [OnceLock<Vec<StampElement>>; 4],
 }
 
 /// One added element, encoded for a transfer syntax.
@@ -38,6 +43,7 @@ impl Stamp {
         Stamp {
             methods: methods.to_vec(),
             temporal,
+            encoded: Default::default(),
         }
     }
 
@@ -46,7 +52,17 @@ impl Stamp {
     }
 
     /// The elements, in tag order, encoded for `syntax`.
-    pub fn encode(&self, syntax: Syntax) -> Result<Vec<StampElement>, StreamError> {
+    pub fn encode(&self, syntax: Syntax) -> Result<&[StampElement], StreamError> {
+        let slot =
+            &self.encoded[usize::from(syntax.explicit_vr) * 2 + usize::from(syntax.big_endian)];
+        if let Some(elements) = slot.get() {
+            return Ok(elements);
+        }
+        let elements = self.elements(syntax)?;
+        Ok(slot.get_or_init(|| elements))
+    }
+
+    fn elements(&self, syntax: Syntax) -> Result<Vec<StampElement>, StreamError> {
         if self.is_empty() {
             return Ok(Vec::new());
         }
@@ -161,6 +177,8 @@ mod tests {
                 ]
             );
             assert!(elements.iter().all(|e| e.bytes.len() % 2 == 0));
+            // Encoded once, then handed out again.
+            assert!(std::ptr::eq(elements, stamp.encode(syntax).unwrap()));
         }
     }
 }
