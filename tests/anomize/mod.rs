@@ -677,14 +677,7 @@ fn large_pixel_data_is_copied_exactly_and_what_follows_it_is_still_ruled() {
     }
     // PS3.15: the same pixels, the private block and the padding gone.
     let dest = TempDir::new().unwrap();
-    let out = dicommanager()
-        .env("DICOMMANAGER_SECRET", "s")
-        .args(["anomize", "-q", "--profile", "ps3.15-basic", "-s"])
-        .arg(source.path())
-        .arg("-d")
-        .arg(dest.path())
-        .output()
-        .unwrap();
+    let out = anomize_keyed(source.path(), dest.path(), &["ps3.15-basic"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     for row in read_csv_rows(&dest.path().join("_out.csv")).iter().skip(1) {
         let input = dicom_object::open_file(&row[0]).unwrap();

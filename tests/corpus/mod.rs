@@ -179,16 +179,7 @@ fn corpus_results_do_not_depend_on_threads() {
 
 /// Output rows of a PS3.15 run on the corpus: (source, output) of each OK row.
 fn ps315_run(corpus: &Path, dest: &Path, profiles: &[&str]) -> Vec<(String, String)> {
-    let mut cmd = dicommanager();
-    cmd.env("DICOMMANAGER_SECRET", "corpus-secret")
-        .args(["anomize", "-q", "-s"])
-        .arg(corpus)
-        .arg("-d")
-        .arg(dest);
-    for profile in profiles {
-        cmd.args(["--profile", profile]);
-    }
-    let run = cmd.output().unwrap();
+    let run = anomize_keyed(corpus, dest, profiles);
     assert_eq!(
         run.status.code(),
         Some(1),
@@ -288,13 +279,7 @@ fn whole_corpus_with_the_ps315_basic_profile() {
     }
 
     // The leak scanner finds none of the sources' identifying values.
-    let verify = dicommanager()
-        .args(["verify", "-s"])
-        .arg(&corpus)
-        .arg("-d")
-        .arg(dest.path())
-        .output()
-        .unwrap();
+    let verify = verify(&corpus, dest.path(), &[]);
     assert_eq!(
         verify.status.code(),
         Some(0),
@@ -371,13 +356,7 @@ fn every_option_that_keeps_no_identity_leaves_the_corpus_clean() {
         let dest = TempDir::new().unwrap();
         let rows = ps315_run(&corpus, dest.path(), &["ps3.15-basic", option]);
         assert!(rows.len() > 100, "{option}");
-        let verify = dicommanager()
-            .args(["verify", "-s"])
-            .arg(&corpus)
-            .arg("-d")
-            .arg(dest.path())
-            .output()
-            .unwrap();
+        let verify = verify(&corpus, dest.path(), &[]);
         assert_eq!(
             verify.status.code(),
             Some(0),

@@ -18,8 +18,6 @@ use tempfile::TempDir;
 
 use crate::util::*;
 
-const SECRET: &str = "ps315-test-secret";
-
 /// Every element of a file (meta, data set, items at any depth) with its
 /// path, e.g. `(0008,1140)[0].(0008,1155)`.
 pub fn all_elements(path: &Path) -> Vec<(String, Element)> {
@@ -197,21 +195,6 @@ fn marked_file(path: &Path) -> Vec<(String, String)> {
     markers
 }
 
-fn anomize_with_secret(source: &Path, dest: &Path, profiles: &[&str]) -> std::process::Output {
-    let mut cmd = dicommanager();
-    cmd.env("DICOMMANAGER_SECRET", SECRET)
-        .arg("anomize")
-        .arg("-s")
-        .arg(source)
-        .arg("-d")
-        .arg(dest)
-        .arg("-q");
-    for profile in profiles {
-        cmd.args(["--profile", profile]);
-    }
-    cmd.output().expect("binary runs")
-}
-
 fn only_output(dest: &Path) -> PathBuf {
     let found = outputs(dest);
     assert_eq!(found.len(), 1, "{:?}", found.keys());
@@ -224,7 +207,7 @@ fn no_marker_of_a_table_attribute_survives_at_any_depth() {
     let dest = TempDir::new().unwrap();
     let markers = marked_file(&source.path().join("marked.dcm"));
     assert!(markers.len() > 3 * 500, "{} markers", markers.len());
-    let run = anomize_with_secret(source.path(), dest.path(), &["ps3.15-basic"]);
+    let run = anomize_keyed(source.path(), dest.path(), &["ps3.15-basic"]);
     assert!(run.status.success(), "{}", stderr(&run));
     let output = only_output(dest.path());
     let bytes = std::fs::read(&output).unwrap();
@@ -284,40 +267,37 @@ pub fn assert_valid_uid(uid: &str, context: &str) {
 /// Two patients, dates at the top level and inside a sequence item.
 fn dated_file(path: &Path, patient: &str, study_date: &str, instance: u32) {
     let mut obj = InMemDicomObject::new_empty();
-    let put = |obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str| {
-        obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
-    };
-    put(
+    put_text(
         &mut obj,
         tags::SOP_CLASS_UID,
         VR::UI,
         uids::CT_IMAGE_STORAGE,
     );
-    put(
+    put_text(
         &mut obj,
         tags::SOP_INSTANCE_UID,
         VR::UI,
         &format!("1.2.826.0.1.3680043.9999.7.{instance}"),
     );
-    put(&mut obj, tags::STUDY_DATE, VR::DA, study_date);
-    put(&mut obj, tags::SERIES_DATE, VR::DA, "20200229");
-    put(&mut obj, tags::STUDY_TIME, VR::TM, "101500");
-    put(
+    put_text(&mut obj, tags::STUDY_DATE, VR::DA, study_date);
+    put_text(&mut obj, tags::SERIES_DATE, VR::DA, "20200229");
+    put_text(&mut obj, tags::STUDY_TIME, VR::TM, "101500");
+    put_text(
         &mut obj,
         tags::ACQUISITION_DATE_TIME,
         VR::DT,
         "20200301083000.25+0100",
     );
-    put(&mut obj, tags::PATIENT_ID, VR::LO, patient);
-    put(&mut obj, tags::PATIENT_NAME, VR::PN, "Date^Dora");
+    put_text(&mut obj, tags::PATIENT_ID, VR::LO, patient);
+    put_text(&mut obj, tags::PATIENT_NAME, VR::PN, "Date^Dora");
     let mut item = InMemDicomObject::new_empty();
-    put(
+    put_text(
         &mut item,
         tags::REFERENCED_SOP_CLASS_UID,
         VR::UI,
         uids::CT_IMAGE_STORAGE,
     );
-    put(&mut item, tags::INSTANCE_CREATION_DATE, VR::DA, "20191231");
+    put_text(&mut item, tags::INSTANCE_CREATION_DATE, VR::DA, "20191231");
     obj.put(DataElement::new(
         tags::REFERENCED_IMAGE_SEQUENCE,
         VR::SQ,
@@ -362,10 +342,10 @@ fn modified_dates_move_by_one_offset_per_patient_and_keep_times() {
     dated_file(&source.path().join("b1.dcm"), "PAT-B", "20200302", 3);
     let profiles = ["ps3.15-basic", "retain-long-modified-dates"];
     let dest = TempDir::new().unwrap();
-    let run = anomize_with_secret(source.path(), dest.path(), &profiles);
+    let run = anomize_keyed(source.path(), dest.path(), &profiles);
     assert!(run.status.success(), "{}", stderr(&run));
     let again = TempDir::new().unwrap();
-    anomize_with_secret(source.path(), again.path(), &profiles);
+    anomize_keyed(source.path(), again.path(), &profiles);
     assert_eq!(
         outputs(dest.path()),
         outputs(again.path()),
@@ -423,7 +403,7 @@ fn without_the_date_option_dates_are_removed_or_dummied() {
     let source = TempDir::new().unwrap();
     dated_file(&source.path().join("a1.dcm"), "PAT-A", "20200302", 1);
     let dest = TempDir::new().unwrap();
-    let run = anomize_with_secret(source.path(), dest.path(), &["ps3.15-basic"]);
+    let run = anomize_keyed(source.path(), dest.path(), &["ps3.15-basic"]);
     assert!(run.status.success(), "{}", stderr(&run));
     let before = dates_of(&source.path().join("a1.dcm"));
     for (path, value) in dates_of(&only_output(dest.path())) {
@@ -438,9 +418,6 @@ fn without_the_date_option_dates_are_removed_or_dummied() {
 #[test]
 fn burned_in_risk_is_flagged_and_quarantined_on_request() {
     let source = TempDir::new().unwrap();
-    let put = |obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str| {
-        obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
-    };
     for (name, modality, annotation, instance) in [
         ("us.dcm", "US", None, 1),
         ("ct-said-no.dcm", "US", Some("NO"), 2),
@@ -448,22 +425,22 @@ fn burned_in_risk_is_flagged_and_quarantined_on_request() {
         ("ct-said-yes.dcm", "CT", Some("YES"), 4),
     ] {
         let mut obj = InMemDicomObject::new_empty();
-        put(
+        put_text(
             &mut obj,
             tags::SOP_CLASS_UID,
             VR::UI,
             uids::CT_IMAGE_STORAGE,
         );
-        put(
+        put_text(
             &mut obj,
             tags::SOP_INSTANCE_UID,
             VR::UI,
             &format!("1.2.3.{instance}"),
         );
-        put(&mut obj, tags::MODALITY, VR::CS, modality);
-        put(&mut obj, tags::PATIENT_ID, VR::LO, name);
+        put_text(&mut obj, tags::MODALITY, VR::CS, modality);
+        put_text(&mut obj, tags::PATIENT_ID, VR::LO, name);
         if let Some(answer) = annotation {
-            put(&mut obj, tags::BURNED_IN_ANNOTATION, VR::CS, answer);
+            put_text(&mut obj, tags::BURNED_IN_ANNOTATION, VR::CS, answer);
         }
         write_part10(
             obj,
@@ -532,7 +509,7 @@ fn a_removed_private_group_leaves_no_group_length_behind() {
     )
     .unwrap();
     let dest = TempDir::new().unwrap();
-    let run = anomize_with_secret(source.path(), dest.path(), &["ps3.15-basic"]);
+    let run = anomize_keyed(source.path(), dest.path(), &["ps3.15-basic"]);
     assert!(run.status.success(), "{}", stderr(&run));
     let left: Vec<String> = all_elements(&only_output(dest.path()))
         .into_iter()
@@ -545,26 +522,23 @@ fn a_removed_private_group_leaves_no_group_length_behind() {
 #[test]
 fn clean_descriptors_takes_out_names_found_anywhere_in_the_file() {
     let mut obj = InMemDicomObject::new_empty();
-    let put = |obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str| {
-        obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
-    };
-    put(
+    put_text(
         &mut obj,
         tags::SOP_CLASS_UID,
         VR::UI,
         uids::CT_IMAGE_STORAGE,
     );
-    put(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, "1.2.3.9");
-    put(&mut obj, tags::PATIENT_ID, VR::LO, "MRN-4711");
-    put(&mut obj, tags::PATIENT_NAME, VR::PN, "Lindqvist^Astrid");
-    put(
+    put_text(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, "1.2.3.9");
+    put_text(&mut obj, tags::PATIENT_ID, VR::LO, "MRN-4711");
+    put_text(&mut obj, tags::PATIENT_NAME, VR::PN, "Lindqvist^Astrid");
+    put_text(
         &mut obj,
         tags::STUDY_DESCRIPTION,
         VR::LO,
         "CT for Dr Okafor, ASTRID LINDQVIST mrn-4711",
     );
     let mut request = InMemDicomObject::new_empty();
-    put(
+    put_text(
         &mut request,
         tags::REQUESTING_PHYSICIAN,
         VR::PN,
@@ -582,7 +556,7 @@ fn clean_descriptors_takes_out_names_found_anywhere_in_the_file() {
         uids::EXPLICIT_VR_LITTLE_ENDIAN,
     );
     let dest = TempDir::new().unwrap();
-    let run = anomize_with_secret(
+    let run = anomize_keyed(
         source.path(),
         dest.path(),
         &["ps3.15-basic", "clean-descriptors"],

@@ -459,14 +459,7 @@ fn file_meta_elements_inside_the_data_set_do_not_reach_the_output() {
         std::fs::copy(fixture(name), source.path().join(name)).unwrap();
     }
     let dest = tempfile::TempDir::new().unwrap();
-    let out = dicommanager()
-        .env("DICOMMANAGER_SECRET", "s")
-        .args(["anomize", "-q", "--profile", "ps3.15-basic", "-s"])
-        .arg(source.path())
-        .arg("-d")
-        .arg(dest.path())
-        .output()
-        .unwrap();
+    let out = anomize_keyed(source.path(), dest.path(), &["ps3.15-basic"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     for (name, _) in outputs(dest.path()) {
         let path = dest.path().join(&name);
@@ -503,16 +496,8 @@ fn cleaning_text_with_undefined_bytes_gives_an_output_that_can_be_cleaned_again(
         "retain-long-modified-dates",
         "clean-descriptors",
     ];
-    let run = |source: &std::path::Path, dest: &std::path::Path| {
-        let mut cmd = dicommanager();
-        cmd.env("DICOMMANAGER_SECRET", "s")
-            .args(["anomize", "-q", "-s"]);
-        cmd.arg(source).arg("-d").arg(dest);
-        for profile in profiles {
-            cmd.args(["--profile", profile]);
-        }
-        cmd.output().unwrap()
-    };
+    let run =
+        |source: &std::path::Path, dest: &std::path::Path| anomize_keyed(source, dest, &profiles);
     let once = tempfile::TempDir::new().unwrap();
     let out = run(first.path(), once.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -64,6 +64,41 @@ pub fn dicommanager() -> Command {
     cmd
 }
 
+/// The key the tests give `DICOMMANAGER_SECRET` where one is wanted.
+pub const TEST_SECRET: &str = "a long random test secret";
+
+/// Runs `anomize -q` with [`TEST_SECRET`] and the built-in profiles or
+/// profile files `profiles`, layered in order.
+pub fn anomize_keyed(source: &Path, dest: &Path, profiles: &[&str]) -> Output {
+    let mut cmd = dicommanager();
+    cmd.env("DICOMMANAGER_SECRET", TEST_SECRET)
+        .args(["anomize", "-q", "-s"])
+        .arg(source)
+        .arg("-d")
+        .arg(dest);
+    for profile in profiles {
+        cmd.args(["--profile", profile]);
+    }
+    cmd.output().expect("binary runs")
+}
+
+/// Runs `verify` on the run from `source` to `dest`.
+pub fn verify(source: &Path, dest: &Path, extra: &[&str]) -> Output {
+    dicommanager()
+        .args(["verify", "-s"])
+        .arg(source)
+        .arg("-d")
+        .arg(dest)
+        .args(extra)
+        .output()
+        .expect("binary runs")
+}
+
+/// Puts a text element into `obj`.
+pub fn put_text(obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str) {
+    obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+}
+
 /// Runs `anomize` from `source` to `dest` with extra arguments.
 pub fn anomize(source: &Path, dest: &Path, extra: &[&str]) -> Output {
     dicommanager()
@@ -88,50 +123,47 @@ pub struct Patient<'a> {
 /// a nested sequence that also names the patient, and 4x4 pixels.
 pub fn patient_object(patient: &Patient<'_>, study: &str, instance: u32) -> InMemDicomObject {
     let mut obj = InMemDicomObject::new_empty();
-    let put = |obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str| {
-        obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
-    };
-    put(&mut obj, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 100");
-    put(
+    put_text(&mut obj, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 100");
+    put_text(
         &mut obj,
         tags::SOP_CLASS_UID,
         VR::UI,
         uids::CT_IMAGE_STORAGE,
     );
-    put(
+    put_text(
         &mut obj,
         tags::SOP_INSTANCE_UID,
         VR::UI,
         &format!("{study}.{instance}"),
     );
-    put(&mut obj, tags::STUDY_DATE, VR::DA, "20240115");
-    put(&mut obj, tags::MODALITY, VR::CS, "CT");
-    put(&mut obj, tags::STUDY_DESCRIPTION, VR::LO, "Chest of Müller");
-    put(&mut obj, tags::PATIENT_NAME, VR::PN, patient.name);
-    put(&mut obj, tags::PATIENT_ID, VR::LO, patient.id);
-    put(&mut obj, tags::PATIENT_BIRTH_DATE, VR::DA, "19700101");
-    put(
+    put_text(&mut obj, tags::STUDY_DATE, VR::DA, "20240115");
+    put_text(&mut obj, tags::MODALITY, VR::CS, "CT");
+    put_text(&mut obj, tags::STUDY_DESCRIPTION, VR::LO, "Chest of Müller");
+    put_text(&mut obj, tags::PATIENT_NAME, VR::PN, patient.name);
+    put_text(&mut obj, tags::PATIENT_ID, VR::LO, patient.id);
+    put_text(&mut obj, tags::PATIENT_BIRTH_DATE, VR::DA, "19700101");
+    put_text(
         &mut obj,
         tags::PATIENT_ADDRESS,
         VR::LO,
         "1 Hospital Road, Springfield",
     );
-    put(&mut obj, tags::STUDY_INSTANCE_UID, VR::UI, study);
-    put(
+    put_text(&mut obj, tags::STUDY_INSTANCE_UID, VR::UI, study);
+    put_text(
         &mut obj,
         tags::SERIES_INSTANCE_UID,
         VR::UI,
         &format!("{study}.1"),
     );
-    put(
+    put_text(
         &mut obj,
         tags::INSTANCE_NUMBER,
         VR::IS,
         &instance.to_string(),
     );
     let mut item = InMemDicomObject::new_empty();
-    put(&mut item, tags::PATIENT_NAME, VR::PN, patient.name);
-    put(&mut item, tags::PATIENT_ID, VR::LO, patient.id);
+    put_text(&mut item, tags::PATIENT_NAME, VR::PN, patient.name);
+    put_text(&mut item, tags::PATIENT_ID, VR::LO, patient.id);
     obj.put(DataElement::new(
         tags::REFERENCED_PATIENT_SEQUENCE,
         VR::SQ,

@@ -35,10 +35,6 @@ SeriesInstanceUID = "hash"
 SOPInstanceUID = "hash"
 "#;
 
-fn put(obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str) {
-    obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
-}
-
 fn put_bytes(obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &[u8]) {
     obj.put(DataElement::new(
         tag,
@@ -57,25 +53,25 @@ fn sequence(obj: &mut InMemDicomObject, tag: Tag, items: Vec<InMemDicomObject>) 
 /// private element after the pixel data.
 fn rich_object() -> InMemDicomObject {
     let mut obj = patient_object(&ASTRID, STUDY, 1);
-    put(&mut obj, Tag(0x0010, 0x1000), VR::LO, OTHER_ID);
-    put(&mut obj, tags::REFERRING_PHYSICIAN_NAME, VR::PN, REFERRER);
+    put_text(&mut obj, Tag(0x0010, 0x1000), VR::LO, OTHER_ID);
+    put_text(&mut obj, tags::REFERRING_PHYSICIAN_NAME, VR::PN, REFERRER);
 
     let mut finding = InMemDicomObject::new_empty();
-    put(&mut finding, tags::VALUE_TYPE, VR::CS, "TEXT");
-    put(
+    put_text(&mut finding, tags::VALUE_TYPE, VR::CS, "TEXT");
+    put_text(
         &mut finding,
         tags::TEXT_VALUE,
         VR::UT,
         "Prior exam under PID7731 reviewed.",
     );
     let mut container = InMemDicomObject::new_empty();
-    put(&mut container, tags::VALUE_TYPE, VR::CS, "CONTAINER");
+    put_text(&mut container, tags::VALUE_TYPE, VR::CS, "CONTAINER");
     let mut empty = InMemDicomObject::new_empty();
-    put(&mut empty, tags::VALUE_TYPE, VR::CS, "TEXT");
+    put_text(&mut empty, tags::VALUE_TYPE, VR::CS, "TEXT");
     sequence(&mut container, tags::CONTENT_SEQUENCE, vec![empty, finding]);
     sequence(&mut obj, tags::CONTENT_SEQUENCE, vec![container]);
 
-    put(&mut obj, Tag(0x0009, 0x0010), VR::LO, "ACME IMAGING");
+    put_text(&mut obj, Tag(0x0009, 0x0010), VR::LO, "ACME IMAGING");
     put_bytes(
         &mut obj,
         Tag(0x0009, 0x1001),
@@ -88,8 +84,8 @@ fn rich_object() -> InMemDicomObject {
         VR::OB,
         b"\xff\xfeASTRID\x00\x00",
     );
-    put(&mut obj, Tag(0x7FE1, 0x0010), VR::LO, "ACME TRAILER");
-    put(&mut obj, Tag(0x7FE1, 0x1001), VR::LO, OTHER_ID);
+    put_text(&mut obj, Tag(0x7FE1, 0x0010), VR::LO, "ACME TRAILER");
+    put_text(&mut obj, Tag(0x7FE1, 0x1001), VR::LO, OTHER_ID);
     obj
 }
 
@@ -116,7 +112,7 @@ fn anomized(source: &Path, profile: Option<&str>) -> TempDir {
         args = vec!["--profile".to_string(), path.display().to_string()];
     }
     let out = dicommanager()
-        .env("DICOMMANAGER_SECRET", "a long random test secret")
+        .env("DICOMMANAGER_SECRET", TEST_SECRET)
         .args(["anomize", "--quiet", "-s"])
         .arg(source)
         .arg("-d")
@@ -126,17 +122,6 @@ fn anomized(source: &Path, profile: Option<&str>) -> TempDir {
         .unwrap();
     assert!(out.status.success(), "anomize failed: {}", stderr(&out));
     dest
-}
-
-fn verify(source: &Path, dest: &Path, extra: &[&str]) -> Output {
-    dicommanager()
-        .args(["verify", "-s"])
-        .arg(source)
-        .arg("-d")
-        .arg(dest)
-        .args(extra)
-        .output()
-        .unwrap()
 }
 
 fn stdout(out: &Output) -> String {
@@ -341,7 +326,7 @@ fn verify_matches_name_components_as_whole_words_only() {
         "1.2.826.0.1.3680043.99.9",
         1,
     );
-    put(
+    put_text(
         &mut inside_words,
         tags::SERIES_DESCRIPTION,
         VR::LO,
@@ -355,7 +340,7 @@ fn verify_matches_name_components_as_whole_words_only() {
         "1.2.826.0.1.3680043.99.10",
         1,
     );
-    put(
+    put_text(
         &mut as_word,
         tags::SERIES_DESCRIPTION,
         VR::LO,
@@ -376,8 +361,8 @@ fn verify_counts_a_label_that_merely_equals_phi_only_when_strict() {
     // The institution is called like the scanner's maker: the manufacturer
     // label is the scanner's own, unchanged, and not identifying.
     let mut obj = patient_object(&ASTRID, STUDY, 1);
-    put(&mut obj, tags::INSTITUTION_NAME, VR::LO, "MERIDIAN");
-    put(&mut obj, tags::MANUFACTURER, VR::LO, "MERIDIAN_SCANNERS");
+    put_text(&mut obj, tags::INSTITUTION_NAME, VR::LO, "MERIDIAN");
+    put_text(&mut obj, tags::MANUFACTURER, VR::LO, "MERIDIAN_SCANNERS");
     let source = source_with(&[("a.dcm", obj)]);
     let profile = format!("{CLEAN_PROFILE}InstitutionName = \"remove\"\n");
     let dest = anomized(source.path(), Some(&profile));
