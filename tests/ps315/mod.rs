@@ -266,19 +266,7 @@ pub fn assert_valid_uid(uid: &str, context: &str) {
 
 /// Two patients, dates at the top level and inside a sequence item.
 fn dated_file(path: &Path, patient: &str, study_date: &str, instance: u32) {
-    let mut obj = InMemDicomObject::new_empty();
-    put_text(
-        &mut obj,
-        tags::SOP_CLASS_UID,
-        VR::UI,
-        uids::CT_IMAGE_STORAGE,
-    );
-    put_text(
-        &mut obj,
-        tags::SOP_INSTANCE_UID,
-        VR::UI,
-        &format!("1.2.826.0.1.3680043.9999.7.{instance}"),
-    );
+    let mut obj = ct_object(&format!("1.2.826.0.1.3680043.9999.7.{instance}"));
     put_text(&mut obj, tags::STUDY_DATE, VR::DA, study_date);
     put_text(&mut obj, tags::SERIES_DATE, VR::DA, "20200229");
     put_text(&mut obj, tags::STUDY_TIME, VR::TM, "101500");
@@ -424,19 +412,7 @@ fn burned_in_risk_is_flagged_and_quarantined_on_request() {
         ("ct.dcm", "CT", None, 3),
         ("ct-said-yes.dcm", "CT", Some("YES"), 4),
     ] {
-        let mut obj = InMemDicomObject::new_empty();
-        put_text(
-            &mut obj,
-            tags::SOP_CLASS_UID,
-            VR::UI,
-            uids::CT_IMAGE_STORAGE,
-        );
-        put_text(
-            &mut obj,
-            tags::SOP_INSTANCE_UID,
-            VR::UI,
-            &format!("1.2.3.{instance}"),
-        );
+        let mut obj = ct_object(&format!("1.2.3.{instance}"));
         put_text(&mut obj, tags::MODALITY, VR::CS, modality);
         put_text(&mut obj, tags::PATIENT_ID, VR::LO, name);
         if let Some(answer) = annotation {
@@ -521,14 +497,7 @@ fn a_removed_private_group_leaves_no_group_length_behind() {
 
 #[test]
 fn clean_descriptors_takes_out_names_found_anywhere_in_the_file() {
-    let mut obj = InMemDicomObject::new_empty();
-    put_text(
-        &mut obj,
-        tags::SOP_CLASS_UID,
-        VR::UI,
-        uids::CT_IMAGE_STORAGE,
-    );
-    put_text(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, "1.2.3.9");
+    let mut obj = ct_object("1.2.3.9");
     put_text(&mut obj, tags::PATIENT_ID, VR::LO, "MRN-4711");
     put_text(&mut obj, tags::PATIENT_NAME, VR::PN, "Lindqvist^Astrid");
     put_text(

@@ -94,6 +94,19 @@ pub fn verify(source: &Path, dest: &Path, extra: &[&str]) -> Output {
         .expect("binary runs")
 }
 
+/// An empty CT image object with its SOP Class and Instance UIDs.
+pub fn ct_object(sop_instance: &str) -> InMemDicomObject {
+    let mut obj = InMemDicomObject::new_empty();
+    put_text(
+        &mut obj,
+        tags::SOP_CLASS_UID,
+        VR::UI,
+        uids::CT_IMAGE_STORAGE,
+    );
+    put_text(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, sop_instance);
+    obj
+}
+
 /// Puts a text element into `obj`.
 pub fn put_text(obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str) {
     obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
