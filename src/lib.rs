@@ -3,7 +3,8 @@
 //!
 //! Layers, lowest first; each uses only those above it in this list:
 //! - [`charset`]: text under a Specific Character Set.
-//! - [`stream`]: DICOM read and written element by element.
+//! - [`stream`]: DICOM read and written element by element, or read into
+//!   a tree of raw values.
 //! - [`profile`]: TOML profiles as data (what to do to which attribute).
 //! - [`rules`]: the actions (how), compiled from a profile into a lookup.
 //! - [`walk`], [`sink`]: finding files; writing audit tables.

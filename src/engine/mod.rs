@@ -1,14 +1,16 @@
 //! The de-identification run: discover, number, rewrite, audit.
 //!
-//! 1. Walk SOURCE in sorted order and, in parallel, keep the files that are
-//!    DICOM by content, reading their first attributes (patient, study,
-//!    series) without going near the pixel data.
-//! 2. Number them in walk order: `_metadata.csv` sequence, patient index
-//!    (one per Patient ID, 1, 2, 3 ... in order of first appearance), image
-//!    number within the patient, study and series numbers. Nothing here
-//!    depends on threads, so every run on the same input agrees.
-//! 3. Rewrite the files in parallel; one owner thread writes the audit rows
-//!    in `_metadata.csv` order as they complete.
+//! 1. Walk SOURCE in sorted order and, in parallel, a chunk of files at a
+//!    time, keep the files that are DICOM by content, reading their first
+//!    attributes (patient, study, series, burned-in clues) without going
+//!    near the pixel data.
+//! 2. Number each chunk in walk order: `_metadata.csv` sequence, patient
+//!    index (one per Patient ID, 1, 2, 3 ... in order of first appearance),
+//!    image number within the patient, study and series numbers. Nothing
+//!    here depends on threads, so every run on the same input agrees.
+//! 3. Rewrite the files in parallel, batches taken in order; one owner
+//!    thread writes the audit rows in `_metadata.csv` order as they
+//!    complete.
 
 mod burned_in;
 mod header;
