@@ -263,6 +263,27 @@ mod tests {
     }
 
     #[test]
+    fn ps315_codes_become_actions_combined_ones_valid_for_any_type() {
+        let base = RuleSet::load(&["ps3.15-basic".to_string()]).unwrap();
+        for (tag, code, action) in [
+            (Tag(0x0008, 0x0018), "U", "hash"),
+            (Tag(0x0008, 0x0020), "Z", "blank"),
+            (Tag(0x0008, 0x0022), "X/Z", "blank"),
+            (Tag(0x0008, 0x0012), "X/D", "dummy"),
+            (Tag(0x0008, 0x0023), "Z/D", "dummy"),
+            (Tag(0x0008, 0x0080), "X/Z/D", "dummy"),
+            (Tag(0x0008, 0x1140), "X/Z/U*", "keep"),
+            (Tag(0x0010, 0x0020), "Z/D", "replace-with-index"),
+            (Tag(0x0010, 0x1010), "X", "remove"),
+            (Tag(0x5002, 0x3000), "X (50xx,xxxx)", "remove"),
+            (Tag(0x6000, 0x3000), "X (60xx,3000)", "remove"),
+            (Tag(0x0009, 0x1010), "X (private)", "remove"),
+        ] {
+            assert_eq!(base.rule_for(tag).name(), action, "{tag} {code}");
+        }
+    }
+
+    #[test]
     fn unknown_action_lists_the_allowed_ones() {
         let err = compile("[attributes]\n\nPatientName = \"blnk\"\n").unwrap_err();
         assert_eq!(

@@ -547,3 +547,49 @@ fn clean_descriptors_takes_out_names_found_anywhere_in_the_file() {
         .collect();
     assert_eq!(codes, ["113100", "113105"]);
 }
+
+#[test]
+fn patient_age_stays_true_when_dates_move() {
+    // The age at the study is a fact about the patient that the shift
+    // must not change: kept as it is with Retain Patient Characteristics
+    // (the birth date it would be checked against is emptied), removed
+    // without it.
+    let mut obj = ct_object("1.2.3.10");
+    put_text(&mut obj, tags::PATIENT_ID, VR::LO, "AGE-1");
+    put_text(&mut obj, tags::STUDY_DATE, VR::DA, "20200302");
+    put_text(&mut obj, tags::PATIENT_BIRTH_DATE, VR::DA, "19800101");
+    put_text(&mut obj, tags::PATIENT_AGE, VR::AS, "040Y");
+    let source = TempDir::new().unwrap();
+    write_part10(
+        obj,
+        &source.path().join("a.dcm"),
+        uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    );
+    let age_after = |profiles: &[&str]| {
+        let dest = TempDir::new().unwrap();
+        let run = anomize_keyed(source.path(), dest.path(), profiles);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let elements = all_elements(&only_output(dest.path()));
+        let value = |tag: Tag| {
+            elements
+                .iter()
+                .find(|(p, _)| *p == tag.to_string())
+                .map(|(_, e)| text(e))
+        };
+        assert_ne!(value(tags::STUDY_DATE).as_deref(), Some("20200302"));
+        assert!(
+            value(tags::PATIENT_BIRTH_DATE)
+                .unwrap_or_default()
+                .is_empty()
+        );
+        value(tags::PATIENT_AGE)
+    };
+    let modified = ["ps3.15-basic", "retain-long-modified-dates"];
+    assert_eq!(age_after(&modified), None);
+    let with_characteristics = [
+        "ps3.15-basic",
+        "retain-long-modified-dates",
+        "retain-patient-characteristics",
+    ];
+    assert_eq!(age_after(&with_characteristics).as_deref(), Some("040Y"));
+}
