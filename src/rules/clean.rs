@@ -61,6 +61,10 @@ impl Rule for Clean {
             None => Ok(element.bytes.to_vec()),
         }
     }
+
+    fn needs_identifiers(&self) -> bool {
+        true
+    }
 }
 
 /// Encodes cleaned text in the element's character set. Bytes the set

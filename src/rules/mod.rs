@@ -132,6 +132,17 @@ pub trait Rule: Send + Sync + fmt::Debug {
     fn uses_secret(&self) -> bool {
         false
     }
+
+    /// Whether the rule needs [`FileContext::identifiers`] (the engine
+    /// collects them only for rule sets that do).
+    fn needs_identifiers(&self) -> bool {
+        false
+    }
+
+    /// Whether the rule needs [`FileContext::date_shift_days`].
+    fn needs_date_shift(&self) -> bool {
+        false
+    }
 }
 
 /// An entry of the action registry.

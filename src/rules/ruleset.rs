@@ -96,8 +96,8 @@ impl RuleSet {
             shifts_dates: false,
         };
         // Asked for every file: found once here.
-        let cleans = rules.all_rules().any(|rule| rule.name() == "clean");
-        let shifts_dates = rules.all_rules().any(|rule| rule.name() == "shift-date");
+        let cleans = rules.all_rules().any(|rule| rule.needs_identifiers());
+        let shifts_dates = rules.all_rules().any(|rule| rule.needs_date_shift());
         rules.cleans = cleans;
         rules.shifts_dates = shifts_dates;
         Ok(rules)
@@ -260,6 +260,8 @@ mod tests {
         assert_eq!(layered.rule_for(study_date).name(), "shift-date");
         assert_eq!(layered.rule_for(Tag(0x0008, 0x0018)).name(), "keep");
         assert!(layered.shifts_dates());
+        let cleaning = RuleSet::load(&specs(&["ps3.15-basic", "clean-descriptors"])).unwrap();
+        assert!(cleaning.cleans() && !cleaning.shifts_dates());
     }
 
     #[test]

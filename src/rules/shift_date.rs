@@ -80,6 +80,10 @@ impl Rule for ShiftDate {
     fn uses_secret(&self) -> bool {
         true
     }
+
+    fn needs_date_shift(&self) -> bool {
+        true
+    }
 }
 
 /// Shifts one DA value (`YYYYMMDD`, the ACR-NEMA `YYYY.MM.DD`, or a range
