@@ -92,16 +92,19 @@ fn rewrite_in_memory(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Resu
     BUFFERS.with_borrow_mut(|(input, output)| {
         output.clear();
         let source = open_source(job.source).map_err(OpenError::Io)?;
-        let head = read_into(&source, input, 0, HEAD).map_err(read_error)?;
+        let head = read_at(&source, 0, HEAD, input, 0).map_err(read_error)?;
         let filled = match pixels::find(&input[..head], job.layout, rules, job.size) {
             Some(span) if head == HEAD => {
                 match rewrite_around_pixels(job, rules, partial, &source, &span, input, output) {
                     Some(done) => return done,
                     // The buffer was changed: start again from the top.
-                    None => read_at_into(&source, input, 0, 0).map_err(read_error)?,
+                    None => read_at(&source, 0, usize::MAX, input, 0).map_err(read_error)?,
                 }
             }
-            _ => head + read_into(&source, input, head, usize::MAX).map_err(read_error)?,
+            _ => {
+                let rest = read_at(&source, head as u64, usize::MAX, input, head);
+                head + rest.map_err(read_error)?
+            }
         };
         output.clear();
         rewrite_bytes(&input[..filled], job.layout, output, rules, job.context)?;
@@ -129,7 +132,13 @@ fn rewrite_around_pixels(
     output: &mut Vec<u8>,
 ) -> Option<Result<(), FileError>> {
     input[span.length_field.clone()].fill(0);
-    let tail = match read_at_into(source, input, span.value_start, span.value_end()) {
+    let tail = match read_at(
+        source,
+        span.value_end(),
+        usize::MAX,
+        input,
+        span.value_start,
+    ) {
         Ok(tail) => tail,
         Err(err) => return Some(Err(read_error(err))),
     };
@@ -172,55 +181,38 @@ fn write_around_pixels(
     file.write_all(&output[split..]).map_err(fail)
 }
 
-/// Reads `source` from `offset` to its end into `buf` at `start`; returns
-/// how many bytes it read.
-fn read_at_into(source: &File, buf: &mut Vec<u8>, start: usize, offset: u64) -> io::Result<usize> {
+/// Reads up to `limit` bytes of `file` from `offset` (or to its end) into
+/// `buf` at `start`; returns how many. `buf` only ever grows, so that its
+/// bytes are not zeroed again for every file, and no stat or seek is spent
+/// on guessing the size.
+fn read_at(
+    file: &File,
+    offset: u64,
+    limit: usize,
+    buf: &mut Vec<u8>,
+    start: usize,
+) -> io::Result<usize> {
     use std::os::unix::fs::FileExt;
     let mut filled = 0;
-    loop {
-        if buf.len() < start + filled + HEAD {
-            buf.resize(start + filled + HEAD, 0);
-        }
-        match source.read_at(&mut buf[start + filled..], offset + filled as u64) {
-            Ok(0) => return Ok(filled),
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Reads up to `limit` bytes of `file` (from its current position) into
-/// `buf` at `start`, or to its end; returns how many. `buf` only ever
-/// grows, so that its bytes are not zeroed again for every file, and no
-/// stat or seek is spent on guessing the size.
-fn read_into(mut file: &File, buf: &mut Vec<u8>, start: usize, limit: usize) -> io::Result<usize> {
-    let mut filled = 0;
-    loop {
-        if filled == limit {
-            return Ok(filled);
-        }
+    while filled < limit {
         if buf.len() <= start + filled {
             buf.resize((buf.len() * 2).max(start + filled + HEAD), 0);
         }
         let end = buf.len().min(start.saturating_add(limit));
-        match file.read(&mut buf[start + filled..end]) {
-            Ok(0) => return Ok(filled),
+        match file.read_at(&mut buf[start + filled..end], offset + filled as u64) {
+            Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
+    Ok(filled)
 }
 
 fn rewrite_streaming(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Result<(), FileError> {
     // The meta is written first and needs the data set's SOP UIDs.
     let facts = read_header_facts(job.source, job.layout)?;
-    let identifiers = if rules.cleans() {
-        collect_identifiers(open_file(job.source, job.layout)?)?
-    } else {
-        Identifiers::default()
-    };
+    let identifiers = identifiers_for(rules, || open_file(job.source, job.layout))?;
     let opened = open_file(job.source, job.layout)?;
     let file = create_private_file(partial)?;
     let mut out = BufWriter::with_capacity(IO_BUFFER, file);
@@ -244,17 +236,26 @@ pub fn rewrite_bytes<W: Write>(
     context: FileContext<'_>,
 ) -> Result<(), FileError> {
     let facts = read_header_facts_from(input, layout)?;
-    let identifiers = if rules.cleans() {
-        collect_identifiers(open_reader(input, layout)?)?
-    } else {
-        Identifiers::default()
-    };
+    let identifiers = identifiers_for(rules, || open_reader(input, layout))?;
     let context = FileContext {
         identifiers: &identifiers,
         ..context
     };
     let opened = open_reader(input, layout)?;
     write_deidentified(opened, out, rules, &facts, context)
+}
+
+/// The file's identifying values when the rules clean text (a read of
+/// the header more), else none.
+fn identifiers_for<'a>(
+    rules: &RuleSet,
+    open: impl FnOnce() -> Result<OpenedFile<'a>, OpenError>,
+) -> Result<Identifiers, FileError> {
+    if rules.cleans() {
+        collect_identifiers(open()?)
+    } else {
+        Ok(Identifiers::default())
+    }
 }
 
 fn write_deidentified<W: Write>(
