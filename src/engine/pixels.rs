@@ -50,56 +50,45 @@ impl PixelSpan {
 /// rules keep, in a data set that is not deflated, whose elements before
 /// it lie within `head`, with a value big enough and within the file.
 pub fn find(head: &[u8], layout: Layout, rules: &RuleSet, file_size: u64) -> Option<PixelSpan> {
-    let mut opened = open_reader(head, layout).ok()?;
-    let syntax = opened.syntax;
-    if syntax.deflated {
-        return None;
-    }
-    let source = &mut opened.dataset;
-    loop {
-        let header = Header::read_top_level(source, syntax).ok()??;
-        // A group length of the pixel group would be computed without it.
-        if header.tag.group() == PIXEL_DATA.group() && header.tag != PIXEL_DATA {
-            return None;
-        }
-        if header.tag == PIXEL_DATA {
-            let start = usize::try_from(source.position()).ok()?;
-            let kept = rules.rule_for(PIXEL_DATA).disposition(header.vr) == Disposition::Keep;
-            let span = PixelSpan {
-                length_field: start - header.length_field_size(syntax)..start,
-                value_start: start,
-                len: header.len,
-                syntax,
-            };
-            let fits = !header.is_undefined_length()
-                && header.len >= MIN_COPIED
-                && span.value_end() <= file_size;
-            return (kept && fits).then_some(span);
-        }
-        if header.tag > PIXEL_DATA {
-            return None;
-        }
-        skip_value(source, &header, syntax, 0).ok()?;
-    }
+    let (span, header) = pixel_element(head, layout)?;
+    let kept = rules.rule_for(PIXEL_DATA).disposition(header.vr) == Disposition::Keep;
+    let fits = !span.syntax.deflated
+        && !header.is_undefined_length()
+        && header.len >= MIN_COPIED
+        && span.value_end() <= file_size;
+    (kept && fits).then_some(span)
 }
 
 /// Where the (emptied) Pixel Data value of a rewritten file starts, and
 /// its length field: found again, since rules may have changed everything
 /// before it.
 pub fn find_in_output(output: &[u8]) -> Option<PixelSpan> {
-    let mut opened = open_reader(output, Layout::Part10).ok()?;
+    pixel_element(output, Layout::Part10)
+        .filter(|(span, _)| span.len == 0)
+        .map(|(span, _)| span)
+}
+
+/// The top-level Pixel Data element of `bytes` and its header; `None` when
+/// the bytes end first, or when another element of the pixel group comes
+/// before it (a group length would be computed without the value).
+fn pixel_element(bytes: &[u8], layout: Layout) -> Option<(PixelSpan, Header)> {
+    let mut opened = open_reader(bytes, layout).ok()?;
     let syntax = opened.syntax;
     let source = &mut opened.dataset;
     loop {
         let header = Header::read_top_level(source, syntax).ok()??;
         if header.tag == PIXEL_DATA {
             let start = usize::try_from(source.position()).ok()?;
-            return (header.len == 0).then(|| PixelSpan {
+            let span = PixelSpan {
                 length_field: start - header.length_field_size(syntax)..start,
                 value_start: start,
-                len: 0,
+                len: header.len,
                 syntax,
-            });
+            };
+            return Some((span, header));
+        }
+        if header.tag.group() >= PIXEL_DATA.group() {
+            return None;
         }
         skip_value(source, &header, syntax, 0).ok()?;
     }
