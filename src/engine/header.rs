@@ -1,5 +1,6 @@
-//! The first pass: the few top-level attributes that number patients,
-//! read from the start of each file (never as far as the pixel data).
+//! The first pass: the few top-level attributes that number patients and
+//! judge burned-in risk, read from the start of each file (never as far as
+//! the pixel data).
 
 use std::io::Read;
 use std::path::Path;
@@ -50,7 +51,8 @@ pub struct SopUids {
 /// reading (and allocating) far ahead into pixel data it will not use.
 const HEADER_BUFFER: usize = 4 * 1024;
 
-/// Reads the top-level attributes up to Series Instance UID of a file.
+/// Reads the top-level attributes of a file up to Burned In Annotation
+/// (0028,0301): what numbering and the burned-in column need.
 pub fn read_header_facts(path: &Path, layout: Layout) -> Result<HeaderFacts, FileError> {
     let file = open_source(path).map_err(OpenError::Io)?;
     let rest = std::io::BufReader::with_capacity(HEADER_BUFFER, file);
