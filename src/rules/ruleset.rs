@@ -1,6 +1,7 @@
 //! A profile compiled once per run into a tag → rule lookup.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use dicom_core::{Tag, VR};
@@ -11,13 +12,46 @@ use crate::profile::{
 };
 use crate::stream::implicit_vr;
 
+/// A hasher for tags: they are looked up for every element of every file,
+/// come from the profile (not from an attacker who could choose
+/// collisions), and fit in a `u32`, so one multiplication spreads them
+/// well enough; SipHash cost more than the rest of the lookup.
+#[derive(Default)]
+struct TagHasher(u64);
+
+impl Hasher for TagHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u8(byte);
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.write_u64(u64::from(byte));
+    }
+
+    fn write_u16(&mut self, value: u16) {
+        self.write_u64(u64::from(value));
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        // Fibonacci hashing of the running value (the group and element
+        // of a tag arrive as two u16s).
+        self.0 = (self.0.rotate_left(16) ^ value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// The rules of a run, in the precedence of PS3.15-style profiles: an
 /// attribute named exactly, then the narrowest matching tag pattern, then
 /// the private-attribute policy (odd groups), then the policy for
 /// everything unlisted.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
-    exact: HashMap<Tag, Arc<dyn Rule>>,
+    exact: HashMap<Tag, Arc<dyn Rule>, BuildHasherDefault<TagHasher>>,
     /// Most specific first.
     patterns: Vec<(Selector, Arc<dyn Rule>)>,
     private: Arc<dyn Rule>,
@@ -52,7 +86,7 @@ impl RuleSet {
     pub fn compile(profile: &Profile) -> Result<RuleSet, ProfileErrors> {
         let mut errors = Vec::new();
         let keep = (super::keep::ACTION.build)(None);
-        let mut exact = HashMap::new();
+        let mut exact = HashMap::default();
         let mut patterns = Vec::new();
         for entry in &profile.entries {
             let known_vr = match entry.selector {

@@ -137,7 +137,7 @@ fn first_element_is_implicit<R: Read>(source: &mut Source<R>) -> Result<bool, St
         return Ok(false);
     }
     source.unread(&head);
-    Ok(dicom_core::VR::from_binary([head[4], head[5]]).is_none())
+    Ok(super::vr_from_bytes([head[4], head[5]]).is_none())
 }
 
 /// A file meta group without a transfer syntax: the first element tells
@@ -146,7 +146,7 @@ fn infer_syntax<R: Read>(source: &mut Source<R>) -> Result<(Syntax, String), Str
     let mut head = [0u8; 6];
     source.read_exact(&mut head, "the first data set element")?;
     source.unread(&head);
-    if dicom_core::VR::from_binary([head[4], head[5]]).is_some() {
+    if super::vr_from_bytes([head[4], head[5]]).is_some() {
         Ok((
             Syntax::EXPLICIT_VR_LITTLE_ENDIAN,
             EXPLICIT_VR_LE.to_string(),

@@ -3,7 +3,6 @@
 use std::io::{self, Read};
 use std::path::Path;
 
-use dicom_core::VR;
 
 use super::Syntax;
 
@@ -73,7 +72,7 @@ pub fn guess_bare_syntax(head: &[u8]) -> Option<Syntax> {
     }
     // An implicit VR length whose low bytes spell a VR would be over 16 KiB
     // for the first (short) element: read such bytes as an explicit VR.
-    if VR::from_binary([head[4], head[5]]).is_some() {
+    if super::vr_from_bytes([head[4], head[5]]).is_some() {
         return Some(Syntax::EXPLICIT_VR_LITTLE_ENDIAN);
     }
     let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
