@@ -1,14 +1,16 @@
-//! The first pass: the few top-level attributes that number patients and
-//! judge burned-in risk, read from the start of each file (never as far as
-//! the pixel data).
+//! The header facts the scan reads: the few top-level attributes that
+//! number patients and judge burned-in risk, read from the start of each
+//! file (never as far as the pixel data).
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use dicom_core::Tag;
 
 use super::FileError;
 use super::burned_in::{BurnedInClues, BurnedInRisk};
+use super::head::{Head, ReaderAt};
 use crate::charset::{CharacterSet, printable};
 use crate::stream::{
     Header, Layout, OpenError, OpenedFile, What, open_reader, open_source, skip_value,
@@ -25,7 +27,7 @@ const STUDY_INSTANCE_UID: Tag = Tag(0x0020, 0x000D);
 const SERIES_INSTANCE_UID: Tag = Tag(0x0020, 0x000E);
 const BURNED_IN_ANNOTATION: Tag = Tag(0x0028, 0x0301);
 
-/// What the first pass learns about one file.
+/// What the scan learns about one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeaderFacts {
     /// Patient ID, decoded, without padding; empty when absent.
@@ -47,38 +49,33 @@ pub struct SopUids {
     pub instance: Option<Vec<u8>>,
 }
 
-/// The first pass reads a few KiB per file: a small buffer keeps it from
-/// reading (and allocating) far ahead into pixel data it will not use.
+/// Headers longer than a [`Head`] are read on in steps this size: a small
+/// buffer keeps the scan from reading far ahead into pixel data it will
+/// not use.
 const HEADER_BUFFER: usize = 4 * 1024;
 
 /// Reads the top-level attributes of a file up to Burned In Annotation
 /// (0028,0301): what numbering and the burned-in column need.
 pub fn read_header_facts(path: &Path, layout: Layout) -> Result<HeaderFacts, FileError> {
     let file = open_source(path).map_err(OpenError::Io)?;
-    let rest = std::io::BufReader::with_capacity(HEADER_BUFFER, file);
+    let rest = BufReader::with_capacity(HEADER_BUFFER, file);
     facts_of(open_reader(rest, layout)?)
 }
 
-/// [`read_header_facts`] of a file already open, whose first bytes
-/// (`head`, read to sniff it) come first: no seek back, and for most files
-/// no read beyond `head`.
+/// [`read_header_facts`] of a file whose first bytes were read: the rest
+/// of the header, for the rare header longer than `head`, is read from
+/// `file` after them.
 pub fn read_header_facts_of_file(
-    head: Vec<u8>,
-    file: std::fs::File,
+    head: &Head,
+    file: &File,
     layout: Layout,
 ) -> Result<HeaderFacts, FileError> {
-    let rest = std::io::BufReader::with_capacity(HEADER_BUFFER, file);
-    facts_of(open_reader(std::io::Cursor::new(head).chain(rest), layout)?)
-}
-
-/// Reads the first bytes of a file, enough to sniff it and, usually, to
-/// find every attribute the first pass wants.
-pub fn read_head(file: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
-    let mut head = Vec::with_capacity(HEADER_BUFFER);
-    (&mut *file)
-        .take(HEADER_BUFFER as u64)
-        .read_to_end(&mut head)?;
-    Ok(head)
+    let after_head = ReaderAt {
+        file,
+        offset: head.bytes().len() as u64,
+    };
+    let rest = BufReader::with_capacity(HEADER_BUFFER, after_head);
+    facts_of(open_reader(head.bytes().chain(rest), layout)?)
 }
 
 /// [`read_header_facts`] of bytes in memory.

@@ -1,54 +1,53 @@
-//! The de-identification run: discover, number, rewrite, audit.
+//! The de-identification run: discover, scan, number, rewrite, audit.
 //!
-//! 1. Walk SOURCE in sorted order and, in parallel, a chunk of files at a
-//!    time, keep the files that are DICOM by content, reading their first
-//!    attributes (patient, study, series, burned-in clues) without going
-//!    near the pixel data.
-//! 2. Number each chunk in walk order: `_metadata.csv` sequence, patient
-//!    index (one per Patient ID, 1, 2, 3 ... in order of first appearance),
-//!    image number within the patient, study and series numbers. Nothing
-//!    here depends on threads, so every run on the same input agrees.
-//! 3. Rewrite the files in parallel, batches taken in order; one owner
-//!    thread writes the audit rows in `_metadata.csv` order as they
-//!    complete.
+//! 1. Walk SOURCE in sorted order.
+//! 2. Workers take the walked files in batches, in order. A worker opens
+//!    each file of its batch once and reads its head: that tells whether
+//!    it is DICOM and holds the attributes numbering needs (patient, study,
+//!    series, burned-in clues).
+//! 3. In its batch's turn (batch 1, then 2, ...), the worker numbers the
+//!    batch's DICOM files and lists them in `_metadata.csv`: sequence,
+//!    patient index (one per Patient ID, 1, 2, 3 ... in order of first
+//!    appearance), image number within the patient, study and series
+//!    numbers. Only walk order decides them, so every run on the same
+//!    input agrees, whatever the threads do.
+//! 4. The worker rewrites the batch's files from the open files and the
+//!    heads already read; one owner thread writes the audit rows in
+//!    `_metadata.csv` order as they complete.
 
 mod burned_in;
+mod head;
 mod header;
 mod identify;
+mod listing;
 mod pixels;
 mod plan;
 mod rewrite;
+mod scan;
+mod turns;
+mod worker;
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use dicom_core::Tag;
-use rayon::prelude::*;
 
 pub use burned_in::BurnedInRisk;
-pub use header::{
-    HeaderFacts, SopUids, read_head, read_header_facts, read_header_facts_from,
-    read_header_facts_of_file,
-};
-pub use plan::{Plan, PlannedFile, Planner};
+pub use header::{HeaderFacts, SopUids, read_header_facts, read_header_facts_from};
+pub use plan::{PlannedFile, Planner};
 pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file};
 
 use crate::profile::PathNumbers;
-use crate::rules::{FileContext, Identifiers, RuleError, RuleSet, date_shift_days};
-use crate::sink::{
-    AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink, read_metadata_csv,
-    write_metadata_csv,
-};
-use crate::stream::{Layout, OpenError, StreamError, describe_tag, open_source, sniff_bytes};
+use crate::rules::{RuleError, RuleSet};
+use crate::sink::{AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink};
+use crate::stream::{OpenError, StreamError, describe_tag};
 use crate::walk::{WalkError, discover};
-
-/// Files scanned in parallel before they are numbered: the header facts
-/// of one chunk at a time are held, not those of the whole tree.
-const SCAN_CHUNK: usize = 4096;
+use listing::Listing;
+use turns::Turns;
+use worker::{Numbering, Worker};
 
 /// Names of the audit files in DEST.
 pub const METADATA_CSV: &str = "_metadata.csv";
@@ -176,19 +175,6 @@ impl Summary {
     }
 }
 
-/// What the first pass knows of one file.
-#[derive(Debug)]
-pub enum Scanned {
-    NotDicom,
-    Unreadable(WalkError),
-    Dicom {
-        path: PathBuf,
-        layout: Layout,
-        size: u64,
-        header: Result<HeaderFacts, String>,
-    },
-}
-
 /// Runs `anomize` from SOURCE to DEST with `rules`.
 pub fn run(
     config: &RunConfig,
@@ -197,88 +183,50 @@ pub fn run(
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
     let (source, dest) = prepare_folders(config)?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.jobs.unwrap_or(0))
-        .build()
-        .map_err(|e| RunError::Dest {
-            path: dest.clone(),
-            source: std::io::Error::other(e),
-        })?;
-
     let discovered = discover(&source, Some(&dest));
-    let mut summary = Summary {
-        files_seen: discovered.files.len() as u64,
-        walk_errors: discovered.errors,
-        ..Summary::default()
+    let listing_path = dest.join(METADATA_CSV);
+    let listing = if config.existing == ExistingOutput::Resume {
+        let listed = listing::check_resumable(&dest, &discovered.files, scan::dicom_size)?;
+        Listing::resume(&listing_path, listed)?
+    } else {
+        Listing::create(&listing_path)?
     };
-    let cancelled = || config.cancel.load(Ordering::Relaxed);
-    let mut planner = Planner::default();
-    let mut files = discovered.files.into_iter();
-    loop {
-        let chunk: Vec<PathBuf> = files.by_ref().take(SCAN_CHUNK).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        let scanned: Vec<Scanned> = pool.install(|| chunk.into_par_iter().map(scan).collect());
-        if cancelled() {
-            summary.interrupted = true;
-            summary.elapsed = started.elapsed();
-            return Ok(summary);
-        }
-        planner.add(scanned, &mut summary.walk_errors);
-    }
-    let plan = planner.finish();
-    summary.dicom_files = plan.files.len() as u64;
-    summary.patients = plan.patients as u64;
-    let metadata_rows = || {
-        plan.files
-            .iter()
-            .map(|f| (f.seq, f.source_display(), f.size))
-    };
-    if config.existing == ExistingOutput::Resume {
-        check_resumable(&dest, metadata_rows())?;
-    }
-    write_metadata_csv(&dest.join(METADATA_CSV), metadata_rows())?;
+    let sinks: Vec<Box<dyn TableSink>> = vec![
+        Box::new(CsvSink::create(&dest.join(AUDIT_CSV))?),
+        Box::new(XlsxSink::create(&dest.join(AUDIT_XLSX), &dest)?),
+    ];
     let outputs = Outputs {
         dest: &dest,
         rules,
         quarantine_burned_in: config.quarantine_burned_in,
     };
-    create_output_folders(&outputs, &plan)?;
-
-    let sinks: Vec<Box<dyn TableSink>> = vec![
-        Box::new(CsvSink::create(&dest.join(AUDIT_CSV))?),
-        Box::new(XlsxSink::create(&dest.join(AUDIT_XLSX), &dest)?),
-    ];
-    progress.start(plan.files.len() as u64);
+    let numbering = Turns::new(Numbering::new(listing, discovered.errors));
     let worker = Worker {
         outputs: &outputs,
         rules,
         secret: &config.secret,
         resume: config.existing == ExistingOutput::Resume,
+        cancel: &config.cancel,
+        numbering: &numbering,
+        progress,
     };
+    let batches: Vec<&[PathBuf]> = discovered.files.chunks(BATCH).collect();
+    let taken = AtomicUsize::new(0);
+    let jobs = config
+        .jobs
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+        .max(1);
+    progress.start(discovered.files.len() as u64);
     let (sender, receiver) = mpsc::channel::<Vec<(usize, Outcome)>>();
     let (tally, sink_result) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || write_in_order(receiver, sinks, progress));
-        pool.install(|| {
-            // Outcomes go to the writer a batch at a time: one wake-up of
-            // the writer per batch, not per file. Batches are taken in
-            // order as workers come free (not split in halves as
-            // `par_chunks` would), so the rows the writer holds back until
-            // their turn stay few, whatever the number of files.
-            plan.files
-                .chunks(BATCH)
-                .par_bridge()
-                .for_each_with(sender, |sender, files| {
-                    let outcomes: Vec<(usize, Outcome)> = files
-                        .iter()
-                        .take_while(|_| !cancelled())
-                        .map(|file| (file.seq, worker.process_guarded(file)))
-                        .collect();
-                    // The writer only stops early on a sink error, reported below.
-                    let _ = sender.send(outcomes);
-                });
-        });
+        let (worker, batches, taken) = (&worker, &batches, &taken);
+        for _ in 0..jobs {
+            let sender = sender.clone();
+            scope.spawn(move || worker.take_batches(batches, taken, &sender));
+        }
+        drop(sender);
         writer.join().unwrap_or_else(|_| {
             (
                 Tally::default(),
@@ -290,20 +238,26 @@ pub fn run(
         })
     });
     progress.finish();
+    let numbering = numbering.into_inner();
     sink_result?;
-    summary.ok = tally.ok;
-    summary.errors = tally.errors;
-    summary.resumed = tally.resumed;
-    summary.interrupted = cancelled() && tally.ok + tally.errors < summary.dicom_files;
-    summary.elapsed = started.elapsed();
-    Ok(summary)
+    let dicom_files = numbering.finish()?;
+    let all_taken = taken.load(Ordering::Relaxed) >= batches.len();
+    Ok(Summary {
+        files_seen: discovered.files.len() as u64,
+        dicom_files: dicom_files.files as u64,
+        ok: tally.ok,
+        errors: tally.errors,
+        patients: u64::from(dicom_files.patients),
+        walk_errors: dicom_files.walk_errors,
+        elapsed: started.elapsed(),
+        resumed: tally.resumed,
+        interrupted: !all_taken || tally.ok + tally.errors < dicom_files.files as u64,
+    })
 }
 
 /// Files handed to a worker at once (and reported to the writer at once).
 const BATCH: usize = 16;
 
-/// Creates every output folder the plan needs, once, before the workers
-/// start (instead of a `mkdir` per file).
 /// Where the outputs of a run go.
 struct Outputs<'a> {
     dest: &'a Path,
@@ -320,52 +274,6 @@ impl Outputs<'_> {
         } else {
             self.dest.join(relative)
         }
-    }
-}
-
-fn create_output_folders(outputs: &Outputs<'_>, plan: &Plan) -> Result<(), RunError> {
-    let mut folders = std::collections::BTreeSet::new();
-    for file in &plan.files {
-        if let Some(numbers) = file.numbers
-            && let Some(parent) = outputs.path(file, numbers).parent()
-        {
-            folders.insert(parent.to_path_buf());
-        }
-    }
-    for path in folders {
-        std::fs::create_dir_all(&path).map_err(|source| RunError::Dest { path, source })?;
-    }
-    Ok(())
-}
-
-/// A resumed run must list the same files as the interrupted one, in the
-/// same order with the same sizes, or its numbering would not match the
-/// outputs already written.
-fn check_resumable<'a>(
-    dest: &Path,
-    rows: impl Iterator<Item = (usize, Cow<'a, str>, u64)>,
-) -> Result<(), RunError> {
-    let mismatch = |reason: String| RunError::ResumeMismatch {
-        path: dest.to_path_buf(),
-        reason,
-    };
-    let previous = read_metadata_csv(&dest.join(METADATA_CSV))
-        .map_err(|e| mismatch(format!("{METADATA_CSV} is unreadable ({e})")))?;
-    let current: Vec<(usize, String, u64)> = rows
-        .map(|(seq, path, size)| (seq, path.into_owned(), size))
-        .collect();
-    if previous.len() != current.len() {
-        return Err(mismatch(format!(
-            "{METADATA_CSV} lists {} DICOM files, SOURCE now has {}",
-            previous.len(),
-            current.len()
-        )));
-    }
-    match previous.iter().zip(&current).find(|(a, b)| a != b) {
-        Some((_, (seq, _, _))) => Err(mismatch(format!(
-            "file {seq} of {METADATA_CSV} is not the same file (path or size)"
-        ))),
-        None => Ok(()),
     }
 }
 
@@ -407,112 +315,11 @@ fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf), RunError> {
     }
 }
 
-fn scan(path: PathBuf) -> Scanned {
-    let unreadable = |err: std::io::Error| {
-        Scanned::Unreadable(WalkError {
-            path: path.to_path_buf(),
-            reason: err.to_string(),
-        })
-    };
-    // One open per file for the whole first pass.
-    let mut file = match open_source(&path) {
-        Ok(file) => file,
-        Err(err) => return unreadable(err),
-    };
-    let head = match read_head(&mut file) {
-        Ok(head) => head,
-        Err(err) => return unreadable(err),
-    };
-    let Some(layout) = sniff_bytes(&head) else {
-        return Scanned::NotDicom;
-    };
-    let size = match file.metadata() {
-        Ok(meta) => meta.len(),
-        Err(err) => return unreadable(err),
-    };
-    Scanned::Dicom {
-        path,
-        layout,
-        size,
-        header: read_header_facts_of_file(head, file, layout).map_err(|e| e.to_string()),
-    }
-}
-
 /// What became of one file.
 struct Outcome {
     row: AuditRow,
     /// The output was already complete (a resumed run) and was kept.
     kept: bool,
-}
-
-/// What every file of the second pass shares.
-struct Worker<'a> {
-    outputs: &'a Outputs<'a>,
-    rules: &'a RuleSet,
-    secret: &'a [u8],
-    /// Keep outputs that already exist (`--resume`).
-    resume: bool,
-}
-
-impl Worker<'_> {
-    /// [`Worker::process`], with a panic (a bug of ours, never expected)
-    /// turned into that file's ERROR row instead of the end of the run.
-    fn process_guarded(&self, file: &PlannedFile) -> Outcome {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.process(file)))
-            .unwrap_or_else(|panic| {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                Outcome {
-                    row: error_row(file, format!("internal error (please report): {message}")),
-                    kept: false,
-                }
-            })
-    }
-
-    fn process(&self, file: &PlannedFile) -> Outcome {
-        let mut row = error_row(file, String::new());
-        let (patient_index, output) = match (&file.problem, file.patient_index, file.numbers) {
-            (None, Some(index), Some(numbers)) => (index, self.outputs.path(file, numbers)),
-            (problem, _, _) => {
-                row.reason = problem.as_deref().unwrap_or("not numbered").to_string();
-                return Outcome { row, kept: false };
-            }
-        };
-        // Outputs appear only by an atomic rename of a complete file, so one
-        // that exists is complete.
-        if self.resume && output.is_file() {
-            row.status = Status::Ok;
-            row.destination_file = output.to_string_lossy().into_owned();
-            return Outcome { row, kept: true };
-        }
-        let job = FileJob {
-            source: &file.source,
-            layout: file.layout,
-            output: &output,
-            size: file.size,
-            context: FileContext {
-                patient_index,
-                secret: self.secret,
-                date_shift_days: if self.rules.shifts_dates() {
-                    date_shift_days(self.secret, &file.patient_id)
-                } else {
-                    0
-                },
-                identifiers: Identifiers::none(),
-            },
-        };
-        match rewrite_file(&job, self.rules) {
-            Ok(()) => {
-                row.status = Status::Ok;
-                row.destination_file = output.to_string_lossy().into_owned();
-            }
-            Err(err) => row.reason = err.to_string(),
-        }
-        Outcome { row, kept: false }
-    }
 }
 
 /// The audit row of a file that failed, and why.

@@ -9,11 +9,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::Scanned;
+use super::HeaderFacts;
 use super::burned_in::BurnedInRisk;
 use crate::profile::PathNumbers;
 use crate::stream::Layout;
-use crate::walk::WalkError;
 
 /// One DICOM file with its numbers.
 #[derive(Debug, Clone)]
@@ -30,7 +29,7 @@ pub struct PlannedFile {
     pub patient_index: Option<u32>,
     /// The numbers the output path is made from.
     pub numbers: Option<PathNumbers>,
-    /// Why the file cannot be processed, found in the first pass.
+    /// Why the file cannot be processed, found by the scan.
     pub problem: Option<Box<str>>,
     /// Whether its pixels may hold burned-in text.
     pub burned_in: BurnedInRisk,
@@ -41,13 +40,6 @@ impl PlannedFile {
     pub fn source_display(&self) -> std::borrow::Cow<'_, str> {
         self.source.to_string_lossy()
     }
-}
-
-/// The numbered files of a run.
-#[derive(Debug, Default)]
-pub struct Plan {
-    pub files: Vec<PlannedFile>,
-    pub patients: u32,
 }
 
 #[derive(Default)]
@@ -61,144 +53,125 @@ struct Patient {
     studies: HashMap<String, (u32, HashMap<String, u32>)>,
 }
 
-/// Numbers scanned files chunk by chunk, in walk order, so that the first
-/// pass never holds more than one chunk of header facts.
+/// Numbers DICOM files one at a time, in walk order; it keeps one entry
+/// per patient, study and series, nothing per file.
 #[derive(Default)]
 pub struct Planner {
-    plan: Plan,
+    files: usize,
     patients: HashMap<String, Patient>,
 }
 
 impl Planner {
-    /// Numbers the next files in walk order; unreadable ones join
-    /// `walk_errors`.
-    pub fn add(&mut self, scanned: Vec<Scanned>, walk_errors: &mut Vec<WalkError>) {
-        let plan = &mut self.plan;
-        let patients = &mut self.patients;
-        plan.files.reserve(scanned.len());
-        for item in scanned {
-            let (source, layout, size, header) = match item {
-                Scanned::NotDicom => continue,
-                Scanned::Unreadable(err) => {
-                    walk_errors.push(err);
-                    continue;
-                }
-                Scanned::Dicom {
-                    path,
-                    layout,
-                    size,
-                    header,
-                } => (path, layout, size, header),
-            };
-            let seq = plan.files.len() + 1;
-            let mut file = PlannedFile {
-                seq,
-                source,
-                layout,
-                size,
-                patient_name: Arc::from(""),
-                patient_id: Arc::from(""),
-                patient_index: None,
-                numbers: None,
-                problem: None,
-                burned_in: BurnedInRisk::None,
-            };
-            match header {
-                Err(problem) => file.problem = Some(problem.into_boxed_str()),
-                Ok(facts) => {
-                    file.burned_in = facts.burned_in;
-                    let next_index = patients.len() as u32 + 1;
-                    let patient =
-                        patients
-                            .entry(facts.patient_id.clone())
-                            .or_insert_with(|| Patient {
-                                index: next_index,
-                                id: Arc::from(facts.patient_id.as_str()),
-                                ..Patient::default()
-                            });
-                    patient.images += 1;
-                    if *patient.name != *facts.patient_name {
-                        patient.name = Arc::from(facts.patient_name.as_str());
-                    }
-                    let study_count = patient.studies.len() as u32;
-                    let (study, series_map) = patient
-                        .studies
-                        .entry(facts.study_uid)
-                        .or_insert_with(|| (study_count + 1, HashMap::new()));
-                    let series_count = series_map.len() as u32;
-                    let series = *series_map
-                        .entry(facts.series_uid)
-                        .or_insert(series_count + 1);
-                    file.numbers = Some(PathNumbers {
-                        patient_index: patient.index,
-                        image_number: patient.images,
-                        study: *study,
-                        series,
-                    });
-                    file.patient_index = Some(patient.index);
-                    file.patient_name = Arc::clone(&patient.name);
-                    file.patient_id = Arc::clone(&patient.id);
-                }
+    /// Numbers the next DICOM file: its header facts, or why they could
+    /// not be read.
+    pub fn number(
+        &mut self,
+        source: PathBuf,
+        layout: Layout,
+        size: u64,
+        header: Result<&HeaderFacts, &str>,
+    ) -> PlannedFile {
+        self.files += 1;
+        let mut file = PlannedFile {
+            seq: self.files,
+            source,
+            layout,
+            size,
+            patient_name: Arc::from(""),
+            patient_id: Arc::from(""),
+            patient_index: None,
+            numbers: None,
+            problem: None,
+            burned_in: BurnedInRisk::None,
+        };
+        let facts = match header {
+            Ok(facts) => facts,
+            Err(problem) => {
+                file.problem = Some(problem.into());
+                return file;
             }
-            plan.files.push(file);
+        };
+        file.burned_in = facts.burned_in;
+        let next_index = self.patients.len() as u32 + 1;
+        let patient = self
+            .patients
+            .entry(facts.patient_id.clone())
+            .or_insert_with(|| Patient {
+                index: next_index,
+                id: Arc::from(facts.patient_id.as_str()),
+                ..Patient::default()
+            });
+        patient.images += 1;
+        if *patient.name != *facts.patient_name {
+            patient.name = Arc::from(facts.patient_name.as_str());
         }
+        let study_count = patient.studies.len() as u32;
+        let (study, series_map) = patient
+            .studies
+            .entry(facts.study_uid.clone())
+            .or_insert_with(|| (study_count + 1, HashMap::new()));
+        let series_count = series_map.len() as u32;
+        let series = *series_map
+            .entry(facts.series_uid.clone())
+            .or_insert(series_count + 1);
+        file.numbers = Some(PathNumbers {
+            patient_index: patient.index,
+            image_number: patient.images,
+            study: *study,
+            series,
+        });
+        file.patient_index = Some(patient.index);
+        file.patient_name = Arc::clone(&patient.name);
+        file.patient_id = Arc::clone(&patient.id);
+        file
     }
 
-    pub fn finish(mut self) -> Plan {
-        self.plan.patients = self.patients.len() as u32;
-        self.plan.files.shrink_to_fit();
-        self.plan
+    /// DICOM files numbered so far.
+    pub fn files(&self) -> usize {
+        self.files
+    }
+
+    /// Patients seen so far.
+    pub fn patients(&self) -> u32 {
+        self.patients.len() as u32
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::HeaderFacts;
     use crate::profile::OutputTemplate;
-    use crate::stream::Layout;
 
-    fn dicom(name: &str, id: &str, study: &str) -> Scanned {
-        Scanned::Dicom {
-            path: PathBuf::from(name),
-            layout: Layout::Part10,
-            size: 10,
-            header: Ok(HeaderFacts {
-                patient_id: id.into(),
-                patient_name: format!("name of {id}"),
-                study_uid: study.into(),
-                series_uid: "s".into(),
-                ..HeaderFacts::default()
-            }),
+    fn facts(id: &str, study: &str) -> HeaderFacts {
+        HeaderFacts {
+            patient_id: id.into(),
+            patient_name: format!("name of {id}"),
+            study_uid: study.into(),
+            series_uid: "s".into(),
+            ..HeaderFacts::default()
         }
     }
 
     #[test]
     fn patients_numbered_in_order_of_first_appearance() {
-        let scanned = vec![
-            dicom("a", "P2", "1"),
-            Scanned::NotDicom,
-            dicom("b", "P1", "1"),
-            dicom("c", "P2", "2"),
-            Scanned::Dicom {
-                path: PathBuf::from("d"),
-                layout: Layout::Part10,
-                size: 3,
-                header: Err("file ends inside the header".into()),
-            },
-            dicom("e", "P2", "1"),
+        let files = [
+            ("a", Ok(facts("P2", "1"))),
+            ("b", Ok(facts("P1", "1"))),
+            ("c", Ok(facts("P2", "2"))),
+            ("d", Err("file ends inside the header".to_string())),
+            ("e", Ok(facts("P2", "1"))),
         ];
         let template =
             OutputTemplate::parse("{patient_index}/{study}/{image_number:03}.dcm").unwrap();
-        // Two chunks, numbered as one sequence.
         let mut planner = Planner::default();
-        let mut scanned = scanned;
-        let rest = scanned.split_off(2);
-        planner.add(scanned, &mut Vec::new());
-        planner.add(rest, &mut Vec::new());
-        let plan = planner.finish();
-        let got: Vec<_> = plan
-            .files
+        let planned: Vec<PlannedFile> = files
+            .iter()
+            .map(|(name, header)| {
+                let header = header.as_ref().map_err(String::as_str);
+                planner.number(PathBuf::from(name), Layout::Part10, 10, header)
+            })
+            .collect();
+        let got: Vec<_> = planned
             .iter()
             .map(|f| {
                 (
@@ -218,15 +191,13 @@ mod tests {
                 (5, Some(1), Some(PathBuf::from("1/1/003.dcm"))),
             ]
         );
-        assert_eq!(plan.patients, 2);
+        assert_eq!(planner.patients(), 2);
+        assert_eq!(planner.files(), 5);
         assert_eq!(
-            plan.files[3].problem.as_deref(),
+            planned[3].problem.as_deref(),
             Some("file ends inside the header")
         );
         // Files of one patient share their name and ID.
-        assert!(Arc::ptr_eq(
-            &plan.files[0].patient_id,
-            &plan.files[2].patient_id
-        ));
+        assert!(Arc::ptr_eq(&planned[0].patient_id, &planned[2].patient_id));
     }
 }

@@ -1,4 +1,4 @@
-//! The second pass: one file read element by element, the rules applied
+//! The rewrite: one file read element by element, the rules applied
 //! at every depth, the result written to a temporary name and renamed.
 //!
 //! Elements the rules keep are copied byte for byte (pixel data streamed,
@@ -17,7 +17,8 @@ use dicom_core::{Tag, VR};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
-use super::header::{HeaderFacts, read_header_facts, read_header_facts_from};
+use super::head::{HEAD, read_at};
+use super::header::{HeaderFacts, read_header_facts_from};
 use super::identify::collect_identifiers;
 use super::{FileError, pixels};
 use crate::charset::CharacterSet;
@@ -27,7 +28,7 @@ use crate::rules::{
 use crate::stream::{
     FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError, OpenedFile,
     SEQUENCE_DELIMITER, Source, StreamError, Syntax, UNDEFINED_LENGTH, What, meta, open_file,
-    open_reader, open_source, pad, skip_value,
+    open_reader, pad, skip_value,
 };
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
@@ -42,19 +43,24 @@ pub struct FileJob<'a> {
     pub layout: Layout,
     /// The final output path; its folder must exist.
     pub output: &'a Path,
-    /// Size of the source in bytes, as the first pass saw it.
+    /// Size of the source in bytes, as the scan saw it.
     pub size: u64,
+    /// The source, opened by the scan.
+    pub input: &'a File,
+    /// What the scan read of its header (the file meta is made from its
+    /// SOP UIDs before the data set is read).
+    pub facts: &'a HeaderFacts,
     pub context: FileContext<'a>,
 }
 
-/// Files up to this size are read whole and written whole, through two
-/// buffers each worker keeps: one read and one write system call per file,
-/// and no allocation. Larger files are streamed.
+/// Files up to this size are read whole (into the buffer that holds their
+/// head) and written whole from a buffer each worker keeps: few system
+/// calls per file, and no allocation. Larger files are streamed.
 const IN_MEMORY_LIMIT: u64 = 2 * 1024 * 1024;
 
 thread_local! {
-    /// A worker's input and output buffers, reused from file to file.
-    static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// A worker's output buffer, reused from file to file.
+    static OUTPUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Where a data set (or item) ends.
@@ -69,10 +75,19 @@ enum End {
 }
 
 /// De-identifies one file; on any error nothing is left at `job.output`.
-pub fn rewrite_file(job: &FileJob<'_>, rules: &RuleSet) -> Result<(), FileError> {
+/// `input` holds the first `known` bytes of the source (its [`Head`]);
+/// the rest of a small file is read after them.
+///
+/// [`Head`]: super::head::Head
+pub fn rewrite_file(
+    job: &FileJob<'_>,
+    rules: &RuleSet,
+    input: &mut Vec<u8>,
+    known: usize,
+) -> Result<(), FileError> {
     let partial = partial_path(job.output);
     let result = if job.size <= IN_MEMORY_LIMIT {
-        rewrite_in_memory(job, rules, &partial)
+        rewrite_in_memory(job, rules, &partial, input, known)
     } else {
         rewrite_streaming(job, rules, &partial)
     }
@@ -84,30 +99,30 @@ pub fn rewrite_file(job: &FileJob<'_>, rules: &RuleSet) -> Result<(), FileError>
     result
 }
 
-/// How much of a small file is read before looking for its pixel data:
-/// enough for the header of nearly every image.
-const HEAD: usize = 16 * 1024;
-
-fn rewrite_in_memory(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Result<(), FileError> {
-    BUFFERS.with_borrow_mut(|(input, output)| {
+fn rewrite_in_memory(
+    job: &FileJob<'_>,
+    rules: &RuleSet,
+    partial: &Path,
+    input: &mut Vec<u8>,
+    known: usize,
+) -> Result<(), FileError> {
+    OUTPUT.with_borrow_mut(|output| {
         output.clear();
-        let source = open_source(job.source).map_err(OpenError::Io)?;
-        let head = read_at(&source, 0, HEAD, input, 0).map_err(read_error)?;
-        let filled = match pixels::find(&input[..head], job.layout, rules, job.size) {
-            Some(span) if head == HEAD => {
-                match rewrite_around_pixels(job, rules, partial, &source, &span, input, output) {
+        let filled = match pixels::find(&input[..known], job.layout, rules, job.size) {
+            Some(span) if known == HEAD => {
+                match rewrite_around_pixels(job, rules, partial, &span, input, output) {
                     Some(done) => return done,
                     // The buffer was changed: start again from the top.
-                    None => read_at(&source, 0, usize::MAX, input, 0).map_err(read_error)?,
+                    None => read_at(job.input, 0, usize::MAX, input, 0).map_err(read_error)?,
                 }
             }
             _ => {
-                let rest = read_at(&source, head as u64, usize::MAX, input, head);
-                head + rest.map_err(read_error)?
+                let rest = read_at(job.input, known as u64, usize::MAX, input, known);
+                known + rest.map_err(read_error)?
             }
         };
         output.clear();
-        rewrite_bytes(&input[..filled], job.layout, output, rules, job.context)?;
+        write_bytes(&input[..filled], job, output, rules)?;
         let mut file = create_private_file(partial)?;
         file.write_all(output).map_err(|e| output_error(partial, e))
     })
@@ -126,14 +141,13 @@ fn rewrite_around_pixels(
     job: &FileJob<'_>,
     rules: &RuleSet,
     partial: &Path,
-    source: &File,
     span: &pixels::PixelSpan,
     input: &mut Vec<u8>,
     output: &mut Vec<u8>,
 ) -> Option<Result<(), FileError>> {
     input[span.length_field.clone()].fill(0);
     let tail = match read_at(
-        source,
+        job.input,
         span.value_end(),
         usize::MAX,
         input,
@@ -143,7 +157,7 @@ fn rewrite_around_pixels(
         Err(err) => return Some(Err(read_error(err))),
     };
     let shortened = &input[..span.value_start + tail];
-    if let Err(err) = rewrite_bytes(shortened, job.layout, output, rules, job.context) {
+    if let Err(err) = write_bytes(shortened, job, output, rules) {
         return Some(Err(err));
     }
     let at = pixels::find_in_output(output)?;
@@ -152,7 +166,7 @@ fn rewrite_around_pixels(
         partial,
         output,
         at.value_start,
-        source,
+        job.input,
         span,
     ))
 }
@@ -181,37 +195,7 @@ fn write_around_pixels(
     file.write_all(&output[split..]).map_err(fail)
 }
 
-/// Reads up to `limit` bytes of `file` from `offset` (or to its end) into
-/// `buf` at `start`; returns how many. `buf` only ever grows, so that its
-/// bytes are not zeroed again for every file, and no stat or seek is spent
-/// on guessing the size.
-fn read_at(
-    file: &File,
-    offset: u64,
-    limit: usize,
-    buf: &mut Vec<u8>,
-    start: usize,
-) -> io::Result<usize> {
-    use std::os::unix::fs::FileExt;
-    let mut filled = 0;
-    while filled < limit {
-        if buf.len() <= start + filled {
-            buf.resize((buf.len() * 2).max(start + filled + HEAD), 0);
-        }
-        let end = buf.len().min(start.saturating_add(limit));
-        match file.read_at(&mut buf[start + filled..end], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
 fn rewrite_streaming(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Result<(), FileError> {
-    // The meta is written first and needs the data set's SOP UIDs.
-    let facts = read_header_facts(job.source, job.layout)?;
     let identifiers = identifiers_for(rules, || open_file(job.source, job.layout))?;
     let opened = open_file(job.source, job.layout)?;
     let file = create_private_file(partial)?;
@@ -220,7 +204,7 @@ fn rewrite_streaming(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Resu
         identifiers: &identifiers,
         ..job.context
     };
-    write_deidentified(opened, &mut out, rules, &facts, context)?;
+    write_deidentified(opened, &mut out, rules, job.facts, context)?;
     out.into_inner()
         .map(drop)
         .map_err(|e| output_error(partial, e.into_error()))
@@ -236,13 +220,34 @@ pub fn rewrite_bytes<W: Write>(
     context: FileContext<'_>,
 ) -> Result<(), FileError> {
     let facts = read_header_facts_from(input, layout)?;
+    write_prepared(input, layout, out, rules, context, &facts)
+}
+
+/// [`rewrite_bytes`] of a file the scan has read the header of.
+fn write_bytes(
+    input: &[u8],
+    job: &FileJob<'_>,
+    out: &mut Vec<u8>,
+    rules: &RuleSet,
+) -> Result<(), FileError> {
+    write_prepared(input, job.layout, out, rules, job.context, job.facts)
+}
+
+fn write_prepared<W: Write>(
+    input: &[u8],
+    layout: Layout,
+    out: &mut W,
+    rules: &RuleSet,
+    context: FileContext<'_>,
+    facts: &HeaderFacts,
+) -> Result<(), FileError> {
     let identifiers = identifiers_for(rules, || open_reader(input, layout))?;
     let context = FileContext {
         identifiers: &identifiers,
         ..context
     };
     let opened = open_reader(input, layout)?;
-    write_deidentified(opened, out, rules, &facts, context)
+    write_deidentified(opened, out, rules, facts, context)
 }
 
 /// The file's identifying values when the rules clean text (a read of

@@ -1,6 +1,6 @@
-//! CSV tables: `_metadata.csv` (the list of DICOM files) and `_out.csv`
-//! (the audit, written batch by batch as files finish, so it survives an
-//! interrupted run).
+//! The audit as CSV, `_out.csv`, written batch by batch as files finish,
+//! so it survives an interrupted run. (`_metadata.csv` is written as files
+//! are numbered: see `engine::listing`.)
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -63,40 +63,4 @@ impl TableSink for CsvSink {
             .flush()
             .map_err(|e| SinkError::new(&self.path, e))
     }
-}
-
-/// Writes `_metadata.csv`: one row per DICOM file, no header row.
-pub fn write_metadata_csv<'a>(
-    path: &Path,
-    rows: impl Iterator<Item = (usize, std::borrow::Cow<'a, str>, u64)>,
-) -> Result<(), SinkError> {
-    let file = create_private(path).map_err(|e| SinkError::new(path, e))?;
-    let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file));
-    for (seq, source, size) in rows {
-        writer
-            .write_record([seq.to_string().as_str(), &source, size.to_string().as_str()])
-            .map_err(|e| SinkError::new(path, e))?;
-    }
-    writer.flush().map_err(|e| SinkError::new(path, e))
-}
-
-/// Reads `_metadata.csv` back (to check that a resumed run numbers the same files).
-pub fn read_metadata_csv(path: &Path) -> Result<Vec<(usize, String, u64)>, SinkError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_path(path)
-        .map_err(|e| SinkError::new(path, e))?;
-    reader
-        .records()
-        .map(|record| {
-            let record = record.map_err(|e| SinkError::new(path, e))?;
-            let field = |i: usize| record.get(i).unwrap_or_default();
-            let number = |i: usize| {
-                field(i)
-                    .parse::<u64>()
-                    .map_err(|_| SinkError::new(path, format!("{:?} is not a number", field(i))))
-            };
-            Ok((number(0)? as usize, field(1).to_string(), number(2)?))
-        })
-        .collect()
 }

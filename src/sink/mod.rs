@@ -13,7 +13,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use self::csv::{CsvSink, read_metadata_csv, write_metadata_csv};
+pub use self::csv::CsvSink;
 pub use self::image::ImageSink;
 pub use self::png::PngSink;
 pub use self::xlsx::XlsxSink;

@@ -3,7 +3,6 @@
 use std::io::{self, Read};
 use std::path::Path;
 
-
 use super::Syntax;
 
 /// Where the parts of a DICOM file start.

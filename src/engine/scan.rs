@@ -1,0 +1,92 @@
+//! The scan of one file: open it, read its head, tell whether it is DICOM
+//! and read the attributes numbering needs. The open file and its head
+//! are kept for the rewrite, so each file is opened and its start read
+//! once per run.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+use super::head::Head;
+use super::header::{HeaderFacts, read_header_facts_of_file};
+use crate::stream::{Layout, open_source, sniff_bytes};
+use crate::walk::WalkError;
+
+/// What the scan found in one file.
+pub enum Scanned<'a> {
+    NotDicom,
+    Unreadable(WalkError),
+    Dicom(ScannedFile<'a>),
+}
+
+/// A DICOM file, open, with what the scan read of it.
+pub struct ScannedFile<'a> {
+    pub path: &'a Path,
+    pub file: File,
+    pub head: Head,
+    pub layout: Layout,
+    pub size: u64,
+    /// The header's facts, or why they could not be read.
+    pub header: Result<HeaderFacts, String>,
+}
+
+/// Scans the file at `path`, reading its head into `buffer`. A panic (a
+/// bug of ours, never expected) makes the file unreadable rather than
+/// stopping the worker: numbering waits for every file of a batch.
+pub fn scan(path: &Path, buffer: Vec<u8>) -> Scanned<'_> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scan_file(path, buffer)))
+        .unwrap_or_else(|panic| {
+            Scanned::Unreadable(WalkError {
+                path: path.to_path_buf(),
+                reason: format!("internal error (please report): {}", panic_text(&*panic)),
+            })
+        })
+}
+
+fn scan_file(path: &Path, buffer: Vec<u8>) -> Scanned<'_> {
+    match open_dicom(path, buffer) {
+        Ok(None) => Scanned::NotDicom,
+        Ok(Some((file, head, layout, size))) => {
+            let header = read_header_facts_of_file(&head, &file, layout).map_err(|e| e.to_string());
+            Scanned::Dicom(ScannedFile {
+                path,
+                file,
+                head,
+                layout,
+                size,
+                header,
+            })
+        }
+        Err(err) => Scanned::Unreadable(WalkError {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        }),
+    }
+}
+
+/// The size of the file at `path` if it is DICOM (and readable), as the
+/// scan would list it.
+pub fn dicom_size(path: &Path) -> Option<u64> {
+    let (_, _, _, size) = open_dicom(path, Vec::new()).ok()??;
+    Some(size)
+}
+
+/// Opens a file and reads its head; `None` when it is not DICOM.
+fn open_dicom(path: &Path, buffer: Vec<u8>) -> io::Result<Option<(File, Head, Layout, u64)>> {
+    let file = open_source(path)?;
+    let head = Head::read(&file, buffer)?;
+    let Some(layout) = sniff_bytes(head.bytes()) else {
+        return Ok(None);
+    };
+    let size = file.metadata()?.len();
+    Ok(Some((file, head, layout, size)))
+}
+
+/// The message of a caught panic.
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,277 @@
+//! One worker of a run: it takes batches of walked files in order, scans
+//! them, numbers them in its batch's turn, and rewrites them from the
+//! bytes the scan read. Each file is opened once and its head read once.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::Sender;
+
+use super::head::Head;
+use super::listing::Listing;
+use super::scan::{Scanned, panic_text, scan};
+use super::turns::Turns;
+use super::{Outcome, Outputs, Progress, error_row};
+use crate::engine::{FileJob, HeaderFacts, PlannedFile, Planner, rewrite_file};
+use crate::rules::{FileContext, Identifiers, RuleSet, date_shift_days};
+use crate::sink::{SinkError, Status};
+use crate::walk::WalkError;
+
+/// What every worker of a run shares.
+pub struct Worker<'a> {
+    pub outputs: &'a Outputs<'a>,
+    pub rules: &'a RuleSet,
+    pub secret: &'a [u8],
+    /// Keep outputs that already exist (`--resume`).
+    pub resume: bool,
+    pub cancel: &'a AtomicBool,
+    pub numbering: &'a Turns<Numbering>,
+    pub progress: &'a dyn Progress,
+}
+
+/// The numbering state of a run, changed by one batch at a time in walk
+/// order.
+pub struct Numbering {
+    planner: Planner,
+    listing: Listing,
+    walk_errors: Vec<WalkError>,
+    /// `_metadata.csv` could not be written: no file is numbered after it.
+    failed: Option<SinkError>,
+}
+
+/// What numbering found, at the end of a run.
+pub struct Numbered {
+    pub files: usize,
+    pub patients: u32,
+    pub walk_errors: Vec<WalkError>,
+}
+
+/// A numbered DICOM file of the batch in hand, still open.
+struct InHand {
+    planned: PlannedFile,
+    file: File,
+    head: Head,
+    facts: Option<HeaderFacts>,
+}
+
+/// What a worker keeps from file to file.
+#[derive(Default)]
+struct Scratch {
+    /// Buffers for the heads of a batch, reused.
+    heads: Vec<Vec<u8>>,
+    /// The file being rewritten (whole, if small); it only ever grows, so
+    /// that its bytes are not zeroed again for every file.
+    input: Vec<u8>,
+    /// The output folder made last: made again only when it changes.
+    folder: PathBuf,
+}
+
+impl Numbering {
+    pub fn new(listing: Listing, walk_errors: Vec<WalkError>) -> Numbering {
+        Numbering {
+            planner: Planner::default(),
+            listing,
+            walk_errors,
+            failed: None,
+        }
+    }
+
+    /// Numbers the DICOM files of one batch, in walk order, and lists them.
+    fn number(&mut self, scanned: Vec<Scanned<'_>>) -> Vec<InHand> {
+        let mut numbered = Vec::with_capacity(scanned.len());
+        for item in scanned {
+            if self.failed.is_some() {
+                break;
+            }
+            let scanned = match item {
+                Scanned::NotDicom => continue,
+                Scanned::Unreadable(err) => {
+                    self.walk_errors.push(err);
+                    continue;
+                }
+                Scanned::Dicom(scanned) => scanned,
+            };
+            let header = scanned.header.as_ref().map_err(String::as_str);
+            let planned = self.planner.number(
+                scanned.path.to_path_buf(),
+                scanned.layout,
+                scanned.size,
+                header,
+            );
+            if let Err(err) = self
+                .listing
+                .add(planned.seq, &planned.source_display(), planned.size)
+            {
+                self.failed = Some(err);
+                break;
+            }
+            numbered.push(InHand {
+                planned,
+                file: scanned.file,
+                head: scanned.head,
+                facts: scanned.header.ok(),
+            });
+        }
+        numbered
+    }
+
+    /// The end of numbering: what it found, once the listing is complete.
+    pub fn finish(mut self) -> Result<Numbered, SinkError> {
+        if let Some(err) = self.failed {
+            return Err(err);
+        }
+        self.listing.flush()?;
+        Ok(Numbered {
+            files: self.planner.files(),
+            patients: self.planner.patients(),
+            walk_errors: self.walk_errors,
+        })
+    }
+}
+
+impl Worker<'_> {
+    /// Takes batches (`taken` counts those handed out) until there are no
+    /// more or the run is cancelled; sends their outcomes to the writer.
+    pub fn take_batches(
+        &self,
+        batches: &[&[PathBuf]],
+        taken: &AtomicUsize,
+        sender: &Sender<Vec<(usize, Outcome)>>,
+    ) {
+        let mut scratch = Scratch::default();
+        while !self.cancel.load(Ordering::Relaxed) {
+            let number = taken.fetch_add(1, Ordering::Relaxed);
+            let Some(paths) = batches.get(number) else {
+                break;
+            };
+            // Every batch taken is numbered, or the next would wait forever.
+            let scanned: Vec<Scanned<'_>> = paths
+                .iter()
+                .map(|path| scan(path, scratch.heads.pop().unwrap_or_default()))
+                .collect();
+            let in_hand = self
+                .numbering
+                .in_turn(number, |numbering| numbering.number(scanned));
+            for _ in in_hand.len()..paths.len() {
+                self.progress.advance();
+            }
+            let outcomes: Vec<(usize, Outcome)> = in_hand
+                .into_iter()
+                .take_while(|_| !self.cancel.load(Ordering::Relaxed))
+                .map(|file| (file.planned.seq, self.process_guarded(file, &mut scratch)))
+                .collect();
+            // The writer only stops early on a sink error, reported by the run.
+            let _ = sender.send(outcomes);
+        }
+    }
+
+    /// [`Worker::process`], with a panic (a bug of ours, never expected)
+    /// turned into that file's ERROR row instead of the end of the run.
+    fn process_guarded(&self, file: InHand, scratch: &mut Scratch) -> Outcome {
+        let InHand {
+            planned,
+            file: source,
+            head,
+            facts,
+        } = file;
+        let known = scratch.take_head(head);
+        let work = || self.process(&planned, &source, facts.as_ref(), known, scratch);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+            Outcome {
+                row: error_row(
+                    &planned,
+                    format!("internal error (please report): {}", panic_text(&*panic)),
+                ),
+                kept: false,
+            }
+        })
+    }
+
+    /// De-identifies one file whose first `known` bytes are in
+    /// `scratch.input`.
+    fn process(
+        &self,
+        planned: &PlannedFile,
+        source: &File,
+        facts: Option<&HeaderFacts>,
+        known: usize,
+        scratch: &mut Scratch,
+    ) -> Outcome {
+        let mut row = error_row(planned, String::new());
+        let (patient_index, output, facts) = match (facts, planned.patient_index, planned.numbers) {
+            (Some(facts), Some(index), Some(numbers)) => {
+                (index, self.outputs.path(planned, numbers), facts)
+            }
+            _ => {
+                row.reason = planned.problem.as_deref().unwrap_or("not numbered").into();
+                return Outcome { row, kept: false };
+            }
+        };
+        // Outputs appear only by an atomic rename of a complete file, so one
+        // that exists is complete.
+        if self.resume && output.is_file() {
+            row.status = Status::Ok;
+            row.destination_file = output.to_string_lossy().into_owned();
+            return Outcome { row, kept: true };
+        }
+        let job = FileJob {
+            source: &planned.source,
+            layout: planned.layout,
+            output: &output,
+            size: planned.size,
+            input: source,
+            facts,
+            context: FileContext {
+                patient_index,
+                secret: self.secret,
+                date_shift_days: if self.rules.shifts_dates() {
+                    date_shift_days(self.secret, &planned.patient_id)
+                } else {
+                    0
+                },
+                identifiers: Identifiers::none(),
+            },
+        };
+        let written = make_folder(&output, &mut scratch.folder)
+            .and_then(|()| rewrite_file(&job, self.rules, &mut scratch.input, known));
+        match written {
+            Ok(()) => {
+                row.status = Status::Ok;
+                row.destination_file = output.to_string_lossy().into_owned();
+            }
+            Err(err) => row.reason = err.to_string(),
+        }
+        Outcome { row, kept: false }
+    }
+}
+
+impl Scratch {
+    /// Puts a file's head at the start of the input buffer and keeps the
+    /// head's own buffer for the next scan; returns the head's length.
+    /// (Heads stay small: a file is read whole into the one input buffer,
+    /// not into the buffer of its head, of which a batch has many.)
+    fn take_head(&mut self, head: Head) -> usize {
+        let known = head.bytes().len();
+        if self.input.len() < known {
+            self.input.resize(known, 0);
+        }
+        self.input[..known].copy_from_slice(head.bytes());
+        self.heads.push(head.into_buffer());
+        known
+    }
+}
+
+/// Makes the folder of `output` unless it is the one made last.
+fn make_folder(output: &Path, made: &mut PathBuf) -> Result<(), super::FileError> {
+    let Some(folder) = output.parent() else {
+        return Ok(());
+    };
+    if folder != made {
+        std::fs::create_dir_all(folder).map_err(|source| super::FileError::Output {
+            path: folder.to_path_buf(),
+            source,
+        })?;
+        *made = folder.to_path_buf();
+    }
+    Ok(())
+}
