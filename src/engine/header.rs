@@ -10,7 +10,8 @@ use dicom_core::Tag;
 
 use super::FileError;
 use super::burned_in::{BurnedInClues, BurnedInRisk};
-use super::head::{Head, ReaderAt};
+use super::head::{HEAD, Head, ReaderAt};
+use super::pixels::{self, PIXEL_DATA, PixelSpan};
 use crate::charset::{CharacterSet, printable};
 use crate::stream::{
     Header, Layout, OpenError, OpenedFile, What, open_reader, open_source, skip_value,
@@ -40,6 +41,9 @@ pub struct HeaderFacts {
     /// meta of the output is made from them, so that the two always agree.
     pub sop_uids: SopUids,
     pub burned_in: BurnedInRisk,
+    /// Where the top-level Pixel Data lies, when its header is in the
+    /// bytes the scan read.
+    pub pixels: Option<PixelSpan>,
 }
 
 /// The raw values of (0008,0016) and (0008,0018), when present.
@@ -59,39 +63,82 @@ const HEADER_BUFFER: usize = 4 * 1024;
 pub fn read_header_facts(path: &Path, layout: Layout) -> Result<HeaderFacts, FileError> {
     let file = open_source(path).map_err(OpenError::Io)?;
     let rest = BufReader::with_capacity(HEADER_BUFFER, file);
-    facts_of(open_reader(rest, layout)?)
+    facts_of(open_reader(rest, layout)?, Until::BurnedInAnnotation).map(|walk| walk.facts)
 }
 
-/// [`read_header_facts`] of a file whose first bytes were read: the rest
-/// of the header, for the rare header longer than `head`, is read from
-/// `file` after them.
+/// [`read_header_facts`] of a file whose first bytes were read, looking
+/// for its Pixel Data in them as well. The rest of the header, for the
+/// rare header longer than `head`, is read from `file` after them.
 pub fn read_header_facts_of_file(
     head: &Head,
     file: &File,
     layout: Layout,
 ) -> Result<HeaderFacts, FileError> {
+    let whole_file = head.bytes().len() < HEAD;
+    match facts_of(open_reader(head.bytes(), layout)?, Until::PixelData) {
+        Ok(walk) if walk.complete || whole_file => return Ok(walk.facts),
+        Err(err) if whole_file => return Err(err),
+        // The header goes on after the head.
+        _ => {}
+    }
     let after_head = ReaderAt {
         file,
         offset: head.bytes().len() as u64,
     };
     let rest = BufReader::with_capacity(HEADER_BUFFER, after_head);
-    facts_of(open_reader(head.bytes().chain(rest), layout)?)
+    let walk = facts_of(
+        open_reader(head.bytes().chain(rest), layout)?,
+        Until::BurnedInAnnotation,
+    )?;
+    Ok(walk.facts)
 }
 
 /// [`read_header_facts`] of bytes in memory.
 pub fn read_header_facts_from(bytes: &[u8], layout: Layout) -> Result<HeaderFacts, FileError> {
-    facts_of(open_reader(bytes, layout)?)
+    facts_of(open_reader(bytes, layout)?, Until::PixelData).map(|walk| walk.facts)
 }
 
-fn facts_of(mut file: OpenedFile<'_>) -> Result<HeaderFacts, FileError> {
+/// How far the header is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// To the last attribute the facts need.
+    BurnedInAnnotation,
+    /// On to the top-level Pixel Data, to find where it lies (for bytes in
+    /// memory: elsewhere it would read through whole files without it).
+    PixelData,
+}
+
+/// The facts read, and whether every attribute they need was looked at.
+struct Walk {
+    facts: HeaderFacts,
+    complete: bool,
+}
+
+fn facts_of(mut file: OpenedFile<'_>, until: Until) -> Result<Walk, FileError> {
     let syntax = file.syntax;
     let source = &mut file.dataset;
     let mut charset = CharacterSet::default();
     let mut facts = HeaderFacts::default();
     let mut clues = BurnedInClues::default();
-    while let Some(header) = Header::read_top_level(source, syntax)? {
+    let mut complete = false;
+    loop {
+        let header = match Header::read_top_level(source, syntax) {
+            Ok(Some(header)) => header,
+            Ok(None) => break,
+            // Past the facts, a problem only ends the search for Pixel
+            // Data: the rewrite reports it, if it is one.
+            Err(_) if complete => break,
+            Err(err) => return Err(err.into()),
+        };
         if header.tag > BURNED_IN_ANNOTATION {
-            break;
+            complete = true;
+            if until == Until::BurnedInAnnotation || pixels::ends_search(header.tag) {
+                break;
+            }
+            if header.tag == PIXEL_DATA {
+                facts.pixels = PixelSpan::of(&header, source.position(), syntax);
+                break;
+            }
         }
         let wanted = [
             SPECIFIC_CHARACTER_SET,
@@ -106,7 +153,10 @@ fn facts_of(mut file: OpenedFile<'_>) -> Result<HeaderFacts, FileError> {
             BURNED_IN_ANNOTATION,
         ];
         if !wanted.contains(&header.tag) || header.is_undefined_length() {
-            skip_value(source, &header, syntax, 0)?;
+            match skip_value(source, &header, syntax, 0) {
+                Err(_) if complete => break,
+                skipped => skipped?,
+            }
             continue;
         }
         let value = source.read_value(header.len, What::Value(header.tag))?;
@@ -129,5 +179,66 @@ fn facts_of(mut file: OpenedFile<'_>) -> Result<HeaderFacts, FileError> {
         }
     }
     facts.burned_in = clues.risk();
-    Ok(facts)
+    Ok(Walk { facts, complete })
+}
+
+#[cfg(test)]
+mod tests {
+    use dicom_core::{PrimitiveValue, VR};
+
+    use super::*;
+    use crate::engine::testing::image;
+
+    /// The facts the scan reads from the file `bytes`.
+    fn scanned_facts(bytes: &[u8]) -> Result<HeaderFacts, FileError> {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("f.dcm");
+        std::fs::write(&path, bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        let head = Head::read(&file, Vec::new()).unwrap();
+        read_header_facts_of_file(&head, &file, Layout::Part10)
+    }
+
+    fn private_blob(group: u16, len: usize) -> Vec<(Tag, VR, PrimitiveValue)> {
+        vec![
+            (Tag(group, 0x0010), VR::LO, PrimitiveValue::from("BLOB")),
+            (
+                Tag(group, 0x1010),
+                VR::OB,
+                PrimitiveValue::from(vec![1u8; len]),
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_header_longer_than_the_head_is_read_on_from_the_file() {
+        // 20 KiB before Patient ID: the head ends before it.
+        let bytes = image(20_000, private_blob(0x0009, HEAD + 4000));
+        let facts = scanned_facts(&bytes).unwrap();
+        assert_eq!(facts.patient_id, "P1");
+        assert_eq!(facts.pixels, None);
+    }
+
+    #[test]
+    fn past_the_facts_the_search_for_pixel_data_may_end_in_vain() {
+        // The facts are in the head; Pixel Data comes after its end.
+        let bytes = image(20_000, private_blob(0x0029, HEAD + 4000));
+        let facts = scanned_facts(&bytes).unwrap();
+        assert_eq!(facts.patient_id, "P1");
+        assert_eq!(facts.pixels, None);
+
+        // A file cut short inside an element after the facts still has them.
+        let mut cut = image(0, private_blob(0x0029, 9000));
+        cut.truncate(cut.len() - 100);
+        let facts = scanned_facts(&cut).unwrap();
+        assert_eq!(facts.patient_id, "P1");
+    }
+
+    #[test]
+    fn the_pixel_data_in_the_head_is_found() {
+        let bytes = image(40_000, Vec::new());
+        let facts = scanned_facts(&bytes).unwrap();
+        let span = facts.pixels.expect("found in the head");
+        assert_eq!(span.value_end(), bytes.len() as u64);
+    }
 }

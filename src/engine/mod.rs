@@ -24,6 +24,8 @@ mod pixels;
 mod plan;
 mod rewrite;
 mod scan;
+#[cfg(test)]
+mod testing;
 mod turns;
 mod worker;
 

@@ -108,9 +108,12 @@ fn rewrite_in_memory(
 ) -> Result<(), FileError> {
     OUTPUT.with_borrow_mut(|output| {
         output.clear();
-        let filled = match pixels::find(&input[..known], job.layout, rules, job.size) {
-            Some(span) if known == HEAD => {
-                match rewrite_around_pixels(job, rules, partial, &span, input, output) {
+        let copyable = job.facts.pixels.as_ref().filter(|span| {
+            known == HEAD && span.value_start <= known && span.is_copyable(rules, job.size)
+        });
+        let filled = match copyable {
+            Some(span) => {
+                match rewrite_around_pixels(job, rules, partial, span, input, output) {
                     Some(done) => return done,
                     // The buffer was changed: start again from the top.
                     None => read_at(job.input, 0, usize::MAX, input, 0).map_err(read_error)?,
@@ -160,7 +163,8 @@ fn rewrite_around_pixels(
     if let Err(err) = write_bytes(shortened, job, output, rules) {
         return Some(Err(err));
     }
-    let at = pixels::find_in_output(output)?;
+    let header = &input[span.header_start..span.value_start];
+    let at = pixels::find_in_output(output, span, header, tail == 0)?;
     output[at.length_field.clone()].copy_from_slice(&at.length_bytes(span.len));
     Some(write_around_pixels(
         partial,

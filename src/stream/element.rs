@@ -223,6 +223,15 @@ impl Header {
 }
 
 impl Header {
+    /// How many bytes this header takes when written in `syntax`.
+    pub fn encoded_size(&self, syntax: Syntax) -> usize {
+        if syntax.explicit_vr && self.tag.group() != 0xFFFE && has_long_length(self.vr) {
+            12
+        } else {
+            8
+        }
+    }
+
     /// How many bytes the length field of this header takes when written
     /// in `syntax` (it is always the header's last bytes).
     pub fn length_field_size(&self, syntax: Syntax) -> usize {
@@ -332,6 +341,7 @@ mod tests {
     fn roundtrip(header: Header, syntax: Syntax) -> Header {
         let mut buf = Vec::new();
         header.write(&mut buf, syntax).unwrap();
+        assert_eq!(buf.len(), header.encoded_size(syntax));
         let mut source = Source::new(&buf[..]);
         Header::read(&mut source, syntax).unwrap().unwrap()
     }
