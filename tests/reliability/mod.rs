@@ -413,6 +413,26 @@ fn resume_refuses_a_changed_source_or_an_empty_dest() {
     assert_eq!(snapshot(dest.path()), before);
 }
 
+#[test]
+fn resume_goes_on_after_the_listed_files_as_a_fresh_run_would() {
+    let source = many_files(10);
+    let dest = TempDir::new().unwrap();
+    run(source.path(), dest.path(), &[]);
+    // An interrupted run lists only the files it numbered: keep the first
+    // four rows, and their outputs.
+    let listing = fs::read_to_string(dest.path().join("_metadata.csv")).unwrap();
+    let kept: String = listing.lines().take(4).map(|l| format!("{l}\n")).collect();
+    fs::write(dest.path().join("_metadata.csv"), kept).unwrap();
+    // Files added after the listed ones are numbered after them.
+    fs::write(source.path().join("d4/zz_late.dcm"), good_file()).unwrap();
+
+    let out = anomize(source.path(), dest.path(), &["--resume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let reference = TempDir::new().unwrap();
+    assert_eq!(run(source.path(), reference.path(), &[]).0, Some(0));
+    assert_eq!(final_state(dest.path()), final_state(reference.path()));
+}
+
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_cleanly_with_code_130() {
