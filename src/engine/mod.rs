@@ -220,9 +220,10 @@ pub fn run(
         .unwrap_or(1)
         .max(1);
     progress.start(discovered.files.len() as u64);
-    let (sender, receiver) = mpsc::channel::<Vec<(usize, Outcome)>>();
+    let (sender, receiver) = mpsc::channel::<Vec<Outcome<'_>>>();
     let (tally, sink_result) = std::thread::scope(|scope| {
-        let writer = scope.spawn(move || write_in_order(receiver, sinks, progress));
+        let outputs = &outputs;
+        let writer = scope.spawn(move || write_in_order(receiver, sinks, outputs, progress));
         let (worker, batches, taken) = (&worker, &batches, &taken);
         for _ in 0..jobs {
             let sender = sender.clone();
@@ -317,25 +318,46 @@ fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf), RunError> {
     }
 }
 
-/// What became of one file.
-struct Outcome {
-    row: AuditRow,
-    /// The output was already complete (a resumed run) and was kept.
-    kept: bool,
+/// What became of one file. The writer makes its audit row, so that the
+/// row's strings are made and freed on one thread (freeing memory another
+/// thread allocated makes the two wait for each other's allocator lock).
+struct Outcome<'a> {
+    file: PlannedFile<'a>,
+    /// Why the file failed, if it did.
+    result: Result<Done, String>,
 }
 
-/// The audit row of a file that failed, and why.
-fn error_row(file: &PlannedFile, reason: String) -> AuditRow {
-    AuditRow {
-        source_file: file.source_display().into_owned(),
-        patient_name: file.patient_name.to_string(),
-        patient_id: file.patient_id.to_string(),
-        patient_index: file.patient_index,
-        file_size: file.size,
-        destination_file: String::new(),
-        status: Status::Error,
-        reason,
-        burned_in_risk: file.burned_in.to_string(),
+/// How a file's output came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Done {
+    Written,
+    /// It was already complete (a resumed run) and was kept.
+    Kept,
+}
+
+impl Outcome<'_> {
+    fn audit_row(&self, outputs: &Outputs<'_>) -> AuditRow {
+        let file = &self.file;
+        let (status, destination_file, reason) = match (&self.result, file.numbers) {
+            (Ok(_), Some(numbers)) => (
+                Status::Ok,
+                outputs.path(file, numbers).to_string_lossy().into_owned(),
+                String::new(),
+            ),
+            (Ok(_), None) => (Status::Error, String::new(), "not numbered".into()),
+            (Err(reason), _) => (Status::Error, String::new(), reason.clone()),
+        };
+        AuditRow {
+            source_file: file.source_display().into_owned(),
+            patient_name: file.patient_name.to_string(),
+            patient_id: file.patient_id.to_string(),
+            patient_index: file.patient_index,
+            file_size: file.size,
+            destination_file,
+            status,
+            reason,
+            burned_in_risk: file.burned_in.to_string(),
+        }
     }
 }
 
@@ -348,12 +370,12 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, outcome: &Outcome) {
-        match outcome.row.status {
+    fn add(&mut self, row: &AuditRow, outcome: &Outcome<'_>) {
+        match row.status {
             Status::Ok => self.ok += 1,
             Status::Error => self.errors += 1,
         }
-        if outcome.kept {
+        if outcome.result == Ok(Done::Kept) {
             self.resumed += 1;
         }
     }
@@ -363,46 +385,57 @@ impl Tally {
 /// a cancelled run some numbers never arrive: the rows received are still
 /// written, in order.
 fn write_in_order(
-    receiver: mpsc::Receiver<Vec<(usize, Outcome)>>,
-    mut sinks: Vec<Box<dyn TableSink>>,
+    receiver: mpsc::Receiver<Vec<Outcome<'_>>>,
+    sinks: Vec<Box<dyn TableSink>>,
+    outputs: &Outputs<'_>,
     progress: &dyn Progress,
 ) -> (Tally, Result<(), SinkError>) {
-    let mut pending: BTreeMap<usize, Outcome> = BTreeMap::new();
+    let mut audit = Audit {
+        sinks,
+        outputs,
+        tally: Tally::default(),
+    };
+    let mut pending: BTreeMap<usize, Outcome<'_>> = BTreeMap::new();
     let mut next = 1;
-    let mut tally = Tally::default();
     for batch in receiver {
-        for (seq, outcome) in batch {
+        for outcome in batch {
             progress.advance();
-            pending.insert(seq, outcome);
+            pending.insert(outcome.file.seq, outcome);
             while let Some(outcome) = pending.remove(&next) {
-                if let Err(err) = write_row(&mut sinks, &outcome, &mut tally) {
-                    return (tally, Err(err));
+                if let Err(err) = audit.write(&outcome) {
+                    return (audit.tally, Err(err));
                 }
                 next += 1;
             }
         }
         // One write per batch rather than per row: the writer thread
         // shares the cores with the workers.
-        if let Err(err) = sinks.iter_mut().try_for_each(|sink| sink.flush()) {
-            return (tally, Err(err));
+        if let Err(err) = audit.sinks.iter_mut().try_for_each(|sink| sink.flush()) {
+            return (audit.tally, Err(err));
         }
     }
     for (_, outcome) in std::mem::take(&mut pending) {
-        if let Err(err) = write_row(&mut sinks, &outcome, &mut tally) {
-            return (tally, Err(err));
+        if let Err(err) = audit.write(&outcome) {
+            return (audit.tally, Err(err));
         }
     }
-    let finished = sinks.into_iter().try_for_each(|sink| sink.finish());
-    (tally, finished)
+    let finished = audit.sinks.into_iter().try_for_each(|sink| sink.finish());
+    (audit.tally, finished)
 }
 
-fn write_row(
-    sinks: &mut [Box<dyn TableSink>],
-    outcome: &Outcome,
-    tally: &mut Tally,
-) -> Result<(), SinkError> {
-    tally.add(outcome);
-    sinks
-        .iter_mut()
-        .try_for_each(|sink| sink.write_row(&outcome.row))
+/// The audit tables being written, and what their rows counted.
+struct Audit<'a> {
+    sinks: Vec<Box<dyn TableSink>>,
+    outputs: &'a Outputs<'a>,
+    tally: Tally,
+}
+
+impl Audit<'_> {
+    fn write(&mut self, outcome: &Outcome<'_>) -> Result<(), SinkError> {
+        let row = outcome.audit_row(self.outputs);
+        self.tally.add(&row, outcome);
+        self.sinks
+            .iter_mut()
+            .try_for_each(|sink| sink.write_row(&row))
+    }
 }

@@ -11,10 +11,10 @@ use super::head::Head;
 use super::listing::Listing;
 use super::scan::{Scanned, panic_text, scan};
 use super::turns::Turns;
-use super::{Outcome, Outputs, Progress, error_row};
+use super::{Done, Outcome, Outputs, Progress};
 use crate::engine::{FileJob, HeaderFacts, PlannedFile, Planner, rewrite_file};
 use crate::rules::{FileContext, Identifiers, RuleSet, date_shift_days};
-use crate::sink::{SinkError, Status};
+use crate::sink::SinkError;
 use crate::walk::WalkError;
 
 /// What every worker of a run shares.
@@ -47,8 +47,8 @@ pub struct Numbered {
 }
 
 /// A numbered DICOM file of the batch in hand, still open.
-struct InHand {
-    planned: PlannedFile,
+struct InHand<'a> {
+    planned: PlannedFile<'a>,
     file: File,
     head: Head,
     facts: Option<HeaderFacts>,
@@ -77,7 +77,7 @@ impl Numbering {
     }
 
     /// Numbers the DICOM files of one batch, in walk order, and lists them.
-    fn number(&mut self, scanned: Vec<Scanned<'_>>) -> Vec<InHand> {
+    fn number<'a>(&mut self, scanned: Vec<Scanned<'a>>) -> Vec<InHand<'a>> {
         let mut numbered = Vec::with_capacity(scanned.len());
         for item in scanned {
             if self.failed.is_some() {
@@ -92,12 +92,9 @@ impl Numbering {
                 Scanned::Dicom(scanned) => scanned,
             };
             let header = scanned.header.as_ref().map_err(String::as_str);
-            let planned = self.planner.number(
-                scanned.path.to_path_buf(),
-                scanned.layout,
-                scanned.size,
-                header,
-            );
+            let planned = self
+                .planner
+                .number(scanned.path, scanned.layout, scanned.size, header);
             if let Err(err) = self
                 .listing
                 .add(planned.seq, &planned.source_display(), planned.size)
@@ -129,14 +126,14 @@ impl Numbering {
     }
 }
 
-impl Worker<'_> {
+impl<'a> Worker<'_> {
     /// Takes batches (`taken` counts those handed out) until there are no
     /// more or the run is cancelled; sends their outcomes to the writer.
     pub fn take_batches(
         &self,
-        batches: &[&[PathBuf]],
+        batches: &[&'a [PathBuf]],
         taken: &AtomicUsize,
-        sender: &Sender<Vec<(usize, Outcome)>>,
+        sender: &Sender<Vec<Outcome<'a>>>,
     ) {
         let mut scratch = Scratch::default();
         while !self.cancel.load(Ordering::Relaxed) {
@@ -145,7 +142,7 @@ impl Worker<'_> {
                 break;
             };
             // Every batch taken is numbered, or the next would wait forever.
-            let scanned: Vec<Scanned<'_>> = paths
+            let scanned: Vec<Scanned<'a>> = paths
                 .iter()
                 .map(|path| scan(path, scratch.heads.pop().unwrap_or_default()))
                 .collect();
@@ -155,10 +152,10 @@ impl Worker<'_> {
             for _ in in_hand.len()..paths.len() {
                 self.progress.advance();
             }
-            let outcomes: Vec<(usize, Outcome)> = in_hand
+            let outcomes: Vec<Outcome<'a>> = in_hand
                 .into_iter()
                 .take_while(|_| !self.cancel.load(Ordering::Relaxed))
-                .map(|file| (file.planned.seq, self.process_guarded(file, &mut scratch)))
+                .map(|file| self.process_guarded(file, &mut scratch))
                 .collect();
             // The writer only stops early on a sink error, reported by the run.
             let _ = sender.send(outcomes);
@@ -167,7 +164,7 @@ impl Worker<'_> {
 
     /// [`Worker::process`], with a panic (a bug of ours, never expected)
     /// turned into that file's ERROR row instead of the end of the run.
-    fn process_guarded(&self, file: InHand, scratch: &mut Scratch) -> Outcome {
+    fn process_guarded(&self, file: InHand<'a>, scratch: &mut Scratch) -> Outcome<'a> {
         let InHand {
             planned,
             file: source,
@@ -176,46 +173,42 @@ impl Worker<'_> {
         } = file;
         let known = scratch.take_head(head);
         let work = || self.process(&planned, &source, facts.as_ref(), known, scratch);
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
-            Outcome {
-                row: error_row(
-                    &planned,
-                    format!("internal error (please report): {}", panic_text(&*panic)),
-                ),
-                kept: false,
-            }
-        })
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+                Err(format!(
+                    "internal error (please report): {}",
+                    panic_text(&*panic)
+                ))
+            });
+        Outcome {
+            file: planned,
+            result,
+        }
     }
 
     /// De-identifies one file whose first `known` bytes are in
     /// `scratch.input`.
     fn process(
         &self,
-        planned: &PlannedFile,
+        planned: &PlannedFile<'_>,
         source: &File,
         facts: Option<&HeaderFacts>,
         known: usize,
         scratch: &mut Scratch,
-    ) -> Outcome {
-        let mut row = error_row(planned, String::new());
+    ) -> Result<Done, String> {
         let (patient_index, output, facts) = match (facts, planned.patient_index, planned.numbers) {
             (Some(facts), Some(index), Some(numbers)) => {
                 (index, self.outputs.path(planned, numbers), facts)
             }
-            _ => {
-                row.reason = planned.problem.as_deref().unwrap_or("not numbered").into();
-                return Outcome { row, kept: false };
-            }
+            _ => return Err(planned.problem.as_deref().unwrap_or("not numbered").into()),
         };
         // Outputs appear only by an atomic rename of a complete file, so one
         // that exists is complete.
         if self.resume && output.is_file() {
-            row.status = Status::Ok;
-            row.destination_file = output.to_string_lossy().into_owned();
-            return Outcome { row, kept: true };
+            return Ok(Done::Kept);
         }
         let job = FileJob {
-            source: &planned.source,
+            source: planned.source,
             layout: planned.layout,
             output: &output,
             size: planned.size,
@@ -232,16 +225,10 @@ impl Worker<'_> {
                 identifiers: Identifiers::none(),
             },
         };
-        let written = make_folder(&output, &mut scratch.folder)
-            .and_then(|()| rewrite_file(&job, self.rules, &mut scratch.input, known));
-        match written {
-            Ok(()) => {
-                row.status = Status::Ok;
-                row.destination_file = output.to_string_lossy().into_owned();
-            }
-            Err(err) => row.reason = err.to_string(),
-        }
-        Outcome { row, kept: false }
+        make_folder(&output, &mut scratch.folder)
+            .and_then(|()| rewrite_file(&job, self.rules, &mut scratch.input, known))
+            .map(|()| Done::Written)
+            .map_err(|err| err.to_string())
     }
 }
 
