@@ -75,10 +75,13 @@ pub fn read_header_facts_of_file(
     layout: Layout,
 ) -> Result<HeaderFacts, FileError> {
     let whole_file = head.bytes().len() < HEAD;
-    match facts_of(open_reader(head.bytes(), layout)?, Until::PixelData) {
+    let in_head = open_reader(head.bytes(), layout)
+        .map_err(FileError::from)
+        .and_then(|opened| facts_of(opened, Until::PixelData));
+    match in_head {
         Ok(walk) if walk.complete || whole_file => return Ok(walk.facts),
         Err(err) if whole_file => return Err(err),
-        // The header goes on after the head.
+        // The header (the file meta, even) goes on after the head.
         _ => {}
     }
     let after_head = ReaderAt {
@@ -187,7 +190,7 @@ mod tests {
     use dicom_core::{PrimitiveValue, VR};
 
     use super::*;
-    use crate::engine::testing::image;
+    use crate::engine::testing::{image, image_with_meta, meta};
 
     /// The facts the scan reads from the file `bytes`.
     fn scanned_facts(bytes: &[u8]) -> Result<HeaderFacts, FileError> {
@@ -217,6 +220,18 @@ mod tests {
         let facts = scanned_facts(&bytes).unwrap();
         assert_eq!(facts.patient_id, "P1");
         assert_eq!(facts.pixels, None);
+    }
+
+    #[test]
+    fn a_file_meta_longer_than_the_head_is_read_on_from_the_file() {
+        // Found by fuzzing (the `file_path` target): the meta itself
+        // ended beyond the head.
+        let meta = meta()
+            .private_information_creator_uid("1.2.3.4")
+            .private_information(vec![2u8; HEAD + 100]);
+        let bytes = image_with_meta(20_000, Vec::new(), meta);
+        let facts = scanned_facts(&bytes).unwrap();
+        assert_eq!(facts.patient_id, "P1");
     }
 
     #[test]

@@ -40,7 +40,7 @@ use dicom_core::Tag;
 pub use burned_in::BurnedInRisk;
 pub use header::{HeaderFacts, SopUids, read_header_facts, read_header_facts_from};
 pub use plan::{PlannedFile, Planner};
-pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file};
+pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file, rewrite_path};
 
 use crate::profile::PathNumbers;
 use crate::rules::{RuleError, RuleSet};

@@ -17,8 +17,8 @@ use dicom_core::{Tag, VR};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
-use super::head::{HEAD, read_at};
-use super::header::{HeaderFacts, read_header_facts_from};
+use super::head::{HEAD, Head, read_at};
+use super::header::{HeaderFacts, read_header_facts_from, read_header_facts_of_file};
 use super::identify::collect_identifiers;
 use super::{FileError, pixels};
 use crate::charset::CharacterSet;
@@ -28,7 +28,7 @@ use crate::rules::{
 use crate::stream::{
     FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError, OpenedFile,
     SEQUENCE_DELIMITER, Source, StreamError, Syntax, UNDEFINED_LENGTH, What, meta, open_file,
-    open_reader, pad, skip_value,
+    open_reader, open_source, pad, skip_value,
 };
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
@@ -225,6 +225,34 @@ pub fn rewrite_bytes<W: Write>(
 ) -> Result<(), FileError> {
     let facts = read_header_facts_from(input, layout)?;
     write_prepared(input, layout, out, rules, context, &facts)
+}
+
+/// De-identifies the file at `source` into `output` (whose folder must
+/// exist) by the path a run takes, scan then rewrite, without numbering:
+/// `context` gives the patient index. Fuzzing compares it with
+/// [`rewrite_bytes`], which must write the same bytes.
+pub fn rewrite_path(
+    source: &Path,
+    layout: Layout,
+    output: &Path,
+    rules: &RuleSet,
+    context: FileContext<'_>,
+) -> Result<(), FileError> {
+    let file = open_source(source).map_err(OpenError::Io)?;
+    let head = Head::read(&file, Vec::new()).map_err(OpenError::Io)?;
+    let size = file.metadata().map_err(OpenError::Io)?.len();
+    let facts = read_header_facts_of_file(&head, &file, layout)?;
+    let job = FileJob {
+        source,
+        layout,
+        output,
+        size,
+        input: &file,
+        facts: &facts,
+        context,
+    };
+    let known = head.bytes().len();
+    rewrite_file(&job, rules, &mut head.into_buffer(), known)
 }
 
 /// [`rewrite_bytes`] of a file the scan has read the header of.
