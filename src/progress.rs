@@ -29,6 +29,14 @@ impl Progress for Bar {
         }
     }
 
+    fn wants_total(&self) -> bool {
+        !self.0.is_hidden()
+    }
+
+    fn found(&self, files: u64) {
+        self.0.inc_length(files);
+    }
+
     fn advance(&self) {
         self.0.inc(1);
     }

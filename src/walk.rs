@@ -28,44 +28,72 @@ pub struct Discovered {
 /// Walks `root` depth-first with entries sorted by name, skipping `exclude`.
 pub fn discover(root: &Path, exclude: Option<&Path>) -> Discovered {
     let mut found = Discovered::default();
-    let excluded = exclude.and_then(Place::of);
-    let mut walker = WalkDir::new(root).sort_by_file_name().into_iter();
-    while let Some(entry) = walker.next() {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(err) => {
-                let path = err.path().unwrap_or(root).to_path_buf();
-                let reason = err
-                    .io_error()
-                    .map_or_else(|| err.to_string(), ToString::to_string);
-                found.errors.push(WalkError { path, reason });
-                continue;
-            }
-        };
-        let path = entry.path();
-        let file_type = entry.file_type();
-        if file_type.is_dir() {
-            if excluded.as_ref().is_some_and(|ex| ex.is(&entry)) {
-                walker.skip_current_dir();
-            }
-            continue;
-        }
-        if file_type.is_symlink() {
-            match std::fs::metadata(path) {
-                Ok(target) if target.is_file() => found.files.push(path.to_path_buf()),
-                Ok(_) => {}
-                Err(err) => found.errors.push(WalkError {
-                    path: path.to_path_buf(),
-                    reason: format!("broken symbolic link: {err}"),
-                }),
-            }
-            continue;
-        }
-        if file_type.is_file() {
-            found.files.push(path.to_path_buf());
+    for entry in walk(root, exclude) {
+        match entry {
+            Ok(path) => found.files.push(path),
+            Err(err) => found.errors.push(err),
         }
     }
     found
+}
+
+/// [`discover`] one file at a time, in the same order, for a caller that
+/// must not hold the list of a whole tree.
+pub fn walk(root: &Path, exclude: Option<&Path>) -> Walk {
+    Walk {
+        root: root.to_path_buf(),
+        excluded: exclude.and_then(Place::of),
+        walker: WalkDir::new(root).sort_by_file_name().into_iter(),
+    }
+}
+
+/// The files under a root, and the paths the walk could not look at.
+pub struct Walk {
+    root: PathBuf,
+    excluded: Option<Place>,
+    walker: walkdir::IntoIter,
+}
+
+impl Iterator for Walk {
+    type Item = Result<PathBuf, WalkError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let entry = match self.walker.next()? {
+                Ok(entry) => entry,
+                Err(err) => {
+                    let path = err.path().unwrap_or(&self.root).to_path_buf();
+                    let reason = err
+                        .io_error()
+                        .map_or_else(|| err.to_string(), ToString::to_string);
+                    return Some(Err(WalkError { path, reason }));
+                }
+            };
+            let file_type = entry.file_type();
+            if file_type.is_dir() {
+                if self.excluded.as_ref().is_some_and(|ex| ex.is(&entry)) {
+                    self.walker.skip_current_dir();
+                }
+                continue;
+            }
+            let path = entry.into_path();
+            if file_type.is_symlink() {
+                match std::fs::metadata(&path) {
+                    Ok(target) if target.is_file() => return Some(Ok(path)),
+                    Ok(_) => continue,
+                    Err(err) => {
+                        return Some(Err(WalkError {
+                            path,
+                            reason: format!("broken symbolic link: {err}"),
+                        }));
+                    }
+                }
+            }
+            if file_type.is_file() {
+                return Some(Ok(path));
+            }
+        }
+    }
 }
 
 /// A folder's identity, looked up once so that the walk can recognise it

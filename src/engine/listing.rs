@@ -90,7 +90,7 @@ impl Listing {
 /// and its size, as the scan of the run would.
 pub fn check_resumable(
     dest: &Path,
-    files: &[PathBuf],
+    files: impl Iterator<Item = PathBuf>,
     dicom_size: impl Fn(&Path) -> Option<u64> + Sync,
 ) -> Result<Listed, RunError> {
     let mismatch = |reason: String| RunError::ResumeMismatch {
@@ -104,15 +104,19 @@ pub fn check_resumable(
     let mut rows = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(file.take(bytes));
-    let mut dicom_files = files
-        .chunks(CHECK_CHUNK)
-        .flat_map(|chunk| {
+    let mut files = files.peekable();
+    let mut dicom_files = std::iter::from_fn(|| {
+        files.peek()?;
+        let chunk: Vec<PathBuf> = files.by_ref().take(CHECK_CHUNK).collect();
+        Some(
             chunk
-                .par_iter()
-                .filter_map(|file| dicom_size(file).map(|size| (file, size)))
-                .collect::<Vec<_>>()
-        })
-        .zip(1usize..);
+                .into_par_iter()
+                .filter_map(|file| dicom_size(&file).map(|size| (file, size)))
+                .collect::<Vec<_>>(),
+        )
+    })
+    .flatten()
+    .zip(1usize..);
     let mut listed = 0;
     for record in rows.records() {
         let record = record.map_err(|e| unreadable(&e))?;
@@ -180,15 +184,19 @@ mod tests {
         path.to_str()?.strip_prefix("dicom-")?.parse().ok()
     }
 
-    fn walk(names: &[&str]) -> Vec<PathBuf> {
-        names.iter().map(PathBuf::from).collect()
+    fn walk(names: &[&str]) -> impl Iterator<Item = PathBuf> {
+        names
+            .iter()
+            .map(PathBuf::from)
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     #[test]
     fn a_listing_that_starts_the_walk_is_resumable_and_goes_on_after_it() {
         let (_dir, path) = listing_of(&[(1, "dicom-10", 10), (2, "dicom-20", 20)]);
         let files = walk(&["dicom-10", "notes.txt", "dicom-20", "dicom-30"]);
-        let listed = check_resumable(path.parent().unwrap(), &files, size_in_name).unwrap();
+        let listed = check_resumable(path.parent().unwrap(), files, size_in_name).unwrap();
         assert_eq!(listed.rows, 2);
 
         let mut listing = Listing::resume(&path, listed).unwrap();
@@ -213,7 +221,7 @@ mod tests {
         bytes.extend_from_slice(b"2,dic");
         std::fs::write(&path, bytes).unwrap();
         let files = walk(&["dicom-10", "dicom-20"]);
-        let listed = check_resumable(path.parent().unwrap(), &files, size_in_name).unwrap();
+        let listed = check_resumable(path.parent().unwrap(), files, size_in_name).unwrap();
         assert_eq!(listed.rows, 1);
         let mut listing = Listing::resume(&path, listed).unwrap();
         listing.add(2, "dicom-20", 20).unwrap();
@@ -233,7 +241,7 @@ mod tests {
             &["dicom-10"],                             // one went away
         ] {
             let err =
-                check_resumable(path.parent().unwrap(), &walk(changed), size_in_name).unwrap_err();
+                check_resumable(path.parent().unwrap(), walk(changed), size_in_name).unwrap_err();
             assert!(
                 err.to_string().contains("file 2 of _metadata.csv"),
                 "{changed:?}: {err}"

@@ -31,7 +31,7 @@ mod worker;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -46,10 +46,10 @@ use crate::profile::PathNumbers;
 use crate::rules::{RuleError, RuleSet};
 use crate::sink::{AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink};
 use crate::stream::{OpenError, StreamError, describe_tag};
-use crate::walk::{WalkError, discover};
+use crate::walk::{WalkError, walk};
 use listing::Listing;
-use turns::Turns;
-use worker::{Numbering, Worker};
+use turns::{Batches, Turns};
+use worker::{Numbering, Walked, Worker};
 
 /// Names of the audit files in DEST.
 pub const METADATA_CSV: &str = "_metadata.csv";
@@ -142,8 +142,15 @@ pub enum ExistingOutput {
 
 /// Hooks for showing progress; the library itself never prints.
 pub trait Progress: Sync {
-    /// The walk is done and this many DICOM files will be rewritten.
+    /// The run starts with `total` files known.
     fn start(&self, _total: u64) {}
+    /// Whether the display wants to know how many files there are before
+    /// they are reached (they are then counted by a walk of their own).
+    fn wants_total(&self) -> bool {
+        false
+    }
+    /// The count of files found so far grew by this many.
+    fn found(&self, _files: u64) {}
     /// One more file is done.
     fn advance(&self) {}
     /// All files are done.
@@ -185,10 +192,10 @@ pub fn run(
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
     let (source, dest) = prepare_folders(config)?;
-    let discovered = discover(&source, Some(&dest));
     let listing_path = dest.join(METADATA_CSV);
     let listing = if config.existing == ExistingOutput::Resume {
-        let listed = listing::check_resumable(&dest, &discovered.files, scan::dicom_size)?;
+        let walked = walk(&source, Some(&dest)).filter_map(Result::ok);
+        let listed = listing::check_resumable(&dest, walked, scan::dicom_size)?;
         Listing::resume(&listing_path, listed)?
     } else {
         Listing::create(&listing_path)?
@@ -202,7 +209,7 @@ pub fn run(
         rules,
         quarantine_burned_in: config.quarantine_burned_in,
     };
-    let numbering = Turns::new(Numbering::new(listing, discovered.errors));
+    let numbering = Turns::new(Numbering::new(listing));
     let worker = Worker {
         outputs: &outputs,
         rules,
@@ -212,29 +219,59 @@ pub fn run(
         numbering: &numbering,
         progress,
     };
-    let batches: Vec<&[PathBuf]> = discovered.files.chunks(BATCH).collect();
-    let taken = AtomicUsize::new(0);
     let jobs = config
         .jobs
         .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
         .unwrap_or(1)
         .max(1);
-    progress.start(discovered.files.len() as u64);
-    let (sender, receiver) = mpsc::channel::<Vec<Outcome<'_>>>();
+    let (walked, to_batch) = mpsc::sync_channel::<Walked>(WALK_AHEAD);
+    let batches = Batches::new(to_batch, BATCH);
+    let walk_complete = AtomicBool::new(false);
+    progress.start(0);
+    let (sender, receiver) = mpsc::channel::<Vec<Outcome>>();
     let (tally, sink_result) = std::thread::scope(|scope| {
+        let (source, dest, walk_complete) = (&source, &dest, &walk_complete);
+        scope.spawn(move || {
+            for entry in walk(source, Some(dest)) {
+                // Stops when the workers stop taking batches.
+                if walked.send(entry).is_err() {
+                    return;
+                }
+            }
+            walk_complete.store(true, Ordering::Relaxed);
+        });
+        if progress.wants_total() {
+            // A walk of its own, ahead of the work: the walk that feeds the
+            // workers keeps only a few batches ahead, to keep memory flat.
+            let cancel = &config.cancel;
+            scope.spawn(move || {
+                let files = walk(source, Some(dest)).filter(Result::is_ok);
+                for _ in files.take_while(|_| !cancel.load(Ordering::Relaxed)) {
+                    progress.found(1);
+                }
+            });
+        }
         let outputs = &outputs;
         let writer = scope.spawn(move || write_in_order(receiver, sinks, outputs, progress));
-        let (worker, batches, taken) = (&worker, &batches, &taken);
-        for _ in 0..jobs {
-            let sender = sender.clone();
-            scope.spawn(move || worker.take_batches(batches, taken, &sender));
-        }
+        let (worker, batches) = (&worker, &batches);
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                let sender = sender.clone();
+                scope.spawn(move || worker.take_batches(batches, &sender))
+            })
+            .collect();
         drop(sender);
+        for worker in workers {
+            // A worker's panics are caught per file; this one never comes.
+            let _ = worker.join();
+        }
+        // After a cancelled run, the walk may be waiting for room.
+        batches.close();
         writer.join().unwrap_or_else(|_| {
             (
                 Tally::default(),
                 Err(SinkError::new(
-                    &dest,
+                    dest,
                     "the audit writer stopped unexpectedly",
                 )),
             )
@@ -243,20 +280,27 @@ pub fn run(
     progress.finish();
     let numbering = numbering.into_inner();
     sink_result?;
-    let dicom_files = numbering.finish()?;
-    let all_taken = taken.load(Ordering::Relaxed) >= batches.len();
+    let numbered = numbering.finish()?;
+    let done = tally.ok + tally.errors;
+    let complete = walk_complete.load(Ordering::Relaxed)
+        && batches.all_handed_out()
+        && done == numbered.files as u64;
     Ok(Summary {
-        files_seen: discovered.files.len() as u64,
-        dicom_files: dicom_files.files as u64,
+        files_seen: numbered.files_seen,
+        dicom_files: numbered.files as u64,
         ok: tally.ok,
         errors: tally.errors,
-        patients: u64::from(dicom_files.patients),
-        walk_errors: dicom_files.walk_errors,
+        patients: u64::from(numbered.patients),
+        walk_errors: numbered.walk_errors,
         elapsed: started.elapsed(),
         resumed: tally.resumed,
-        interrupted: !all_taken || tally.ok + tally.errors < dicom_files.files as u64,
+        interrupted: !complete,
     })
 }
+
+/// Walked paths queued ahead of the workers: enough that they never wait
+/// for the walk, few enough that memory does not grow with the tree.
+const WALK_AHEAD: usize = 1024;
 
 /// Files handed to a worker at once (and reported to the writer at once).
 const BATCH: usize = 16;
@@ -321,8 +365,8 @@ fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf), RunError> {
 /// What became of one file. The writer makes its audit row, so that the
 /// row's strings are made and freed on one thread (freeing memory another
 /// thread allocated makes the two wait for each other's allocator lock).
-struct Outcome<'a> {
-    file: PlannedFile<'a>,
+struct Outcome {
+    file: PlannedFile,
     /// Why the file failed, if it did.
     result: Result<Done, String>,
 }
@@ -335,7 +379,7 @@ enum Done {
     Kept,
 }
 
-impl Outcome<'_> {
+impl Outcome {
     fn audit_row(&self, outputs: &Outputs<'_>) -> AuditRow {
         let file = &self.file;
         let (status, destination_file, reason) = match (&self.result, file.numbers) {
@@ -370,7 +414,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, row: &AuditRow, outcome: &Outcome<'_>) {
+    fn add(&mut self, row: &AuditRow, outcome: &Outcome) {
         match row.status {
             Status::Ok => self.ok += 1,
             Status::Error => self.errors += 1,
@@ -385,7 +429,7 @@ impl Tally {
 /// a cancelled run some numbers never arrive: the rows received are still
 /// written, in order.
 fn write_in_order(
-    receiver: mpsc::Receiver<Vec<Outcome<'_>>>,
+    receiver: mpsc::Receiver<Vec<Outcome>>,
     sinks: Vec<Box<dyn TableSink>>,
     outputs: &Outputs<'_>,
     progress: &dyn Progress,
@@ -395,7 +439,7 @@ fn write_in_order(
         outputs,
         tally: Tally::default(),
     };
-    let mut pending: BTreeMap<usize, Outcome<'_>> = BTreeMap::new();
+    let mut pending: BTreeMap<usize, Outcome> = BTreeMap::new();
     let mut next = 1;
     for batch in receiver {
         for outcome in batch {
@@ -431,11 +475,58 @@ struct Audit<'a> {
 }
 
 impl Audit<'_> {
-    fn write(&mut self, outcome: &Outcome<'_>) -> Result<(), SinkError> {
+    fn write(&mut self, outcome: &Outcome) -> Result<(), SinkError> {
         let row = outcome.audit_row(self.outputs);
         self.tally.add(&row, outcome);
         self.sinks
             .iter_mut()
             .try_for_each(|sink| sink.write_row(&row))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(source: &Path, dest: &Path, cancel: bool) -> RunConfig {
+        RunConfig {
+            source: source.to_path_buf(),
+            dest: dest.to_path_buf(),
+            jobs: Some(2),
+            existing: ExistingOutput::Refuse,
+            secret: Vec::new(),
+            quarantine_burned_in: false,
+            cancel: Arc::new(AtomicBool::new(cancel)),
+        }
+    }
+
+    #[test]
+    fn a_run_cancelled_while_the_walk_is_ahead_still_ends() {
+        // More files than the walk may queue ahead of the workers, none
+        // taken: the walk waits for room until the run lets it go.
+        let source = tempfile::TempDir::new().unwrap();
+        for i in 0..WALK_AHEAD + 100 {
+            std::fs::write(source.path().join(format!("{i:05}.txt")), b"not DICOM").unwrap();
+        }
+        let dest = tempfile::TempDir::new().unwrap();
+        let rules = RuleSet::load(&["basic".to_string()]).unwrap();
+        let summary = run(
+            &config(source.path(), dest.path(), true),
+            &rules,
+            &NoProgress,
+        )
+        .unwrap();
+        assert!(summary.interrupted);
+        assert_eq!(summary.files_seen, 0);
+
+        let summary = run(
+            &config(source.path(), &dest.path().join("again"), false),
+            &rules,
+            &NoProgress,
+        )
+        .unwrap();
+        assert!(!summary.interrupted);
+        assert_eq!(summary.files_seen, WALK_AHEAD as u64 + 100);
+        assert_eq!(summary.dicom_files, 0);
     }
 }

@@ -6,7 +6,7 @@
 //! tool did: they cannot be told apart, and the audit shows the empty ID.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::HeaderFacts;
@@ -16,10 +16,10 @@ use crate::stream::Layout;
 
 /// One DICOM file with its numbers.
 #[derive(Debug, Clone)]
-pub struct PlannedFile<'a> {
+pub struct PlannedFile {
     /// 1-based position in `_metadata.csv`.
     pub seq: usize,
-    pub source: &'a Path,
+    pub source: PathBuf,
     pub layout: Layout,
     pub size: u64,
     /// Patient's Name as decoded for the audit (shared between files).
@@ -35,7 +35,7 @@ pub struct PlannedFile<'a> {
     pub burned_in: BurnedInRisk,
 }
 
-impl PlannedFile<'_> {
+impl PlannedFile {
     /// The full source path as text (lossy for non-UTF-8 names).
     pub fn source_display(&self) -> std::borrow::Cow<'_, str> {
         self.source.to_string_lossy()
@@ -64,13 +64,13 @@ pub struct Planner {
 impl Planner {
     /// Numbers the next DICOM file: its header facts, or why they could
     /// not be read.
-    pub fn number<'a>(
+    pub fn number(
         &mut self,
-        source: &'a Path,
+        source: PathBuf,
         layout: Layout,
         size: u64,
         header: Result<&HeaderFacts, &str>,
-    ) -> PlannedFile<'a> {
+    ) -> PlannedFile {
         self.files += 1;
         let mut file = PlannedFile {
             seq: self.files,
@@ -139,8 +139,6 @@ impl Planner {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
     use crate::profile::OutputTemplate;
 
@@ -170,7 +168,7 @@ mod tests {
             .iter()
             .map(|(name, header)| {
                 let header = header.as_ref().map_err(String::as_str);
-                planner.number(Path::new(name), Layout::Part10, 10, header)
+                planner.number(PathBuf::from(name), Layout::Part10, 10, header)
             })
             .collect();
         let got: Vec<_> = planned

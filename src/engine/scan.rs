@@ -5,82 +5,84 @@
 
 use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::head::Head;
 use super::header::{HeaderFacts, read_header_facts_of_file};
 use crate::stream::{Layout, open_source, sniff_bytes};
 use crate::walk::WalkError;
 
-/// What the scan found in one file.
+/// What the scan found in one file (or the walk, in one path).
 #[allow(clippy::large_enum_variant)] // nearly every file is DICOM: a box would be one more allocation each
-pub enum Scanned<'a> {
+pub enum Scanned {
     NotDicom,
     Unreadable(WalkError),
-    Dicom(ScannedFile<'a>),
+    Dicom(ScannedFile),
 }
 
 /// A DICOM file, open, with what the scan read of it.
-pub struct ScannedFile<'a> {
-    pub path: &'a Path,
+pub struct ScannedFile {
+    pub path: PathBuf,
+    pub opened: Opened,
+    /// The header's facts, or why they could not be read.
+    pub header: Result<HeaderFacts, String>,
+}
+
+/// A DICOM file open for reading, and its first bytes.
+pub struct Opened {
     pub file: File,
     pub head: Head,
     pub layout: Layout,
     pub size: u64,
-    /// The header's facts, or why they could not be read.
-    pub header: Result<HeaderFacts, String>,
 }
 
 /// Scans the file at `path`, reading its head into `buffer`. A panic (a
 /// bug of ours, never expected) makes the file unreadable rather than
 /// stopping the worker: numbering waits for every file of a batch.
-pub fn scan(path: &Path, buffer: Vec<u8>) -> Scanned<'_> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scan_file(path, buffer)))
-        .unwrap_or_else(|panic| {
-            Scanned::Unreadable(WalkError {
-                path: path.to_path_buf(),
-                reason: format!("internal error (please report): {}", panic_text(&*panic)),
+pub fn scan(path: PathBuf, buffer: Vec<u8>) -> Scanned {
+    let read = || {
+        open_dicom(&path, buffer).map(|opened| {
+            opened.map(|opened| {
+                let header = read_header_facts_of_file(&opened.head, &opened.file, opened.layout);
+                (opened, header.map_err(|e| e.to_string()))
             })
         })
-}
-
-fn scan_file(path: &Path, buffer: Vec<u8>) -> Scanned<'_> {
-    match open_dicom(path, buffer) {
-        Ok(None) => Scanned::NotDicom,
-        Ok(Some((file, head, layout, size))) => {
-            let header = read_header_facts_of_file(&head, &file, layout).map_err(|e| e.to_string());
-            Scanned::Dicom(ScannedFile {
+    };
+    let reason = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+        Ok(Ok(None)) => return Scanned::NotDicom,
+        Ok(Ok(Some((opened, header)))) => {
+            return Scanned::Dicom(ScannedFile {
                 path,
-                file,
-                head,
-                layout,
-                size,
+                opened,
                 header,
-            })
+            });
         }
-        Err(err) => Scanned::Unreadable(WalkError {
-            path: path.to_path_buf(),
-            reason: err.to_string(),
-        }),
-    }
+        Ok(Err(err)) => err.to_string(),
+        Err(panic) => format!("internal error (please report): {}", panic_text(&*panic)),
+    };
+    Scanned::Unreadable(WalkError { path, reason })
 }
 
 /// The size of the file at `path` if it is DICOM (and readable), as the
 /// scan would list it.
 pub fn dicom_size(path: &Path) -> Option<u64> {
-    let (_, _, _, size) = open_dicom(path, Vec::new()).ok()??;
-    Some(size)
+    Some(open_dicom(path, Vec::new()).ok()??.size)
 }
 
 /// Opens a file and reads its head; `None` when it is not DICOM.
-fn open_dicom(path: &Path, buffer: Vec<u8>) -> io::Result<Option<(File, Head, Layout, u64)>> {
+fn open_dicom(path: &Path, buffer: Vec<u8>) -> io::Result<Option<Opened>> {
     let file = open_source(path)?;
     let head = Head::read(&file, buffer)?;
     let Some(layout) = sniff_bytes(head.bytes()) else {
         return Ok(None);
     };
     let size = file.metadata()?.len();
-    Ok(Some((file, head, layout, size)))
+    Ok(Some(Opened {
+        file,
+        head,
+        layout,
+        size,
+    }))
 }
 
 /// The message of a caught panic.

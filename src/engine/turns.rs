@@ -3,11 +3,79 @@
 //! threads do, so the numbering state is changed by one batch at a time,
 //! in batch order.
 //!
-//! No deadlock: batches are handed out in order, and a worker holds one
-//! batch at a time, so the batch whose turn it is belongs to a worker that
-//! is not waiting (it is scanning, or about to take its turn).
+//! No deadlock: [`Batches`] hands batches out in order, and a worker holds
+//! one batch at a time, so the batch whose turn it is belongs to a worker
+//! that is not waiting (it is scanning, or about to take its turn).
 
+use std::sync::mpsc::Receiver;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+/// Items (walked paths) handed out in numbered batches, in order.
+pub struct Batches<T> {
+    state: Mutex<Option<Handout<T>>>,
+    size: usize,
+}
+
+struct Handout<T> {
+    next: usize,
+    items: Receiver<T>,
+    /// Every item sent has been handed out.
+    drained: bool,
+}
+
+impl<T> Batches<T> {
+    /// Batches of `size` items from `items`, numbered 0, 1, 2 ...
+    pub fn new(items: Receiver<T>, size: usize) -> Batches<T> {
+        Batches {
+            state: Mutex::new(Some(Handout {
+                next: 0,
+                items,
+                drained: false,
+            })),
+            size,
+        }
+    }
+
+    /// The next batch and its number; `None` when no item is left (or the
+    /// batches were closed).
+    pub fn take(&self) -> Option<(usize, Vec<T>)> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let handout = state.as_mut()?;
+        let mut batch = Vec::with_capacity(self.size);
+        while batch.len() < self.size {
+            match handout.items.recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => {
+                    handout.drained = true;
+                    break;
+                }
+            }
+        }
+        if batch.is_empty() {
+            return None;
+        }
+        let number = handout.next;
+        handout.next += 1;
+        Some((number, batch))
+    }
+
+    /// Stops handing out: the sender of the items, if still sending, gets
+    /// an error instead of waiting for room.
+    pub fn close(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(handout) = state.as_mut()
+            && !handout.drained
+        {
+            *state = None;
+        }
+    }
+
+    /// Whether every item sent was handed out, the last included.
+    pub fn all_handed_out(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.as_ref().is_some_and(|handout| handout.drained)
+    }
+}
 
 /// A state that batch 0, then batch 1, ... change, one at a time.
 pub struct Turns<T> {
@@ -68,6 +136,35 @@ impl<T> Drop for NextTurn<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_are_numbered_in_the_order_of_their_items() {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(2);
+        let batches = Batches::new(receiver, 3);
+        std::thread::scope(|scope| {
+            scope.spawn(move || (0..7).for_each(|i| sender.send(i).unwrap()));
+            assert_eq!(batches.take(), Some((0, vec![0, 1, 2])));
+            assert_eq!(batches.take(), Some((1, vec![3, 4, 5])));
+            assert!(!batches.all_handed_out());
+            assert_eq!(batches.take(), Some((2, vec![6])));
+            assert_eq!(batches.take(), None);
+        });
+        assert!(batches.all_handed_out());
+    }
+
+    #[test]
+    fn closed_batches_release_a_waiting_sender() {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let batches = Batches::new(receiver, 1);
+        std::thread::scope(|scope| {
+            let sending = scope.spawn(move || (0..).map_while(|i| sender.send(i).ok()).count());
+            assert_eq!(batches.take(), Some((0, vec![0])));
+            batches.close();
+            assert!(sending.join().unwrap() >= 1);
+        });
+        assert_eq!(batches.take(), None);
+        assert!(!batches.all_handed_out());
+    }
 
     #[test]
     fn batches_change_the_state_in_order_whatever_the_threads_do() {

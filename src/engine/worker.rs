@@ -4,18 +4,21 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 
 use super::head::Head;
 use super::listing::Listing;
-use super::scan::{Scanned, panic_text, scan};
-use super::turns::Turns;
+use super::scan::{Scanned, ScannedFile, panic_text, scan};
+use super::turns::{Batches, Turns};
 use super::{Done, Outcome, Outputs, Progress};
 use crate::engine::{FileJob, HeaderFacts, PlannedFile, Planner, rewrite_file};
 use crate::rules::{FileContext, Identifiers, RuleSet, date_shift_days};
 use crate::sink::SinkError;
 use crate::walk::WalkError;
+
+/// A path of the walk, or why the walk could not look at it.
+pub type Walked = Result<PathBuf, WalkError>;
 
 /// What every worker of a run shares.
 pub struct Worker<'a> {
@@ -34,6 +37,7 @@ pub struct Worker<'a> {
 pub struct Numbering {
     planner: Planner,
     listing: Listing,
+    files_seen: u64,
     walk_errors: Vec<WalkError>,
     /// `_metadata.csv` could not be written: no file is numbered after it.
     failed: Option<SinkError>,
@@ -41,14 +45,15 @@ pub struct Numbering {
 
 /// What numbering found, at the end of a run.
 pub struct Numbered {
+    pub files_seen: u64,
     pub files: usize,
     pub patients: u32,
     pub walk_errors: Vec<WalkError>,
 }
 
 /// A numbered DICOM file of the batch in hand, still open.
-struct InHand<'a> {
-    planned: PlannedFile<'a>,
+struct InHand {
+    planned: PlannedFile,
     file: File,
     head: Head,
     facts: Option<HeaderFacts>,
@@ -67,17 +72,20 @@ struct Scratch {
 }
 
 impl Numbering {
-    pub fn new(listing: Listing, walk_errors: Vec<WalkError>) -> Numbering {
+    pub fn new(listing: Listing) -> Numbering {
         Numbering {
             planner: Planner::default(),
             listing,
-            walk_errors,
+            files_seen: 0,
+            walk_errors: Vec::new(),
             failed: None,
         }
     }
 
-    /// Numbers the DICOM files of one batch, in walk order, and lists them.
-    fn number<'a>(&mut self, scanned: Vec<Scanned<'a>>) -> Vec<InHand<'a>> {
+    /// Numbers the DICOM files of one batch (of `files` files and the
+    /// walk's errors), in walk order, and lists them.
+    fn number(&mut self, scanned: Vec<Scanned>, files: u64) -> Vec<InHand> {
+        self.files_seen += files;
         let mut numbered = Vec::with_capacity(scanned.len());
         for item in scanned {
             if self.failed.is_some() {
@@ -91,10 +99,13 @@ impl Numbering {
                 }
                 Scanned::Dicom(scanned) => scanned,
             };
-            let header = scanned.header.as_ref().map_err(String::as_str);
-            let planned = self
-                .planner
-                .number(scanned.path, scanned.layout, scanned.size, header);
+            let ScannedFile {
+                path,
+                opened,
+                header,
+            } = scanned;
+            let facts = header.as_ref().map_err(String::as_str);
+            let planned = self.planner.number(path, opened.layout, opened.size, facts);
             if let Err(err) = self
                 .listing
                 .add(planned.seq, &planned.source_display(), planned.size)
@@ -104,9 +115,9 @@ impl Numbering {
             }
             numbered.push(InHand {
                 planned,
-                file: scanned.file,
-                head: scanned.head,
-                facts: scanned.header.ok(),
+                file: opened.file,
+                head: opened.head,
+                facts: header.ok(),
             });
         }
         numbered
@@ -119,6 +130,7 @@ impl Numbering {
         }
         self.listing.flush()?;
         Ok(Numbered {
+            files_seen: self.files_seen,
             files: self.planner.files(),
             patients: self.planner.patients(),
             walk_errors: self.walk_errors,
@@ -126,33 +138,31 @@ impl Numbering {
     }
 }
 
-impl<'a> Worker<'_> {
-    /// Takes batches (`taken` counts those handed out) until there are no
-    /// more or the run is cancelled; sends their outcomes to the writer.
-    pub fn take_batches(
-        &self,
-        batches: &[&'a [PathBuf]],
-        taken: &AtomicUsize,
-        sender: &Sender<Vec<Outcome<'a>>>,
-    ) {
+impl Worker<'_> {
+    /// Takes batches of walked paths until there are no more or the run is
+    /// cancelled; sends their outcomes to the writer.
+    pub fn take_batches(&self, batches: &Batches<Walked>, sender: &Sender<Vec<Outcome>>) {
         let mut scratch = Scratch::default();
         while !self.cancel.load(Ordering::Relaxed) {
-            let number = taken.fetch_add(1, Ordering::Relaxed);
-            let Some(paths) = batches.get(number) else {
+            let Some((number, walked)) = batches.take() else {
                 break;
             };
             // Every batch taken is numbered, or the next would wait forever.
-            let scanned: Vec<Scanned<'a>> = paths
-                .iter()
-                .map(|path| scan(path, scratch.heads.pop().unwrap_or_default()))
+            let files = walked.iter().filter(|entry| entry.is_ok()).count();
+            let scanned: Vec<Scanned> = walked
+                .into_iter()
+                .map(|entry| match entry {
+                    Ok(path) => scan(path, scratch.heads.pop().unwrap_or_default()),
+                    Err(err) => Scanned::Unreadable(err),
+                })
                 .collect();
             let in_hand = self
                 .numbering
-                .in_turn(number, |numbering| numbering.number(scanned));
-            for _ in in_hand.len()..paths.len() {
+                .in_turn(number, |numbering| numbering.number(scanned, files as u64));
+            for _ in in_hand.len()..files {
                 self.progress.advance();
             }
-            let outcomes: Vec<Outcome<'a>> = in_hand
+            let outcomes: Vec<Outcome> = in_hand
                 .into_iter()
                 .take_while(|_| !self.cancel.load(Ordering::Relaxed))
                 .map(|file| self.process_guarded(file, &mut scratch))
@@ -164,7 +174,7 @@ impl<'a> Worker<'_> {
 
     /// [`Worker::process`], with a panic (a bug of ours, never expected)
     /// turned into that file's ERROR row instead of the end of the run.
-    fn process_guarded(&self, file: InHand<'a>, scratch: &mut Scratch) -> Outcome<'a> {
+    fn process_guarded(&self, file: InHand, scratch: &mut Scratch) -> Outcome {
         let InHand {
             planned,
             file: source,
@@ -190,7 +200,7 @@ impl<'a> Worker<'_> {
     /// `scratch.input`.
     fn process(
         &self,
-        planned: &PlannedFile<'_>,
+        planned: &PlannedFile,
         source: &File,
         facts: Option<&HeaderFacts>,
         known: usize,
@@ -208,7 +218,7 @@ impl<'a> Worker<'_> {
             return Ok(Done::Kept);
         }
         let job = FileJob {
-            source: planned.source,
+            source: &planned.source,
             layout: planned.layout,
             output: &output,
             size: planned.size,
