@@ -1,6 +1,7 @@
 //! The de-identification run: discover, scan, number, rewrite, audit.
 //!
-//! 1. Walk SOURCE in sorted order.
+//! 1. A walker thread walks SOURCE in sorted order, a few batches ahead of
+//!    the workers (the tree is never listed whole).
 //! 2. Workers take the walked files in batches, in order. A worker opens
 //!    each file of its batch once and reads its head: that tells whether
 //!    it is DICOM and holds the attributes numbering needs (patient, study,
