@@ -11,8 +11,9 @@ use super::head::Head;
 use super::listing::Listing;
 use super::scan::{Scanned, ScannedFile, panic_text, scan};
 use super::turns::{Batches, Turns};
-use super::{Done, Outcome, Outputs, Progress};
-use crate::engine::{FileJob, HeaderFacts, PlannedFile, Planner, rewrite_file};
+use super::{
+    Done, FileJob, HeaderFacts, Outcome, Outputs, PlannedFile, Planner, Progress, rewrite_file,
+};
 use crate::rules::{FileContext, Identifiers, RuleSet, date_shift_days};
 use crate::sink::SinkError;
 use crate::walk::WalkError;
