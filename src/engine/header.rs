@@ -155,7 +155,10 @@ fn facts_of(mut file: OpenedFile<'_>, until: Until) -> Result<Walk, FileError> {
             SERIES_INSTANCE_UID,
             BURNED_IN_ANNOTATION,
         ];
-        if !wanted.contains(&header.tag) || header.is_undefined_length() {
+        // Past the facts (a tag after Burned In Annotation), an element out
+        // of order is not one of them: what a walk that stopped there read
+        // is what the facts are, however far this one goes.
+        if complete || !wanted.contains(&header.tag) || header.is_undefined_length() {
             match skip_value(source, &header, syntax, 0) {
                 Err(_) if complete => break,
                 skipped => skipped?,
@@ -247,6 +250,24 @@ mod tests {
         cut.truncate(cut.len() - 100);
         let facts = scanned_facts(&cut).unwrap();
         assert_eq!(facts.patient_id, "P1");
+    }
+
+    #[test]
+    fn elements_out_of_order_after_the_facts_do_not_change_them() {
+        // Found by fuzzing (`file_path`): the facts depended on how far the
+        // walk went, so the scan of a head and the read of a whole file
+        // disagreed on a file with a second Patient ID out of order.
+        let marker = (Tag(0x0029, 0x0010), VR::LO, PrimitiveValue::from("X"));
+        let mut bytes = image(20_000, vec![marker]);
+        let pixels = read_header_facts_from(&bytes, Layout::Part10)
+            .unwrap()
+            .pixels;
+        let at = pixels.unwrap().header_start;
+        bytes.splice(at..at, *b"\x10\x00\x20\x00LO\x02\x00P2");
+        let facts = read_header_facts_from(&bytes, Layout::Part10).unwrap();
+        assert_eq!(facts.patient_id, "P1");
+        assert_eq!(facts.pixels.unwrap().header_start, at + 10);
+        assert_eq!(scanned_facts(&bytes).unwrap().patient_id, "P1");
     }
 
     #[test]
