@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use dicom_core::VR;
-
-use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError};
+use super::{ActionDef, ElementValue, FileContext, Rule, RuleError};
 
 pub const ACTION: ActionDef = ActionDef {
     name: "blank",
@@ -20,12 +18,8 @@ pub const ACTION: ActionDef = ActionDef {
 struct Blank;
 
 impl Rule for Blank {
-    fn name(&self) -> &'static str {
-        ACTION.name
-    }
-
-    fn disposition(&self, _: VR) -> Disposition {
-        Disposition::Rewrite
+    fn action(&self) -> &'static ActionDef {
+        &ACTION
     }
 
     fn rewrite(&self, _: &ElementValue<'_>, _: &FileContext<'_>) -> Result<Vec<u8>, RuleError> {
@@ -36,7 +30,7 @@ impl Rule for Blank {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::run_action;
+    use crate::rules::{Disposition, run_action};
     use dicom_core::VR;
 
     #[test]

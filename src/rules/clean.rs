@@ -25,8 +25,8 @@ pub const ACTION: ActionDef = ActionDef {
 struct Clean;
 
 impl Rule for Clean {
-    fn name(&self) -> &'static str {
-        ACTION.name
+    fn action(&self) -> &'static ActionDef {
+        &ACTION
     }
 
     fn disposition(&self, vr: VR) -> Disposition {

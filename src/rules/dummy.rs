@@ -22,8 +22,8 @@ pub const ACTION: ActionDef = ActionDef {
 struct Dummy;
 
 impl Rule for Dummy {
-    fn name(&self) -> &'static str {
-        ACTION.name
+    fn action(&self) -> &'static ActionDef {
+        &ACTION
     }
 
     fn disposition(&self, vr: VR) -> Disposition {

@@ -12,7 +12,7 @@ use dicom_core::VR;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError, vr};
+use super::{ActionDef, ElementValue, FileContext, Rule, RuleError, vr};
 
 pub const ACTION: ActionDef = ActionDef {
     name: "hash",
@@ -31,16 +31,8 @@ fn fits(vr: VR) -> bool {
 struct Hash;
 
 impl Rule for Hash {
-    fn name(&self) -> &'static str {
-        ACTION.name
-    }
-
-    fn disposition(&self, _: VR) -> Disposition {
-        Disposition::Rewrite
-    }
-
-    fn fits(&self, vr: VR) -> bool {
-        fits(vr)
+    fn action(&self) -> &'static ActionDef {
+        &ACTION
     }
 
     fn rewrite(

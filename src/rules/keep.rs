@@ -20,8 +20,8 @@ pub const ACTION: ActionDef = ActionDef {
 struct Keep;
 
 impl Rule for Keep {
-    fn name(&self) -> &'static str {
-        ACTION.name
+    fn action(&self) -> &'static ActionDef {
+        &ACTION
     }
 
     fn disposition(&self, _: VR) -> Disposition {

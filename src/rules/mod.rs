@@ -84,19 +84,27 @@ pub enum RuleError {
 
 /// The behaviour of one profile action.
 pub trait Rule: Send + Sync + fmt::Debug {
+    /// The action this rule was built from.
+    fn action(&self) -> &'static ActionDef;
+
     /// The action name, as written in profiles.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.action().name
+    }
 
     /// Keep, remove, or rewrite an element of this VR (SQ for sequences,
-    /// whose items are then processed by the rules when kept).
-    fn disposition(&self, vr: VR) -> Disposition;
+    /// whose items are then processed by the rules when kept). Most
+    /// actions rewrite.
+    fn disposition(&self, vr: VR) -> Disposition {
+        let _ = vr;
+        Disposition::Rewrite
+    }
 
     /// Whether the action makes sense for an element of this VR (the
     /// profile check covers attributes named exactly; patterns and
     /// policies meet other VRs at run time).
     fn fits(&self, vr: VR) -> bool {
-        let _ = vr;
-        true
+        (self.action().fits)(vr)
     }
 
     /// The new value bytes (unpadded is fine: the engine pads to even

@@ -19,8 +19,8 @@ pub const ACTION: ActionDef = ActionDef {
 struct Remove;
 
 impl Rule for Remove {
-    fn name(&self) -> &'static str {
-        ACTION.name
+    fn action(&self) -> &'static ActionDef {
+        &ACTION
     }
 
     fn disposition(&self, _: VR) -> Disposition {

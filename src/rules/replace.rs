@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use dicom_core::VR;
-
-use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError, vr};
+use super::{ActionDef, ElementValue, FileContext, Rule, RuleError, vr};
 
 pub const ACTION: ActionDef = ActionDef {
     name: "replace",
@@ -25,16 +23,8 @@ struct Replace {
 }
 
 impl Rule for Replace {
-    fn name(&self) -> &'static str {
-        ACTION.name
-    }
-
-    fn disposition(&self, _: VR) -> Disposition {
-        Disposition::Rewrite
-    }
-
-    fn fits(&self, vr: VR) -> bool {
-        vr::is_text(vr)
+    fn action(&self) -> &'static ActionDef {
+        &ACTION
     }
 
     fn rewrite(
@@ -50,6 +40,7 @@ impl Rule for Replace {
 mod tests {
     use super::*;
     use crate::rules::run_action;
+    use dicom_core::VR;
 
     fn replace(value: &str, charset: &[u8]) -> Result<Vec<u8>, RuleError> {
         run_action(&ACTION, Some(value), VR::LO, b"St. Elsewhere", charset, b"")

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use dicom_core::VR;
 
-use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError};
+use super::{ActionDef, ElementValue, FileContext, Rule, RuleError};
 
 pub const ACTION: ActionDef = ActionDef {
     name: "replace-with-index",
@@ -27,16 +27,8 @@ fn fits(vr: VR) -> bool {
 struct ReplaceWithIndex;
 
 impl Rule for ReplaceWithIndex {
-    fn name(&self) -> &'static str {
-        ACTION.name
-    }
-
-    fn disposition(&self, _: VR) -> Disposition {
-        Disposition::Rewrite
-    }
-
-    fn fits(&self, vr: VR) -> bool {
-        fits(vr)
+    fn action(&self) -> &'static ActionDef {
+        &ACTION
     }
 
     fn rewrite(&self, _: &ElementValue<'_>, file: &FileContext<'_>) -> Result<Vec<u8>, RuleError> {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use dicom_core::VR;
 
 use super::hash::hmac;
-use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError};
+use super::{ActionDef, ElementValue, FileContext, Rule, RuleError};
 
 pub const ACTION: ActionDef = ActionDef {
     name: "shift-date",
@@ -45,16 +45,8 @@ pub fn date_shift_days(secret: &[u8], patient_id: &str) -> i32 {
 struct ShiftDate;
 
 impl Rule for ShiftDate {
-    fn name(&self) -> &'static str {
-        ACTION.name
-    }
-
-    fn disposition(&self, _: VR) -> Disposition {
-        Disposition::Rewrite
-    }
-
-    fn fits(&self, vr: VR) -> bool {
-        fits(vr)
+    fn action(&self) -> &'static ActionDef {
+        &ACTION
     }
 
     fn rewrite(
