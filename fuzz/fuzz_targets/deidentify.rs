@@ -5,26 +5,12 @@
 
 #![no_main]
 
-use std::sync::LazyLock;
+mod common;
 
+use common::{RULES, context};
 use dicommanager::engine::rewrite_bytes;
-use dicommanager::rules::{FileContext, Identifiers, RuleSet};
 use dicommanager::stream::{Layout, sniff_bytes};
 use libfuzzer_sys::fuzz_target;
-
-static RULES: LazyLock<RuleSet> = LazyLock::new(|| {
-    let layers = ["ps3.15-basic", "retain-long-modified-dates", "clean-descriptors"];
-    RuleSet::load(&layers.map(String::from)).expect("the built-in profiles compile")
-});
-
-fn context() -> FileContext<'static> {
-    FileContext {
-        patient_index: 7,
-        secret: b"fuzz",
-        date_shift_days: -1000,
-        identifiers: Identifiers::none(),
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let Some(layout) = sniff_bytes(data) else {

@@ -5,18 +5,15 @@
 
 #![no_main]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
+use common::{RULES, context};
 use dicommanager::engine::{rewrite_bytes, rewrite_path};
-use dicommanager::rules::{FileContext, Identifiers, RuleSet};
 use dicommanager::stream::sniff_bytes;
 use libfuzzer_sys::fuzz_target;
-
-static RULES: LazyLock<RuleSet> = LazyLock::new(|| {
-    let layers = ["ps3.15-basic", "retain-long-modified-dates", "clean-descriptors"];
-    RuleSet::load(&layers.map(String::from)).expect("the built-in profiles compile")
-});
 
 /// A folder of this process on tmpfs, for the input and the output.
 static FOLDER: LazyLock<PathBuf> = LazyLock::new(|| {
@@ -24,15 +21,6 @@ static FOLDER: LazyLock<PathBuf> = LazyLock::new(|| {
     std::fs::create_dir_all(&folder).expect("a folder on tmpfs");
     folder
 });
-
-fn context() -> FileContext<'static> {
-    FileContext {
-        patient_index: 7,
-        secret: b"fuzz",
-        date_shift_days: -1000,
-        identifiers: Identifiers::none(),
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let Some(layout) = sniff_bytes(data) else {
