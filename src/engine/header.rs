@@ -4,7 +4,6 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read};
-use std::path::Path;
 
 use dicom_core::Tag;
 
@@ -13,9 +12,7 @@ use super::burned_in::{BurnedInClues, BurnedInRisk};
 use super::head::{HEAD, Head, ReaderAt};
 use super::pixels::{self, PIXEL_DATA, PixelSpan};
 use crate::charset::{CharacterSet, printable};
-use crate::stream::{
-    Header, Layout, OpenError, OpenedFile, What, open_reader, open_source, skip_value,
-};
+use crate::stream::{Header, Layout, OpenedFile, What, open_reader, skip_value};
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
 const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
@@ -59,15 +56,8 @@ pub struct SopUids {
 const HEADER_BUFFER: usize = 4 * 1024;
 
 /// Reads the top-level attributes of a file up to Burned In Annotation
-/// (0028,0301): what numbering and the burned-in column need.
-pub fn read_header_facts(path: &Path, layout: Layout) -> Result<HeaderFacts, FileError> {
-    let file = open_source(path).map_err(OpenError::Io)?;
-    let rest = BufReader::with_capacity(HEADER_BUFFER, file);
-    facts_of(open_reader(rest, layout)?, Until::BurnedInAnnotation).map(|walk| walk.facts)
-}
-
-/// [`read_header_facts`] of a file whose first bytes were read, looking
-/// for its Pixel Data in them as well. The rest of the header, for the
+/// (0028,0301), what numbering and the burned-in column need, from its
+/// first bytes, looking for its Pixel Data in them as well. The rest of the header, for the
 /// rare header longer than `head`, is read from `file` after them.
 pub fn read_header_facts_of_file(
     head: &Head,
@@ -96,7 +86,7 @@ pub fn read_header_facts_of_file(
     Ok(walk.facts)
 }
 
-/// [`read_header_facts`] of bytes in memory.
+/// [`read_header_facts_of_file`] of bytes in memory.
 pub fn read_header_facts_from(bytes: &[u8], layout: Layout) -> Result<HeaderFacts, FileError> {
     facts_of(open_reader(bytes, layout)?, Until::PixelData).map(|walk| walk.facts)
 }

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use dicom_core::Tag;
 
 pub use burned_in::BurnedInRisk;
-pub use header::{HeaderFacts, SopUids, read_header_facts, read_header_facts_from};
+pub use header::{HeaderFacts, SopUids, read_header_facts_from};
 pub use plan::{PlannedFile, Planner};
 pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file, rewrite_path};
 
