@@ -256,6 +256,59 @@ fn same_result_whatever_the_number_of_threads() {
     );
 }
 
+#[test]
+fn batches_number_in_walk_order_whatever_the_threads() {
+    // Enough files for many batches, patients scattered across them, so
+    // that workers number batches taken out of order.
+    let source = TempDir::new().unwrap();
+    let ids = ["P5", "P2", "P9", "P2", "P7", "P1", "P5", "P3"];
+    for i in 0..120u32 {
+        let id = ids[(i as usize * 5 + i as usize / 7) % ids.len()];
+        let patient = Patient {
+            id,
+            name: "Many^Batches",
+        };
+        let path = source.path().join(format!("s{}/f{i:03}.dcm", i % 6));
+        write_patient_file(&path, &patient, &format!("1.2.3.{}", i % 4), i);
+    }
+    let one = TempDir::new().unwrap();
+    let many = TempDir::new().unwrap();
+    anomize(source.path(), one.path(), &["--jobs", "1"]);
+    anomize(source.path(), many.path(), &["--jobs", "8"]);
+    assert_eq!(outputs(one.path()), outputs(many.path()));
+    let listing = read_csv_rows(&many.path().join("_metadata.csv"));
+    assert_eq!(listing, read_csv_rows(&one.path().join("_metadata.csv")));
+    // _metadata.csv is the sorted walk, numbered 1, 2, 3 ...
+    let walked: Vec<String> = walkdir::WalkDir::new(source.path().canonicalize().unwrap())
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    let listed: Vec<(String, String)> = listing
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    let expected: Vec<(String, String)> = walked
+        .into_iter()
+        .enumerate()
+        .map(|(i, path)| ((i + 1).to_string(), path))
+        .collect();
+    assert_eq!(listed, expected);
+    // Patient indices in order of first appearance in that order.
+    let rows = read_csv_rows(&many.path().join("_out.csv")).split_off(1);
+    let mut first_seen: Vec<String> = Vec::new();
+    for row in &rows {
+        if !first_seen.contains(&row[2]) {
+            first_seen.push(row[2].clone());
+        }
+        let index = first_seen.iter().position(|id| *id == row[2]).unwrap() + 1;
+        assert_eq!(row[3], index.to_string(), "{row:?}");
+    }
+    assert_eq!(first_seen.len(), 6);
+}
+
 #[cfg(unix)]
 #[test]
 fn audit_files_are_private_to_the_owner() {
