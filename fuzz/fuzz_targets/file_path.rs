@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = std::fs::remove_file(&output);
     let mut in_memory = Vec::new();
     let by_bytes = rewrite_bytes(data, layout, &mut in_memory, &RULES, context());
-    let by_path = rewrite_path(&input, layout, &output, &RULES, context());
+    let by_path = rewrite_path(&input, &output, &RULES, context());
     match (by_bytes, by_path) {
         (Ok(()), Ok(())) => {
             let written = std::fs::read(&output).expect("output read back");

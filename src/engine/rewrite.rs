@@ -17,9 +17,10 @@ use dicom_core::{Tag, VR};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 
-use super::head::{HEAD, Head, read_at};
+use super::head::{HEAD, read_at};
 use super::header::{HeaderFacts, read_header_facts_from, read_header_facts_of_file};
 use super::identify::collect_identifiers;
+use super::scan::open_dicom;
 use super::{FileError, pixels};
 use crate::charset::CharacterSet;
 use crate::rules::{
@@ -28,7 +29,7 @@ use crate::rules::{
 use crate::stream::{
     FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError, OpenedFile,
     SEQUENCE_DELIMITER, Source, StreamError, Syntax, UNDEFINED_LENGTH, What, meta, open_file,
-    open_reader, open_source, pad, skip_value,
+    open_reader, pad, skip_value,
 };
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
@@ -233,26 +234,26 @@ pub fn rewrite_bytes<W: Write>(
 /// [`rewrite_bytes`], which must write the same bytes.
 pub fn rewrite_path(
     source: &Path,
-    layout: Layout,
     output: &Path,
     rules: &RuleSet,
     context: FileContext<'_>,
 ) -> Result<(), FileError> {
-    let file = open_source(source).map_err(OpenError::Io)?;
-    let head = Head::read(&file, Vec::new()).map_err(OpenError::Io)?;
-    let size = file.metadata().map_err(OpenError::Io)?.len();
-    let facts = read_header_facts_of_file(&head, &file, layout)?;
+    let not_dicom = || OpenError::Io(io::Error::other("not a DICOM file"));
+    let opened = open_dicom(source, Vec::new())
+        .map_err(OpenError::Io)?
+        .ok_or_else(not_dicom)?;
+    let facts = read_header_facts_of_file(&opened.head, &opened.file, opened.layout)?;
     let job = FileJob {
         source,
-        layout,
+        layout: opened.layout,
         output,
-        size,
-        input: &file,
+        size: opened.size,
+        input: &opened.file,
         facts: &facts,
         context,
     };
-    let known = head.bytes().len();
-    rewrite_file(&job, rules, &mut head.into_buffer(), known)
+    let known = opened.head.bytes().len();
+    rewrite_file(&job, rules, &mut opened.head.into_buffer(), known)
 }
 
 /// [`rewrite_bytes`] of a file the scan has read the header of.

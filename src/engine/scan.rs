@@ -70,7 +70,7 @@ pub fn dicom_size(path: &Path) -> Option<u64> {
 }
 
 /// Opens a file and reads its head; `None` when it is not DICOM.
-fn open_dicom(path: &Path, buffer: Vec<u8>) -> io::Result<Option<Opened>> {
+pub fn open_dicom(path: &Path, buffer: Vec<u8>) -> io::Result<Option<Opened>> {
     let file = open_source(path)?;
     let head = Head::read(&file, buffer)?;
     let Some(layout) = sniff_bytes(head.bytes()) else {
