@@ -70,12 +70,8 @@ pub const TEST_SECRET: &str = "a long random test secret";
 /// Runs `anomize -q` with [`TEST_SECRET`] and the built-in profiles or
 /// profile files `profiles`, layered in order.
 pub fn anomize_keyed(source: &Path, dest: &Path, profiles: &[&str]) -> Output {
-    let mut cmd = dicommanager();
-    cmd.env("DICOMMANAGER_SECRET", TEST_SECRET)
-        .args(["anomize", "-q", "-s"])
-        .arg(source)
-        .arg("-d")
-        .arg(dest);
+    let mut cmd = from_source_to_dest("anomize", source, dest);
+    cmd.env("DICOMMANAGER_SECRET", TEST_SECRET).arg("-q");
     for profile in profiles {
         cmd.args(["--profile", profile]);
     }
@@ -84,14 +80,17 @@ pub fn anomize_keyed(source: &Path, dest: &Path, profiles: &[&str]) -> Output {
 
 /// Runs `verify` on the run from `source` to `dest`.
 pub fn verify(source: &Path, dest: &Path, extra: &[&str]) -> Output {
-    dicommanager()
-        .args(["verify", "-s"])
-        .arg(source)
-        .arg("-d")
-        .arg(dest)
+    from_source_to_dest("verify", source, dest)
         .args(extra)
         .output()
         .expect("binary runs")
+}
+
+/// `dicommanager COMMAND -s SOURCE -d DEST`, to add to.
+fn from_source_to_dest(command: &str, source: &Path, dest: &Path) -> Command {
+    let mut cmd = dicommanager();
+    cmd.args([command, "-s"]).arg(source).arg("-d").arg(dest);
+    cmd
 }
 
 /// An empty CT image object with its SOP Class and Instance UIDs.
@@ -114,12 +113,7 @@ pub fn put_text(obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str) {
 
 /// Runs `anomize` from `source` to `dest` with extra arguments.
 pub fn anomize(source: &Path, dest: &Path, extra: &[&str]) -> Output {
-    dicommanager()
-        .arg("anomize")
-        .arg("-s")
-        .arg(source)
-        .arg("-d")
-        .arg(dest)
+    from_source_to_dest("anomize", source, dest)
         .args(extra)
         .output()
         .expect("binary runs")
