@@ -9,6 +9,9 @@ pub enum ExitCode {
     SomeFailed = 1,
     /// Bad arguments, profile or output folder: nothing was done.
     Usage = 2,
+    /// The run stopped because DEST could not be written (full disk,
+    /// quota, read-only): what was written is kept, `--resume` finishes.
+    WriteFailed = 3,
     /// Stopped by Ctrl-C (or SIGTERM) before every file was done.
     Interrupted = 130,
 }

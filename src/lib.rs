@@ -2,20 +2,24 @@
 //! around it (metadata, PNG export, grouping per patient).
 //!
 //! Layers, lowest first; each uses only those above it in this list:
+//! - [`guard`]: panics of code we cannot change turned into errors.
 //! - [`charset`]: text under a Specific Character Set.
 //! - [`stream`]: DICOM read and written element by element, or read into
 //!   a tree of raw values.
 //! - [`profile`]: TOML profiles as data (what to do to which attribute).
 //! - [`rules`]: the actions (how), compiled from a profile into a lookup.
-//! - [`walk`], [`sink`]: finding files; writing audit tables.
+//! - [`walk`], [`dest`], [`sink`]: finding files; creating files in DEST
+//!   that no planted link can redirect; writing audit tables.
 //! - [`engine`]: the `anomize` run itself.
 //! - [`render`], [`export`], [`metadata`], [`splitby`]: the other commands
 //!   (pixels to images, header views, grouping files by name).
 //! - [`verify`]: searching `anomize` outputs for the PHI of their sources.
 
 pub mod charset;
+pub mod dest;
 pub mod engine;
 pub mod export;
+pub mod guard;
 pub mod metadata;
 pub mod profile;
 pub mod render;

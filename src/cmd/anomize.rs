@@ -64,10 +64,21 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
             for err in &summary.walk_errors {
                 eprintln!("warning: skipped {err}");
             }
+            if let Some(fewer) = &summary.fewer_workers {
+                eprintln!("warning: {fewer}; the run went on with {} (results do not depend on it)", summary.workers);
+            }
             if !args.quiet {
                 print_summary(&summary, &rules);
             }
-            if summary.interrupted {
+            if let Some(reason) = &summary.stopped {
+                eprintln!(
+                    "error: the run stopped: {reason}\n{} of {} files were done and are in the audit; \
+                     free space (or fix the destination) and run again with --resume to finish",
+                    summary.ok + summary.errors,
+                    summary.dicom_files
+                );
+                ExitCode::WriteFailed
+            } else if summary.interrupted {
                 eprintln!(
                     "interrupted: {} of {} files done; run again with --resume to finish",
                     summary.ok + summary.errors,
@@ -106,6 +117,12 @@ fn print_summary(summary: &Summary, rules: &RuleSet) {
         println!(
             "kept         {} (already done by the interrupted run)",
             summary.resumed
+        );
+    }
+    if summary.redone > 0 {
+        println!(
+            "redone       {} (something else was at their output names)",
+            summary.redone
         );
     }
     println!("patients     {}", summary.patients);

@@ -1,97 +1,158 @@
-//! `_metadata.csv`: the DICOM files of SOURCE in numbering order, one row
-//! each (sequence number, source path, size), written as files are
-//! numbered. It grows during the run; an interrupted run leaves the rows
-//! of the files it reached.
+//! The run's durable listing: `_metadata.csv`, the DICOM files of SOURCE
+//! in numbering order (sequence number, source path, size), and
+//! `_outputs.csv`, the output each of them is planned to have (sequence
+//! number, path relative to DEST). Both grow as files are numbered and are
+//! written out after each batch, before any output of the batch is renamed
+//! into place: after a kill at any point, every output in DEST is listed.
 //!
 //! A resumed run must number exactly as the interrupted one did. Before
 //! anything is written, [`check_resumable`] makes sure that the files the
 //! interrupted run listed are, in order and size, the first DICOM files of
 //! SOURCE today; the listing then goes on after them, so that it ends as a
-//! fresh run's would.
+//! fresh run's would. `--overwrite` removes the outputs `_outputs.csv`
+//! names, and nothing else ([`previous_outputs`]).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
-use rayon::prelude::*;
+use super::{METADATA_CSV, OUTPUTS_CSV, RunError};
+use crate::dest::{create_private, open_existing, open_for_reading};
+use crate::sink::{SinkError, from_csv_cell, to_csv_cell};
 
-use super::{METADATA_CSV, RunError};
-use crate::sink::{SinkError, create_private};
-
-/// Files classified in parallel at a time while checking a resume.
+/// Files classified at a time (in parallel where threads can be had)
+/// while checking a resume.
 const CHECK_CHUNK: usize = 4096;
 
-/// `_metadata.csv` being written.
+/// `_metadata.csv` and `_outputs.csv` being written.
 pub struct Listing {
-    path: PathBuf,
-    writer: csv::Writer<File>,
-    /// Rows already in the file (from the interrupted run): not written again.
+    files: Table,
+    outputs: Table,
+    /// Rows already in the files (from the interrupted run): not written again.
     listed: usize,
 }
 
-/// What [`check_resumable`] found right in an interrupted run's listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Listed {
-    pub rows: usize,
-    /// Bytes of the file that hold those rows (a row cut short by a kill
-    /// comes after them).
-    pub bytes: u64,
+/// One CSV file of the listing.
+struct Table {
+    path: PathBuf,
+    writer: csv::Writer<File>,
 }
 
-impl Listing {
-    /// A new listing, readable by the owner only (it maps the outputs back
-    /// to source paths).
-    pub fn create(path: &Path) -> Result<Listing, SinkError> {
-        let file = create_private(path).map_err(|e| SinkError::new(path, e))?;
-        Ok(Listing::with_file(path, file, 0))
-    }
-
-    /// Goes on with the listing of an interrupted run after its checked
-    /// rows.
-    pub fn resume(path: &Path, listed: Listed) -> Result<Listing, SinkError> {
-        let fail = |e: io::Error| SinkError::new(path, e);
-        let mut file = OpenOptions::new().write(true).open(path).map_err(fail)?;
-        file.set_len(listed.bytes).map_err(fail)?;
-        file.seek(SeekFrom::End(0)).map_err(fail)?;
-        Ok(Listing::with_file(path, file, listed.rows))
-    }
-
-    fn with_file(path: &Path, file: File, listed: usize) -> Listing {
-        Listing {
-            path: path.to_path_buf(),
+impl Table {
+    fn new(path: PathBuf, file: File) -> Table {
+        Table {
+            path,
             writer: csv::WriterBuilder::new()
                 .has_headers(false)
                 .from_writer(file),
-            listed,
         }
     }
 
-    /// Lists the DICOM file numbered `seq`.
-    pub fn add(&mut self, seq: usize, source: &str, size: u64) -> Result<(), SinkError> {
-        if seq <= self.listed {
-            return Ok(());
-        }
+    fn write(&mut self, cells: &[&str]) -> Result<(), SinkError> {
+        let cells = cells.iter().map(|cell| to_csv_cell(cell));
         self.writer
-            .write_record([seq.to_string().as_str(), source, size.to_string().as_str()])
+            .write_record(cells.map(|cell| cell.into_owned().into_bytes()))
             .map_err(|e| SinkError::new(&self.path, e))
     }
 
-    /// Writes the rows added so far to the file.
-    pub fn flush(&mut self) -> Result<(), SinkError> {
+    fn flush(&mut self) -> Result<(), SinkError> {
         self.writer
             .flush()
             .map_err(|e| SinkError::new(&self.path, e))
     }
 }
 
+/// What [`check_resumable`] found right in an interrupted run's listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    pub rows: usize,
+    /// Bytes of `_metadata.csv` that hold those rows (a row cut short by
+    /// a kill comes after them).
+    pub bytes: u64,
+}
+
+impl Listing {
+    /// A new listing in `dest`, readable by the owner only (it maps the
+    /// outputs back to source paths).
+    pub fn create(dest: &Path) -> Result<Listing, SinkError> {
+        let create = |name: &str| {
+            let path = dest.join(name);
+            create_private(&path)
+                .map(|file| Table::new(path.clone(), file))
+                .map_err(|e| SinkError::new(&path, e))
+        };
+        Ok(Listing {
+            files: create(METADATA_CSV)?,
+            outputs: create(OUTPUTS_CSV)?,
+            listed: 0,
+        })
+    }
+
+    /// Goes on with the listing of an interrupted run after its checked
+    /// rows.
+    pub fn resume(dest: &Path, listed: Listed) -> Result<Listing, SinkError> {
+        let open = |name: &str, keep: &dyn Fn(&mut File) -> io::Result<u64>| {
+            let path = dest.join(name);
+            let fail = |e: io::Error| SinkError::new(&path, e);
+            let mut file = open_existing(&path).map_err(fail)?;
+            let bytes = keep(&mut file).map_err(fail)?;
+            file.set_len(bytes).map_err(fail)?;
+            file.seek(SeekFrom::End(0)).map_err(fail)?;
+            Ok(Table::new(path.clone(), file))
+        };
+        let files = open(METADATA_CSV, &|_| Ok(listed.bytes))?;
+        let outputs = match open(OUTPUTS_CSV, &|file| rows_up_to(file, listed.rows)) {
+            Ok(outputs) => outputs,
+            // A listing of files without one of outputs: started anew.
+            Err(_) if !crate::dest::entry_exists(&dest.join(OUTPUTS_CSV)) => {
+                let path = dest.join(OUTPUTS_CSV);
+                let file = create_private(&path).map_err(|e| SinkError::new(&path, e))?;
+                Table::new(path, file)
+            }
+            Err(err) => return Err(err),
+        };
+        Ok(Listing {
+            files,
+            outputs,
+            listed: listed.rows,
+        })
+    }
+
+    /// Lists the DICOM file numbered `seq` and, if it has one, its planned
+    /// output (relative to DEST).
+    pub fn add(
+        &mut self,
+        seq: usize,
+        source: &str,
+        size: u64,
+        output: Option<&str>,
+    ) -> Result<(), SinkError> {
+        if seq <= self.listed {
+            return Ok(());
+        }
+        let seq = seq.to_string();
+        if let Some(output) = output {
+            self.outputs.write(&[&seq, output])?;
+        }
+        self.files.write(&[&seq, source, &size.to_string()])
+    }
+
+    /// Writes the rows added so far to the files: outputs first, so that a
+    /// file is never listed without its planned output.
+    pub fn flush(&mut self) -> Result<(), SinkError> {
+        self.outputs.flush()?;
+        self.files.flush()
+    }
+}
+
 /// Checks that the rows of the listing an interrupted run left in `dest`
 /// are the first DICOM files of `files` (the walk of SOURCE today), in
-/// order, with the same sizes. `dicom_size` says whether a file is DICOM
-/// and its size, as the scan of the run would.
+/// order, with the same sizes. `dicom_sizes` says, for a chunk of files,
+/// which are DICOM and their sizes, as the scan of the run would.
 pub fn check_resumable(
     dest: &Path,
     files: impl Iterator<Item = PathBuf>,
-    dicom_size: impl Fn(&Path) -> Option<u64> + Sync,
+    dicom_sizes: impl Fn(Vec<PathBuf>) -> Vec<(PathBuf, u64)>,
 ) -> Result<Listed, RunError> {
     let mismatch = |reason: String| RunError::ResumeMismatch {
         path: dest.to_path_buf(),
@@ -99,7 +160,7 @@ pub fn check_resumable(
     };
     let unreadable =
         |e: &dyn std::fmt::Display| mismatch(format!("{METADATA_CSV} is unreadable ({e})"));
-    let mut file = File::open(dest.join(METADATA_CSV)).map_err(|e| unreadable(&e))?;
+    let mut file = open_for_reading(&dest.join(METADATA_CSV)).map_err(|e| unreadable(&e))?;
     let bytes = complete_rows_length(&mut file).map_err(|e| unreadable(&e))?;
     let mut rows = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -107,34 +168,31 @@ pub fn check_resumable(
     let mut files = files.peekable();
     let mut dicom_files = std::iter::from_fn(|| {
         files.peek()?;
-        let chunk: Vec<PathBuf> = files.by_ref().take(CHECK_CHUNK).collect();
-        Some(
-            chunk
-                .into_par_iter()
-                .filter_map(|file| dicom_size(&file).map(|size| (file, size)))
-                .collect::<Vec<_>>(),
-        )
+        Some(dicom_sizes(files.by_ref().take(CHECK_CHUNK).collect()))
     })
     .flatten()
     .zip(1usize..);
     let mut listed = 0;
     for record in rows.records() {
         let record = record.map_err(|e| unreadable(&e))?;
-        let field = |i: usize| record.get(i).unwrap_or_default();
+        let field = |i: usize| from_csv_cell(record.get(i).unwrap_or_default());
         let row_seq = field(0);
-        let changed = || {
-            mismatch(format!(
-                "file {row_seq} of {METADATA_CSV} is not the same file (path or size)"
-            ))
-        };
         let Some(((file, size), seq)) = dicom_files.next() else {
-            return Err(changed());
+            return Err(mismatch(format!(
+                "file {row_seq} of {METADATA_CSV} ({}) is no longer in SOURCE",
+                field(1)
+            )));
         };
         let same = row_seq == seq.to_string()
             && field(1) == file.to_string_lossy()
             && field(2) == size.to_string();
         if !same {
-            return Err(changed());
+            return Err(mismatch(format!(
+                "file {row_seq} of {METADATA_CSV} was {} ({} bytes), SOURCE now has {} ({size} bytes) there",
+                field(1),
+                field(2),
+                file.display()
+            )));
         }
         listed = seq;
     }
@@ -142,6 +200,56 @@ pub fn check_resumable(
         rows: listed,
         bytes,
     })
+}
+
+/// The outputs a previous run in `dest` listed in `_outputs.csv`, as paths
+/// in `dest`; rows naming anything outside it are left out.
+pub fn previous_outputs(dest: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut file = match open_for_reading(&dest.join(OUTPUTS_CSV)) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err),
+    };
+    let bytes = complete_rows_length(&mut file)?;
+    let mut rows = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(file.take(bytes));
+    let mut outputs = Vec::new();
+    for record in rows.records() {
+        let record = record.map_err(io::Error::other)?;
+        let relative = Path::new(from_csv_cell(record.get(1).unwrap_or_default()));
+        let inside = relative.components().count() > 0
+            && relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
+        if inside {
+            outputs.push(dest.join(relative));
+        }
+    }
+    Ok(outputs)
+}
+
+/// The bytes of `_outputs.csv` that hold its rows numbered up to `rows`
+/// (it may list one batch more than `_metadata.csv`: it is written first).
+fn rows_up_to(file: &mut File, rows: usize) -> io::Result<u64> {
+    let complete = complete_rows_length(file)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader((&*file).take(complete));
+    let mut end = 0;
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(io::Error::other)? {
+        let seq: usize = from_csv_cell(record.get(0).unwrap_or_default())
+            .parse()
+            .unwrap_or(usize::MAX);
+        if seq > rows {
+            break;
+        }
+        end = reader.position().byte();
+    }
+    Ok(end)
 }
 
 /// The length of `file` up to the end of its last complete line.
@@ -170,18 +278,25 @@ mod tests {
 
     fn listing_of(rows: &[(usize, &str, u64)]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::TempDir::new().unwrap();
-        let path = dir.path().join(METADATA_CSV);
-        let mut listing = Listing::create(&path).unwrap();
+        let mut listing = Listing::create(dir.path()).unwrap();
         for &(seq, source, size) in rows {
-            listing.add(seq, source, size).unwrap();
+            let output = format!("{seq}.dcm");
+            listing.add(seq, source, size, Some(&output)).unwrap();
         }
         listing.flush().unwrap();
+        let path = dir.path().join(METADATA_CSV);
         (dir, path)
     }
 
     /// Files named `dicom-N` are DICOM files of N bytes; others are not.
-    fn size_in_name(path: &Path) -> Option<u64> {
-        path.to_str()?.strip_prefix("dicom-")?.parse().ok()
+    fn size_in_name(files: Vec<PathBuf>) -> Vec<(PathBuf, u64)> {
+        files
+            .into_iter()
+            .filter_map(|path| {
+                let size = path.to_str()?.strip_prefix("dicom-")?.parse().ok()?;
+                Some((path, size))
+            })
+            .collect()
     }
 
     fn walk(names: &[&str]) -> impl Iterator<Item = PathBuf> {
@@ -194,58 +309,95 @@ mod tests {
 
     #[test]
     fn a_listing_that_starts_the_walk_is_resumable_and_goes_on_after_it() {
-        let (_dir, path) = listing_of(&[(1, "dicom-10", 10), (2, "dicom-20", 20)]);
+        let (dir, path) = listing_of(&[(1, "dicom-10", 10), (2, "dicom-20", 20)]);
         let files = walk(&["dicom-10", "notes.txt", "dicom-20", "dicom-30"]);
-        let listed = check_resumable(path.parent().unwrap(), files, size_in_name).unwrap();
+        let listed = check_resumable(dir.path(), files, size_in_name).unwrap();
         assert_eq!(listed.rows, 2);
 
-        let mut listing = Listing::resume(&path, listed).unwrap();
+        let mut listing = Listing::resume(dir.path(), listed).unwrap();
         for (seq, name, size) in [
             (1, "dicom-10", 10),
             (2, "dicom-20", 20),
             (3, "dicom-30", 30),
         ] {
-            listing.add(seq, name, size).unwrap();
+            listing.add(seq, name, size, Some(&format!("{seq}.dcm"))).unwrap();
         }
         listing.flush().unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "1,dicom-10,10\n2,dicom-20,20\n3,dicom-30,30\n"
         );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(OUTPUTS_CSV)).unwrap(),
+            "1,1.dcm\n2,2.dcm\n3,3.dcm\n"
+        );
     }
 
     #[test]
     fn a_row_cut_short_is_dropped_and_written_again() {
-        let (_dir, path) = listing_of(&[(1, "dicom-10", 10)]);
+        let (dir, path) = listing_of(&[(1, "dicom-10", 10)]);
         let mut bytes = std::fs::read(&path).unwrap();
         bytes.extend_from_slice(b"2,dic");
         std::fs::write(&path, bytes).unwrap();
+        // The outputs went one batch further before the kill.
+        let outputs = dir.path().join(OUTPUTS_CSV);
+        let mut bytes = std::fs::read(&outputs).unwrap();
+        bytes.extend_from_slice(b"2,2.dcm\n3,3.d");
+        std::fs::write(&outputs, bytes).unwrap();
         let files = walk(&["dicom-10", "dicom-20"]);
-        let listed = check_resumable(path.parent().unwrap(), files, size_in_name).unwrap();
+        let listed = check_resumable(dir.path(), files, size_in_name).unwrap();
         assert_eq!(listed.rows, 1);
-        let mut listing = Listing::resume(&path, listed).unwrap();
-        listing.add(2, "dicom-20", 20).unwrap();
+        let mut listing = Listing::resume(dir.path(), listed).unwrap();
+        listing.add(2, "dicom-20", 20, Some("2b.dcm")).unwrap();
         listing.flush().unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "1,dicom-10,10\n2,dicom-20,20\n"
         );
+        assert_eq!(
+            std::fs::read_to_string(&outputs).unwrap(),
+            "1,1.dcm\n2,2b.dcm\n"
+        );
     }
 
     #[test]
-    fn a_changed_source_is_refused() {
-        let (_dir, path) = listing_of(&[(1, "dicom-10", 10), (2, "dicom-20", 20)]);
-        for changed in [
-            &["dicom-10", "dicom-15", "dicom-20"][..], // a DICOM file came in between
-            &["dicom-10", "dicom-21"],                 // one changed size
-            &["dicom-10"],                             // one went away
+    fn a_changed_source_is_refused_with_the_first_difference() {
+        let (dir, _path) = listing_of(&[(1, "dicom-10", 10), (2, "dicom-20", 20)]);
+        for (changed, says) in [
+            // A DICOM file came in between.
+            (&["dicom-10", "dicom-15", "dicom-20"][..], "SOURCE now has dicom-15"),
+            // One changed size.
+            (&["dicom-10", "dicom-21"], "SOURCE now has dicom-21"),
+            // One went away.
+            (&["dicom-10"], "is no longer in SOURCE"),
         ] {
-            let err =
-                check_resumable(path.parent().unwrap(), walk(changed), size_in_name).unwrap_err();
-            assert!(
-                err.to_string().contains("file 2 of _metadata.csv"),
-                "{changed:?}: {err}"
-            );
+            let err = check_resumable(dir.path(), walk(changed), size_in_name).unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains("file 2 of _metadata.csv"), "{message}");
+            assert!(message.contains(says), "{message}");
         }
+    }
+
+    #[test]
+    fn cells_a_spreadsheet_would_evaluate_are_escaped_and_still_match() {
+        let (dir, path) = listing_of(&[(1, "=dicom-10", 10)]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "1,'=dicom-10,10\n");
+        let sizes = |files: Vec<PathBuf>| files.into_iter().map(|f| (f, 10)).collect();
+        let listed = check_resumable(dir.path(), walk(&["=dicom-10"]), sizes).unwrap();
+        assert_eq!(listed.rows, 1);
+    }
+
+    #[test]
+    fn previous_outputs_stay_inside_dest() {
+        let dir = tempfile::TempDir::new().unwrap();
+        std::fs::write(
+            dir.path().join(OUTPUTS_CSV),
+            "1,1_001.dcm\n2,../outside.dcm\n3,/etc/passwd\n4,a/2_001.dcm\n",
+        )
+        .unwrap();
+        assert_eq!(
+            previous_outputs(dir.path()).unwrap(),
+            [dir.path().join("1_001.dcm"), dir.path().join("a/2_001.dcm")]
+        );
     }
 }

@@ -20,7 +20,10 @@ mod burned_in;
 mod head;
 mod header;
 mod identify;
+mod kept;
 mod listing;
+mod lock;
+mod manifest;
 mod pixels;
 mod plan;
 mod rewrite;
@@ -34,7 +37,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use parking_lot::Mutex;
 
 use dicom_core::Tag;
 
@@ -43,12 +48,15 @@ pub use header::{HeaderFacts, SopUids, read_header_facts_from};
 pub use plan::{PlannedFile, Planner};
 pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file, rewrite_path};
 
+use crate::dest;
 use crate::profile::PathNumbers;
-use crate::rules::{RuleError, RuleSet};
+use crate::rules::{RuleError, RuleSet, secret_fingerprint};
 use crate::sink::{AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink};
 use crate::stream::{OpenError, StreamError, describe_tag};
 use crate::walk::{WalkError, walk};
 use listing::Listing;
+use lock::RunLock;
+pub use manifest::{Manifest, RunCounts, RunState};
 use turns::{Batches, Turns};
 use worker::{Numbering, Walked, Worker};
 
@@ -56,6 +64,14 @@ use worker::{Numbering, Walked, Worker};
 pub const METADATA_CSV: &str = "_metadata.csv";
 pub const AUDIT_XLSX: &str = "_out.xlsx";
 pub const AUDIT_CSV: &str = "_out.csv";
+/// The planned output of every listed file, written before it appears.
+pub const OUTPUTS_CSV: &str = "_outputs.csv";
+/// What made the outputs: profile, secret and template fingerprints, state.
+pub const RUN_MANIFEST: &str = "_run.json";
+/// Held by the run writing into DEST.
+pub const LOCK_FILE: &str = ".dicommanager.lock";
+/// Files in DEST that say a run wrote there.
+const RUN_FILES: [&str; 5] = [METADATA_CSV, OUTPUTS_CSV, AUDIT_XLSX, AUDIT_CSV, RUN_MANIFEST];
 /// The folder of DEST that `--quarantine-burned-in` writes to.
 pub const QUARANTINE: &str = "_quarantine";
 
@@ -69,13 +85,36 @@ pub enum FileError {
     Stream(#[from] StreamError),
     #[error("{}: {source}", describe_tag(*tag))]
     Rule { tag: Tag, source: RuleError },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("write failed: {}: {source}", path.display())]
     Output {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("no SOP Class UID (0008,0016): cannot make the file meta information")]
     NoSopClass,
+    #[error(
+        "{} already exists: an output never replaces a file (is the output template unique?)",
+        path.display()
+    )]
+    OutputExists { path: PathBuf },
+    /// The scan could not read the header far enough to number the file.
+    #[error("{0}")]
+    Header(String),
+    #[error("internal error (please report): {0}")]
+    Internal(String),
+}
+
+impl FileError {
+    /// Whether DEST cannot take more data (full disk, quota, read-only):
+    /// every later file would fail the same way, so the run stops.
+    pub fn stops_run(&self) -> bool {
+        match self {
+            FileError::Output { source, .. } | FileError::Stream(StreamError::Write(source)) => {
+                dest::is_out_of_space(source)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A problem that stops the whole run before any file is written.
@@ -106,6 +145,18 @@ pub enum RunError {
         path.display()
     )]
     ResumeMismatch { path: PathBuf, reason: String },
+    #[error(
+        "cannot resume into {}: {reason}; resume with the same settings, or start again with --overwrite",
+        path.display()
+    )]
+    ResumeRefused { path: PathBuf, reason: String },
+    #[error(
+        "another run is writing into {} ({holder}); wait for it to end",
+        path.display()
+    )]
+    Busy { path: PathBuf, holder: String },
+    #[error("cannot start a thread: {0}")]
+    Threads(#[source] std::io::Error),
     #[error(transparent)]
     Audit(#[from] SinkError),
 }
@@ -174,8 +225,19 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Outputs of an interrupted run that `--resume` kept.
     pub resumed: u64,
+    /// Entries at output names that `--resume` found wrong (a link, not
+    /// DICOM, another file's output) and wrote again.
+    pub redone: u64,
     /// The run was cancelled before every file was done.
     pub interrupted: bool,
+    /// Why the run stopped before every file was done, when DEST could
+    /// not be written (full disk ...).
+    pub stopped: Option<String>,
+    /// Worker threads that ran, and why fewer than asked, if so.
+    pub workers: usize,
+    pub fewer_workers: Option<String>,
+    /// Where the run's audit is.
+    pub audit_dir: PathBuf,
 }
 
 impl Summary {
@@ -192,15 +254,50 @@ pub fn run(
     progress: &dyn Progress,
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
+    let started_at = manifest::utc_timestamp(SystemTime::now());
     let (source, dest) = prepare_folders(config)?;
-    let listing_path = dest.join(METADATA_CSV);
-    let listing = if config.existing == ExistingOutput::Resume {
-        let walked = walk(&source, Some(&dest)).filter_map(Result::ok);
-        let listed = listing::check_resumable(&dest, walked, scan::dicom_size)?;
-        Listing::resume(&listing_path, listed)?
-    } else {
-        Listing::create(&listing_path)?
+    let mut lock = RunLock::take(&dest)?;
+    check_previous_run(config, &dest)?;
+    let jobs = config
+        .jobs
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+        .max(1);
+    let mut manifest = Manifest {
+        tool: env!("CARGO_PKG_NAME").to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        state: RunState::Running,
+        started: started_at,
+        profiles: rules.layers().to_vec(),
+        profile_fingerprint: rules.fingerprint().to_string(),
+        secret_fingerprint: secret_fingerprint(&config.secret),
+        output_template: rules.output().to_string(),
+        quarantine_burned_in: config.quarantine_burned_in,
+        counts: RunCounts::default(),
     };
+    let listing = match config.existing {
+        ExistingOutput::Resume => {
+            let previous = Manifest::read(&dest)?.ok_or_else(|| RunError::ResumeRefused {
+                path: dest.clone(),
+                reason: format!("it holds no {RUN_MANIFEST} saying how its outputs were made"),
+            })?;
+            if let Some(reason) = manifest.resume_conflict(&previous) {
+                return Err(RunError::ResumeRefused { path: dest, reason });
+            }
+            let walked = walk(&source, Some(&dest)).filter_map(Result::ok);
+            let listed = listing::check_resumable(&dest, walked, |files| {
+                scan::dicom_sizes(files, jobs)
+            })?;
+            Listing::resume(&dest, listed)?
+        }
+        ExistingOutput::Overwrite => {
+            remove_previous_outputs(&dest)?;
+            Listing::create(&dest)?
+        }
+        ExistingOutput::Refuse => Listing::create(&dest)?,
+    };
+    lock.announce(&manifest.started)?;
+    manifest.write(&dest)?;
     let sinks: Vec<Box<dyn TableSink>> = vec![
         Box::new(CsvSink::create(&dest.join(AUDIT_CSV))?),
         Box::new(XlsxSink::create(&dest.join(AUDIT_XLSX), &dest)?),
@@ -210,6 +307,7 @@ pub fn run(
         rules,
         quarantine_burned_in: config.quarantine_burned_in,
     };
+    let halt = Halt::default();
     let numbering = Turns::new(Numbering::new(listing));
     let worker = Worker {
         outputs: &outputs,
@@ -217,22 +315,19 @@ pub fn run(
         secret: &config.secret,
         resume: config.existing == ExistingOutput::Resume,
         cancel: &config.cancel,
+        halt: &halt,
         numbering: &numbering,
         progress,
     };
-    let jobs = config
-        .jobs
-        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
-        .unwrap_or(1)
-        .max(1);
     let (walked, to_batch) = mpsc::sync_channel::<Walked>(WALK_AHEAD);
     let batches = Batches::new(to_batch, BATCH);
     let walk_complete = AtomicBool::new(false);
     progress.start(0);
     let (sender, receiver) = mpsc::channel::<Vec<Outcome>>();
-    let (tally, sink_result) = std::thread::scope(|scope| {
+    let threads = std::thread::scope(|scope| {
         let (source, dest, walk_complete) = (&source, &dest, &walk_complete);
-        scope.spawn(move || {
+        let spawn = |name: &str| std::thread::Builder::new().name(name.to_string());
+        let walker = spawn("walk").spawn_scoped(scope, move || {
             for entry in walk(source, Some(dest)) {
                 // Stops when the workers stop taking batches.
                 if walked.send(entry).is_err() {
@@ -241,51 +336,86 @@ pub fn run(
             }
             walk_complete.store(true, Ordering::Relaxed);
         });
+        if let Err(err) = walker {
+            return Err(RunError::Threads(err));
+        }
         if progress.wants_total() {
             // A walk of its own, ahead of the work: the walk that feeds the
             // workers keeps only a few batches ahead, to keep memory flat.
+            // Without a thread for it the display does without a total.
             let cancel = &config.cancel;
-            scope.spawn(move || {
+            let _ = spawn("count").spawn_scoped(scope, move || {
                 let files = walk(source, Some(dest)).filter(Result::is_ok);
                 for _ in files.take_while(|_| !cancel.load(Ordering::Relaxed)) {
                     progress.found(1);
                 }
             });
         }
-        let outputs = &outputs;
-        let writer = scope.spawn(move || write_in_order(receiver, sinks, outputs, progress));
-        let (worker, batches) = (&worker, &batches);
-        let workers: Vec<_> = (0..jobs)
-            .map(|_| {
-                let sender = sender.clone();
-                scope.spawn(move || worker.take_batches(batches, &sender))
+        let (outputs, halt) = (&outputs, &halt);
+        let writer = spawn("audit")
+            .spawn_scoped(scope, move || {
+                write_in_order(receiver, sinks, outputs, progress, halt)
             })
-            .collect();
+            .map_err(|err| {
+                // Nothing would take the walk's batches: let it go.
+                batches.close();
+                RunError::Threads(err)
+            })?;
+        let (worker, batches) = (&worker, &batches);
+        let mut workers = Vec::with_capacity(jobs);
+        let mut fewer = None;
+        for n in 0..jobs {
+            let sender = sender.clone();
+            match spawn(&format!("worker {}", n + 1))
+                .spawn_scoped(scope, move || worker.take_batches(batches, &sender))
+            {
+                Ok(handle) => workers.push(handle),
+                Err(err) => {
+                    fewer = Some(format!("started {n} of {jobs} worker threads ({err})"));
+                    break;
+                }
+            }
+        }
+        let started_workers = workers.len();
+        if workers.is_empty() {
+            // Not one more thread: this one does the work.
+            worker.take_batches(batches, &sender);
+        }
         drop(sender);
         for worker in workers {
             // A worker's panics are caught per file; this one never comes.
             let _ = worker.join();
         }
-        // After a cancelled run, the walk may be waiting for room.
+        // After a cancelled or stopped run, the walk may be waiting for room.
         batches.close();
-        writer.join().unwrap_or_else(|_| {
-            (
-                Tally::default(),
-                Err(SinkError::new(
-                    dest,
-                    "the audit writer stopped unexpectedly",
-                )),
-            )
-        })
+        let tally = writer.join().unwrap_or_else(|_| {
+            halt.stop("the audit writer stopped unexpectedly".to_string());
+            Tally::default()
+        });
+        Ok((tally, started_workers.max(1), fewer))
     });
+    let (tally, workers, fewer_workers) = threads?;
     progress.finish();
-    let numbering = numbering.into_inner();
-    sink_result?;
-    let numbered = numbering.finish()?;
+    let numbered = numbering.into_inner().finish(&halt);
     let done = tally.ok + tally.errors;
     let complete = walk_complete.load(Ordering::Relaxed)
         && batches.all_handed_out()
         && done == numbered.files as u64;
+    let mut stopped = halt.reason();
+    let interrupted = !complete;
+    manifest.state = match (&stopped, interrupted) {
+        (Some(_), _) => RunState::Stopped,
+        (None, true) => RunState::Interrupted,
+        (None, false) => RunState::Complete,
+    };
+    manifest.counts = RunCounts {
+        dicom_files: numbered.files as u64,
+        ok: tally.ok,
+        errors: tally.errors,
+    };
+    if let Err(err) = manifest.write(&dest) {
+        stopped.get_or_insert_with(|| err.to_string());
+    }
     Ok(Summary {
         files_seen: numbered.files_seen,
         dicom_files: numbered.files as u64,
@@ -295,7 +425,12 @@ pub fn run(
         walk_errors: numbered.walk_errors,
         elapsed: started.elapsed(),
         resumed: tally.resumed,
-        interrupted: !complete,
+        redone: tally.redone,
+        interrupted,
+        stopped,
+        workers,
+        fewer_workers,
+        audit_dir: dest,
     })
 }
 
@@ -306,6 +441,29 @@ const WALK_AHEAD: usize = 1024;
 /// Files handed to a worker at once (and reported to the writer at once).
 const BATCH: usize = 16;
 
+/// Why the run must stop before every file is done: DEST cannot be
+/// written. The first reason is kept; workers check the flag between files.
+#[derive(Default)]
+pub(crate) struct Halt {
+    stopped: AtomicBool,
+    reason: Mutex<Option<String>>,
+}
+
+impl Halt {
+    pub(crate) fn stop(&self, reason: String) {
+        self.reason.lock().get_or_insert(reason);
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+
+    fn reason(&self) -> Option<String> {
+        self.reason.lock().clone()
+    }
+}
+
 /// Where the outputs of a run go.
 struct Outputs<'a> {
     dest: &'a Path,
@@ -314,17 +472,24 @@ struct Outputs<'a> {
 }
 
 impl Outputs<'_> {
-    /// The output path of a numbered file.
-    fn path(&self, file: &PlannedFile, numbers: PathNumbers) -> PathBuf {
+    /// The output path of a numbered file, relative to DEST.
+    fn relative_path(&self, file: &PlannedFile, numbers: PathNumbers) -> PathBuf {
         let relative = self.rules.output().render(numbers);
         if self.quarantine_burned_in && file.burned_in.is_flagged() {
-            self.dest.join(QUARANTINE).join(relative)
+            Path::new(QUARANTINE).join(relative)
         } else {
-            self.dest.join(relative)
+            relative
         }
+    }
+
+    /// The output path of a numbered file.
+    fn path(&self, file: &PlannedFile, numbers: PathNumbers) -> PathBuf {
+        self.dest.join(self.relative_path(file, numbers))
     }
 }
 
+/// Makes SOURCE and DEST canonical, creating DEST (private to its owner)
+/// if it is missing.
 fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf), RunError> {
     let source = config.source.canonicalize().map_err(|e| RunError::Source {
         path: config.source.clone(),
@@ -336,7 +501,7 @@ fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf), RunError> {
             source: std::io::Error::other("not a folder"),
         });
     }
-    std::fs::create_dir_all(&config.dest).map_err(|e| RunError::Dest {
+    dest::create_folder_all(&config.dest).map_err(|e| RunError::Dest {
         path: config.dest.clone(),
         source: e,
     })?;
@@ -347,20 +512,50 @@ fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf), RunError> {
     if dest == source {
         return Err(RunError::DestIsSource { path: dest });
     }
-    let previous: Vec<&str> = [METADATA_CSV, AUDIT_XLSX, AUDIT_CSV]
+    Ok((source, dest))
+}
+
+/// Refuses a DEST that holds a previous run's files unless the user said
+/// what to do with them (a dangling link counts: it would be written
+/// through otherwise).
+fn check_previous_run(config: &RunConfig, dest: &Path) -> Result<(), RunError> {
+    let previous: Vec<&str> = RUN_FILES
         .into_iter()
-        .filter(|name| dest.join(name).exists())
+        .filter(|name| dest::entry_exists(&dest.join(name)))
         .collect();
     match config.existing {
         ExistingOutput::Refuse if !previous.is_empty() => Err(RunError::DestNotEmpty {
-            path: dest,
+            path: dest.to_path_buf(),
             found: previous.join(", "),
         }),
-        ExistingOutput::Resume if !dest.join(METADATA_CSV).is_file() => {
-            Err(RunError::NothingToResume { path: dest })
+        ExistingOutput::Resume if !previous.contains(&METADATA_CSV) => {
+            Err(RunError::NothingToResume {
+                path: dest.to_path_buf(),
+            })
         }
-        _ => Ok((source, dest)),
+        _ => Ok(()),
     }
+}
+
+/// `--overwrite`: removes the outputs the previous run listed (and their
+/// temporary names), so that none of them stays beside the new run's
+/// outputs, outside its audit. Nothing else in DEST is touched.
+fn remove_previous_outputs(dest: &Path) -> Result<(), RunError> {
+    let fail = |source| RunError::Dest {
+        path: dest.join(OUTPUTS_CSV),
+        source,
+    };
+    for output in listing::previous_outputs(dest).map_err(fail)? {
+        for path in [rewrite::partial_path(&output), output] {
+            match dest::remove_entry(&path) {
+                Ok(_) => {}
+                // A folder where an output was: not ours to remove.
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(source) => return Err(RunError::Dest { path, source }),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What became of one file. The writer makes its audit row, so that the
@@ -369,7 +564,7 @@ fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf), RunError> {
 struct Outcome {
     file: PlannedFile,
     /// Why the file failed, if it did.
-    result: Result<Done, String>,
+    result: Result<Done, FileError>,
 }
 
 /// How a file's output came to be.
@@ -378,6 +573,8 @@ enum Done {
     Written,
     /// It was already complete (a resumed run) and was kept.
     Kept,
+    /// Something else sat at its name (a resumed run) and was replaced.
+    Redone,
 }
 
 impl Outcome {
@@ -390,7 +587,7 @@ impl Outcome {
                 String::new(),
             ),
             (Ok(_), None) => (Status::Error, String::new(), "not numbered".into()),
-            (Err(reason), _) => (Status::Error, String::new(), reason.clone()),
+            (Err(reason), _) => (Status::Error, String::new(), reason.to_string()),
         };
         AuditRow {
             source_file: file.source_display().into_owned(),
@@ -412,6 +609,7 @@ struct Tally {
     ok: u64,
     errors: u64,
     resumed: u64,
+    redone: u64,
 }
 
 impl Tally {
@@ -420,21 +618,24 @@ impl Tally {
             Status::Ok => self.ok += 1,
             Status::Error => self.errors += 1,
         }
-        if outcome.result == Ok(Done::Kept) {
-            self.resumed += 1;
+        match outcome.result {
+            Ok(Done::Kept) => self.resumed += 1,
+            Ok(Done::Redone) => self.redone += 1,
+            _ => {}
         }
     }
 }
 
 /// Receives outcomes in any order and writes them in sequence order. After
 /// a cancelled run some numbers never arrive: the rows received are still
-/// written, in order.
+/// written, in order. An audit that cannot be written stops the run.
 fn write_in_order(
     receiver: mpsc::Receiver<Vec<Outcome>>,
     sinks: Vec<Box<dyn TableSink>>,
     outputs: &Outputs<'_>,
     progress: &dyn Progress,
-) -> (Tally, Result<(), SinkError>) {
+    halt: &Halt,
+) -> Tally {
     let mut audit = Audit {
         sinks,
         outputs,
@@ -442,30 +643,31 @@ fn write_in_order(
     };
     let mut pending: BTreeMap<usize, Outcome> = BTreeMap::new();
     let mut next = 1;
-    for batch in receiver {
-        for outcome in batch {
-            progress.advance();
-            pending.insert(outcome.file.seq, outcome);
-            while let Some(outcome) = pending.remove(&next) {
-                if let Err(err) = audit.write(&outcome) {
-                    return (audit.tally, Err(err));
+    let written = (|| {
+        for batch in receiver {
+            for outcome in batch {
+                progress.advance();
+                pending.insert(outcome.file.seq, outcome);
+                while let Some(outcome) = pending.remove(&next) {
+                    audit.write(&outcome)?;
+                    next += 1;
                 }
-                next += 1;
             }
+            // One write per batch rather than per row: the writer thread
+            // shares the cores with the workers.
+            audit.sinks.iter_mut().try_for_each(|sink| sink.flush())?;
         }
-        // One write per batch rather than per row: the writer thread
-        // shares the cores with the workers.
-        if let Err(err) = audit.sinks.iter_mut().try_for_each(|sink| sink.flush()) {
-            return (audit.tally, Err(err));
+        for (_, outcome) in std::mem::take(&mut pending) {
+            audit.write(&outcome)?;
         }
+        std::mem::take(&mut audit.sinks)
+            .into_iter()
+            .try_for_each(|sink| sink.finish())
+    })();
+    if let Err(err) = written {
+        halt.stop(err.to_string());
     }
-    for (_, outcome) in std::mem::take(&mut pending) {
-        if let Err(err) = audit.write(&outcome) {
-            return (audit.tally, Err(err));
-        }
-    }
-    let finished = audit.sinks.into_iter().try_for_each(|sink| sink.finish());
-    (audit.tally, finished)
+    audit.tally
 }
 
 /// The audit tables being written, and what their rows counted.

@@ -9,7 +9,7 @@
 //! are retired, and would be wrong after a change.
 
 use std::cell::RefCell;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -23,6 +23,7 @@ use super::identify::collect_identifiers;
 use super::scan::open_dicom;
 use super::{FileError, pixels};
 use crate::charset::CharacterSet;
+use crate::dest;
 use crate::rules::{
     Disposition, ElementValue, FileContext, Identifiers, Rule, RuleSet, StampElement,
 };
@@ -92,7 +93,17 @@ pub fn rewrite_file(
     } else {
         rewrite_streaming(job, rules, &partial)
     }
-    .and_then(|()| fs::rename(&partial, job.output).map_err(|e| output_error(job.output, e)));
+    .and_then(|()| {
+        dest::rename_no_replace(&partial, job.output).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                FileError::OutputExists {
+                    path: job.output.to_path_buf(),
+                }
+            } else {
+                output_error(job.output, e)
+            }
+        })
+    });
     if result.is_err() {
         // Best effort: the partial file may not exist yet.
         let _ = fs::remove_file(&partial);
@@ -194,6 +205,8 @@ fn write_around_pixels(
                     .into(),
                 offset,
             }),
+            // Only writing can find the destination full.
+            _ if dest::is_out_of_space(&e) => output_error(partial, e),
             _ => FileError::Stream(StreamError::Read { offset, source: e }),
         }
     })?;
@@ -330,15 +343,35 @@ pub fn partial_path(output: &Path) -> PathBuf {
     output.with_file_name(format!(".{name}.partial"))
 }
 
+/// A new temporary output; a stale one (from a killed run) or anything
+/// planted at its name is removed first, never written through.
 fn create_private_file(path: &Path) -> Result<File, FileError> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path).map_err(|e| output_error(path, e))
+    dest::create_private(path).map_err(|e| output_error(path, e))
+}
+
+/// The SOP Instance UID the output of a file with these SOP UIDs
+/// carries (in its meta and data set), as the rules make it; `None` when
+/// the source has none or the rules remove it.
+pub(super) fn output_instance_uid(
+    rules: &RuleSet,
+    context: &FileContext<'_>,
+    sop_uids: &super::SopUids,
+) -> Result<Option<Vec<u8>>, FileError> {
+    let Some(instance) = sop_uids.instance.as_deref() else {
+        return Ok(None);
+    };
+    let rewriter = Rewriter {
+        rules,
+        file: *context,
+    };
+    let charset = CharacterSet::default();
+    let value = ElementValue {
+        tag: meta::MEDIA_STORAGE_SOP_INSTANCE_UID,
+        vr: VR::UI,
+        bytes: instance,
+        charset: &charset,
+    };
+    rewriter.apply(rules.rule_for(SOP_INSTANCE_UID), &value)
 }
 
 fn output_error(path: &Path, source: io::Error) -> FileError {

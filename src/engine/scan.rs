@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::head::Head;
 use super::header::{HeaderFacts, read_header_facts_of_file};
+use crate::guard::catch_quietly;
 use crate::stream::{Layout, open_source, sniff_bytes};
 use crate::walk::WalkError;
 
@@ -48,7 +49,7 @@ pub fn scan(path: PathBuf, buffer: Vec<u8>) -> Scanned {
             })
         })
     };
-    let reason = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+    let reason = match catch_quietly(read) {
         Ok(Ok(None)) => return Scanned::NotDicom,
         Ok(Ok(Some((opened, header)))) => {
             return Scanned::Dicom(ScannedFile {
@@ -58,7 +59,7 @@ pub fn scan(path: PathBuf, buffer: Vec<u8>) -> Scanned {
             });
         }
         Ok(Err(err)) => err.to_string(),
-        Err(panic) => format!("internal error (please report): {}", panic_text(&*panic)),
+        Err(panic) => format!("internal error (please report): {panic}"),
     };
     Scanned::Unreadable(WalkError { path, reason })
 }
@@ -67,6 +68,17 @@ pub fn scan(path: PathBuf, buffer: Vec<u8>) -> Scanned {
 /// scan would list it.
 pub fn dicom_size(path: &Path) -> Option<u64> {
     Some(open_dicom(path, Vec::new()).ok()??.size)
+}
+
+/// The DICOM files of `files`, in order, with their sizes; looked at by
+/// `jobs` threads, or by this one when no thread can be started.
+pub fn dicom_sizes(files: Vec<PathBuf>, jobs: usize) -> Vec<(PathBuf, u64)> {
+    use rayon::prelude::*;
+    let size_of = |file: PathBuf| dicom_size(&file).map(|size| (file, size));
+    match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
+        Ok(pool) => pool.install(|| files.into_par_iter().filter_map(size_of).collect()),
+        Err(_) => files.into_iter().filter_map(size_of).collect(),
+    }
 }
 
 /// Opens a file and reads its head; `None` when it is not DICOM.
@@ -83,13 +95,4 @@ pub fn open_dicom(path: &Path, buffer: Vec<u8>) -> io::Result<Option<Opened>> {
         layout,
         size,
     }))
-}
-
-/// The message of a caught panic.
-pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
 }

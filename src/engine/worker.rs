@@ -9,11 +9,15 @@ use std::sync::mpsc::Sender;
 
 use super::head::Head;
 use super::listing::Listing;
-use super::scan::{Scanned, ScannedFile, panic_text, scan};
+use super::kept::check_kept;
+use super::scan::{Scanned, ScannedFile, scan};
 use super::turns::{Batches, Turns};
 use super::{
-    Done, FileJob, HeaderFacts, Outcome, Outputs, PlannedFile, Planner, Progress, rewrite_file,
+    Done, FileError, FileJob, Halt, HeaderFacts, Outcome, Outputs, PlannedFile, Planner, Progress,
+    rewrite_file,
 };
+use crate::dest;
+use crate::guard::catch_quietly;
 use crate::rules::{FileContext, Identifiers, RuleSet, date_shift_days};
 use crate::sink::SinkError;
 use crate::walk::WalkError;
@@ -29,6 +33,8 @@ pub struct Worker<'a> {
     /// Keep outputs that already exist (`--resume`).
     pub resume: bool,
     pub cancel: &'a AtomicBool,
+    /// Set when DEST cannot be written: no new file is started.
+    pub halt: &'a Halt,
     pub numbering: &'a Turns<Numbering>,
     pub progress: &'a dyn Progress,
 }
@@ -84,8 +90,15 @@ impl Numbering {
     }
 
     /// Numbers the DICOM files of one batch (of `files` files and the
-    /// walk's errors), in walk order, and lists them.
-    fn number(&mut self, scanned: Vec<Scanned>, files: u64) -> Vec<InHand> {
+    /// walk's errors), in walk order, and lists them with the output
+    /// `output_of` plans for them; the listing is written out before the
+    /// batch goes on to be rewritten.
+    fn number(
+        &mut self,
+        scanned: Vec<Scanned>,
+        files: u64,
+        output_of: &dyn Fn(&PlannedFile) -> Option<String>,
+    ) -> Vec<InHand> {
         self.files_seen += files;
         let mut numbered = Vec::with_capacity(scanned.len());
         for item in scanned {
@@ -107,10 +120,13 @@ impl Numbering {
             } = scanned;
             let facts = header.as_ref().map_err(String::as_str);
             let planned = self.planner.number(path, opened.layout, opened.size, facts);
-            if let Err(err) = self
-                .listing
-                .add(planned.seq, &planned.source_display(), planned.size)
-            {
+            let output = output_of(&planned);
+            if let Err(err) = self.listing.add(
+                planned.seq,
+                &planned.source_display(),
+                planned.size,
+                output.as_deref(),
+            ) {
                 self.failed = Some(err);
                 break;
             }
@@ -121,21 +137,39 @@ impl Numbering {
                 facts: header.ok(),
             });
         }
+        if self.failed.is_none()
+            && !numbered.is_empty()
+            && let Err(err) = self.listing.flush()
+        {
+            self.failed = Some(err);
+        }
+        if self.failed.is_some() {
+            // Not listed for sure: none of them may get an output.
+            numbered.clear();
+        }
         numbered
     }
 
-    /// The end of numbering: what it found, once the listing is complete.
-    pub fn finish(mut self) -> Result<Numbered, SinkError> {
-        if let Some(err) = self.failed {
-            return Err(err);
+    /// Why the listing could not be written, if it could not.
+    fn failure(&self) -> Option<&SinkError> {
+        self.failed.as_ref()
+    }
+
+    /// The end of numbering: what it found. A listing that could not be
+    /// written stops the run.
+    pub fn finish(mut self, halt: &Halt) -> Numbered {
+        if let Err(err) = self.listing.flush() {
+            self.failed.get_or_insert(err);
         }
-        self.listing.flush()?;
-        Ok(Numbered {
+        if let Some(err) = self.failed {
+            halt.stop(err.to_string());
+        }
+        Numbered {
             files_seen: self.files_seen,
             files: self.planner.files(),
             patients: self.planner.patients(),
             walk_errors: self.walk_errors,
-        })
+        }
     }
 }
 
@@ -144,7 +178,7 @@ impl Worker<'_> {
     /// cancelled; sends their outcomes to the writer.
     pub fn take_batches(&self, batches: &Batches<Walked>, sender: &Sender<Vec<Outcome>>) {
         let mut scratch = Scratch::default();
-        while !self.cancel.load(Ordering::Relaxed) {
+        while !self.stopping() {
             let Some((number, walked)) = batches.take() else {
                 break;
             };
@@ -157,20 +191,44 @@ impl Worker<'_> {
                     Err(err) => Scanned::Unreadable(err),
                 })
                 .collect();
-            let in_hand = self
-                .numbering
-                .in_turn(number, |numbering| numbering.number(scanned, files as u64));
+            let output_of = |planned: &PlannedFile| {
+                let numbers = planned.numbers?;
+                let relative = self.outputs.relative_path(planned, numbers);
+                Some(relative.to_string_lossy().into_owned())
+            };
+            let in_hand = self.numbering.in_turn(number, |numbering| {
+                let in_hand = numbering.number(scanned, files as u64, &output_of);
+                if let Some(err) = numbering.failure() {
+                    self.halt.stop(err.to_string());
+                }
+                in_hand
+            });
             for _ in in_hand.len()..files {
                 self.progress.advance();
             }
-            let outcomes: Vec<Outcome> = in_hand
-                .into_iter()
-                .take_while(|_| !self.cancel.load(Ordering::Relaxed))
-                .map(|file| self.process_guarded(file, &mut scratch))
-                .collect();
+            let mut outcomes = Vec::with_capacity(in_hand.len());
+            for file in in_hand {
+                if self.stopping() {
+                    break;
+                }
+                let outcome = self.process_guarded(file, &mut scratch);
+                if let Err(err) = &outcome.result
+                    && err.stops_run()
+                {
+                    // No row: the file is not done, and `--resume` does it.
+                    self.halt.stop(err.to_string());
+                    break;
+                }
+                outcomes.push(outcome);
+            }
             // The writer only stops early on a sink error, reported by the run.
             let _ = sender.send(outcomes);
         }
+    }
+
+    /// Whether the run is cancelled or stopped: no new file starts.
+    fn stopping(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed) || self.halt.is_stopped()
     }
 
     /// [`Worker::process`], with a panic (a bug of ours, never expected)
@@ -184,13 +242,7 @@ impl Worker<'_> {
         } = file;
         let known = scratch.take_head(head);
         let work = || self.process(&planned, &source, facts.as_ref(), known, scratch);
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
-                Err(format!(
-                    "internal error (please report): {}",
-                    panic_text(&*panic)
-                ))
-            });
+        let result = catch_quietly(work).unwrap_or_else(|panic| Err(FileError::Internal(panic)));
         Outcome {
             file: planned,
             result,
@@ -206,17 +258,39 @@ impl Worker<'_> {
         facts: Option<&HeaderFacts>,
         known: usize,
         scratch: &mut Scratch,
-    ) -> Result<Done, String> {
+    ) -> Result<Done, FileError> {
         let (patient_index, output, facts) = match (facts, planned.patient_index, planned.numbers) {
             (Some(facts), Some(index), Some(numbers)) => {
                 (index, self.outputs.path(planned, numbers), facts)
             }
-            _ => return Err(planned.problem.as_deref().unwrap_or("not numbered").into()),
+            _ => {
+                let problem = planned.problem.as_deref().unwrap_or("not numbered");
+                return Err(FileError::Header(problem.to_string()));
+            }
         };
-        // Outputs appear only by an atomic rename of a complete file, so one
-        // that exists is complete.
-        if self.resume && output.is_file() {
-            return Ok(Done::Kept);
+        let context = FileContext {
+            patient_index,
+            secret: self.secret,
+            date_shift_days: if self.rules.shifts_dates() {
+                date_shift_days(self.secret, &planned.patient_id)
+            } else {
+                0
+            },
+            identifiers: Identifiers::none(),
+        };
+        let mut done = Done::Written;
+        if self.resume && dest::entry_exists(&output) {
+            // Outputs appear only by an atomic rename of a complete file;
+            // whatever else sits at the name (planted, or another file's
+            // output) is replaced.
+            if check_kept(&output, self.rules, &context, facts).is_ok() {
+                return Ok(Done::Kept);
+            }
+            dest::remove_entry(&output).map_err(|source| FileError::Output {
+                path: output.clone(),
+                source,
+            })?;
+            done = Done::Redone;
         }
         let job = FileJob {
             source: &planned.source,
@@ -225,21 +299,29 @@ impl Worker<'_> {
             size: planned.size,
             input: source,
             facts,
-            context: FileContext {
-                patient_index,
-                secret: self.secret,
-                date_shift_days: if self.rules.shifts_dates() {
-                    date_shift_days(self.secret, &planned.patient_id)
-                } else {
-                    0
-                },
-                identifiers: Identifiers::none(),
-            },
+            context,
         };
-        make_folder(&output, &mut scratch.folder)
-            .and_then(|()| rewrite_file(&job, self.rules, &mut scratch.input, known))
-            .map(|()| Done::Written)
-            .map_err(|err| err.to_string())
+        self.make_folder(&output, &mut scratch.folder)?;
+        rewrite_file(&job, self.rules, &mut scratch.input, known)?;
+        Ok(done)
+    }
+
+    /// Makes the folder of `output` unless it is the one made last; no
+    /// folder on the way may be a link.
+    fn make_folder(&self, output: &Path, made: &mut PathBuf) -> Result<(), FileError> {
+        let Some(folder) = output.parent() else {
+            return Ok(());
+        };
+        if folder != made {
+            dest::make_folders_inside(self.outputs.dest, folder).map_err(|source| {
+                FileError::Output {
+                    path: folder.to_path_buf(),
+                    source,
+                }
+            })?;
+            *made = folder.to_path_buf();
+        }
+        Ok(())
     }
 }
 
@@ -257,19 +339,4 @@ impl Scratch {
         self.heads.push(head.into_buffer());
         known
     }
-}
-
-/// Makes the folder of `output` unless it is the one made last.
-fn make_folder(output: &Path, made: &mut PathBuf) -> Result<(), super::FileError> {
-    let Some(folder) = output.parent() else {
-        return Ok(());
-    };
-    if folder != made {
-        std::fs::create_dir_all(folder).map_err(|source| super::FileError::Output {
-            path: folder.to_path_buf(),
-            source,
-        })?;
-        *made = folder.to_path_buf();
-    }
-    Ok(())
 }

@@ -256,6 +256,38 @@ impl Profile {
         builder.finish()
     }
 
+    /// A SHA-256 (hex) of what the profile does, independent of how its
+    /// files are laid out (names, comments, order, line numbers): two
+    /// profiles with one fingerprint write the same outputs. A run records
+    /// it so that a resume with another profile can be refused.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let action = |action: &ActionRef| {
+            format!("{}\t{}", action.name, action.value.as_deref().unwrap_or(""))
+        };
+        let mut lines = vec![format!("output\t{}", self.output)];
+        for (what, policy) in [
+            ("private", &self.private_attributes),
+            ("unlisted", &self.unlisted_attributes),
+        ] {
+            let policy = policy.as_ref().map_or_else(String::new, action);
+            lines.push(format!("{what}\t{policy}"));
+        }
+        let mut entries: Vec<String> = self
+            .entries
+            .iter()
+            .map(|entry| format!("attribute\t{}\t{}", entry.selector, action(&entry.action)))
+            .collect();
+        entries.sort();
+        lines.extend(entries);
+        lines.extend(self.methods.iter().map(|m| format!("method\t{}", m.code)));
+        if let Some(temporal) = self.temporal_information {
+            lines.push(format!("temporal\t{}", temporal.code()));
+        }
+        let digest = Sha256::digest(lines.join("\n").as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Loads one profile from text, as if read from `display`.
     pub fn from_text(display: &str, text: &str) -> Result<Profile, ProfileErrors> {
         let mut builder = Builder::default();

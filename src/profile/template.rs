@@ -93,6 +93,7 @@ impl OutputTemplate {
                 self.source
             ));
         }
+        self.check_separated()?;
         let sample = self.render(PathNumbers {
             patient_index: 1,
             image_number: 1,
@@ -107,6 +108,37 @@ impl OutputTemplate {
                 "{:?} must be a relative path of plain names ('/' between folders, no '..', no leading '/')",
                 self.source
             ));
+        }
+        Ok(())
+    }
+
+    /// Two numbers side by side (`{patient_index}{image_number}`, or with
+    /// only digits between them) can be read more than one way: patient 1
+    /// image 11 and patient 11 image 1 would both be `111`. A text with a
+    /// character other than a digit between every two numbers makes every
+    /// path read back one way only, so different numbers give different
+    /// paths. (A width does not help: it is a minimum, and numbers grow.)
+    fn check_separated(&self) -> Result<(), String> {
+        let mut after_number: Option<String> = None;
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(text) => {
+                    if let Some(between) = after_number.as_mut() {
+                        between.push_str(text);
+                    }
+                }
+                Piece::Number { .. } => {
+                    if let Some(between) = after_number.as_deref()
+                        && between.chars().all(|c| c.is_ascii_digit())
+                    {
+                        return Err(format!(
+                            "{:?} can give two files the same path: put a separator such as '_' or '/' between every two placeholders ({between:?} is not one)",
+                            self.source
+                        ));
+                    }
+                    after_number = Some(String::new());
+                }
+            }
         }
         Ok(())
     }
@@ -135,6 +167,12 @@ impl OutputTemplate {
     /// The template text as written in the profile.
     pub fn as_str(&self) -> &str {
         &self.source
+    }
+}
+
+impl std::fmt::Display for OutputTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.source)
     }
 }
 
@@ -209,5 +247,44 @@ mod tests {
         assert!(OutputTemplate::parse("../{patient_index}_{image_number}.dcm").is_err());
         assert!(OutputTemplate::parse("/tmp/{patient_index}_{image_number}.dcm").is_err());
         assert!(OutputTemplate::parse("{patient_index}_{image_number").is_err());
+    }
+
+    #[test]
+    fn numbers_without_a_separator_are_refused() {
+        for template in [
+            "{patient_index}{image_number}.dcm",
+            "{patient_index}{image_number:03}.dcm",
+            "{patient_index:04}{image_number:04}.dcm",
+            "{patient_index}1{image_number}.dcm",
+            "{patient_index}_{study}{image_number}.dcm",
+        ] {
+            let err = OutputTemplate::parse(template).unwrap_err();
+            assert!(err.contains("same path"), "{template}: {err}");
+        }
+        for template in [
+            "{patient_index}_{image_number}.dcm",
+            "{patient_index}/{study}/{series}/{image_number:04}.dcm",
+            "p{patient_index}-1a{image_number}.dcm",
+        ] {
+            OutputTemplate::parse(template).unwrap();
+        }
+    }
+
+    #[test]
+    fn separated_numbers_never_share_a_path() {
+        // Every (patient, image) pair up to 120 x 120 renders differently.
+        let t = OutputTemplate::parse("{patient_index}1a{image_number}.dcm").unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for patient_index in 1..=120 {
+            for image_number in 1..=120 {
+                let path = t.render(PathNumbers {
+                    patient_index,
+                    image_number,
+                    study: 1,
+                    series: 1,
+                });
+                assert!(seen.insert(path), "{patient_index} {image_number}");
+            }
+        }
     }
 }

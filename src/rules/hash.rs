@@ -76,6 +76,17 @@ pub(super) fn hmac(secret: &[u8], domain: &str, text: &str) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// Tells secrets apart without revealing them (a keyed hash of a fixed
+/// text, 64 bits): recorded by a run so that a resume with another secret
+/// can be refused. `none` for no secret.
+pub fn secret_fingerprint(secret: &[u8]) -> String {
+    if secret.is_empty() {
+        return "none".to_string();
+    }
+    let digest = hmac(secret, "secret-fingerprint", "dicommanager");
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A keyed hash of `text` as `width` upper-case hex digits (valid CS too).
 pub fn hash_text(secret: &[u8], text: &str, width: usize) -> String {
     let digest = hmac(secret, "text", text);

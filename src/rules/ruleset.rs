@@ -58,6 +58,8 @@ pub struct RuleSet {
     unlisted: Arc<dyn Rule>,
     output: OutputTemplate,
     layers: Vec<String>,
+    /// What the profile does, as a hash (see `Profile::fingerprint`).
+    fingerprint: String,
     stamp: Stamp,
     /// Whether some rule needs the file's identifying values (`clean`).
     cleans: bool,
@@ -125,6 +127,7 @@ impl RuleSet {
             unlisted,
             output: profile.output.clone(),
             layers: profile.layers.clone(),
+            fingerprint: profile.fingerprint(),
             stamp: Stamp::new(&profile.methods, profile.temporal_information),
             cleans: false,
             shifts_dates: false,
@@ -185,6 +188,10 @@ impl RuleSet {
     }
 
     /// The profile layers this rule set was built from.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
     pub fn layers(&self) -> &[String] {
         &self.layers
     }

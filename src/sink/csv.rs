@@ -1,11 +1,20 @@
 //! The audit as CSV, `_out.csv`, written batch by batch as files finish,
 //! so it survives an interrupted run. (`_metadata.csv` is written as files
 //! are numbered: see `engine::listing`.)
+//!
+//! A spreadsheet that opens a CSV evaluates a cell starting with `=`, `+`,
+//! `-`, `@`, a tab or a carriage return as a formula, and patient names
+//! come from whoever made the image. Every CSV the tool writes therefore
+//! puts a `'` before such a cell (OWASP's advice), and before a cell that
+//! starts with `'` itself, so that [`from_csv_cell`] gives back exactly
+//! what was written.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::{AUDIT_HEADERS, AuditRow, SinkError, TableSink, create_private};
+use super::{AUDIT_HEADERS, AuditRow, SinkError, TableSink};
+use crate::dest::create_private;
 
 /// The audit as CSV, flushed after every batch of rows: a buffer larger
 /// than any batch keeps a partial row from reaching the file.
@@ -33,22 +42,41 @@ impl CsvSink {
     }
 }
 
+/// The first characters that make a spreadsheet evaluate a cell, and the
+/// escape character itself.
+const NEEDS_ESCAPE: [char; 7] = ['=', '+', '-', '@', '\t', '\r', '\''];
+
+/// `text` as a CSV cell that no spreadsheet evaluates.
+pub fn to_csv_cell(text: &str) -> Cow<'_, str> {
+    if text.starts_with(NEEDS_ESCAPE) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// The text a cell written by [`to_csv_cell`] holds.
+pub fn from_csv_cell(cell: &str) -> &str {
+    cell.strip_prefix('\'').unwrap_or(cell)
+}
+
 impl TableSink for CsvSink {
     fn write_row(&mut self, row: &AuditRow) -> Result<(), SinkError> {
         let index = row.patient_index.map(|i| i.to_string()).unwrap_or_default();
         let size = row.file_size.to_string();
+        let cells = [
+                to_csv_cell(&row.source_file),
+                to_csv_cell(&row.patient_name),
+                to_csv_cell(&row.patient_id),
+                Cow::Borrowed(index.as_str()),
+                Cow::Borrowed(size.as_str()),
+                to_csv_cell(&row.destination_file),
+                Cow::Borrowed(row.status.as_str()),
+                to_csv_cell(&row.reason),
+                to_csv_cell(&row.burned_in_risk),
+            ];
         self.writer
-            .write_record([
-                row.source_file.as_str(),
-                row.patient_name.as_str(),
-                row.patient_id.as_str(),
-                index.as_str(),
-                size.as_str(),
-                row.destination_file.as_str(),
-                row.status.as_str(),
-                row.reason.as_str(),
-                row.burned_in_risk.as_str(),
-            ])
+            .write_record(cells.iter().map(|cell| cell.as_bytes()))
             .map_err(|e| SinkError::new(&self.path, e))
     }
 
@@ -62,5 +90,32 @@ impl TableSink for CsvSink {
         self.writer
             .flush()
             .map_err(|e| SinkError::new(&self.path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_a_spreadsheet_would_evaluate_are_escaped_and_read_back() {
+        for text in [
+            "=HYPERLINK(\"http://x\",\"y\")",
+            "+SUM(1,2)",
+            "-2+3",
+            "@cmd",
+            "\tx",
+            "\rx",
+            "'quoted",
+            "''",
+        ] {
+            let cell = to_csv_cell(text);
+            assert!(cell.starts_with('\''), "{text:?} -> {cell:?}");
+            assert_eq!(from_csv_cell(&cell), text);
+        }
+        for text in ["DOE^JOHN", "", "/data/a.dcm", "1", "a=b"] {
+            assert_eq!(to_csv_cell(text), text);
+            assert_eq!(from_csv_cell(text), text);
+        }
     }
 }

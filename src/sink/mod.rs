@@ -2,18 +2,17 @@
 //! can add another (JSON lines, a database) without touching the engine.
 //!
 //! Every audit file maps pseudonyms back to patients, so all of them are
-//! created readable by their owner only (mode 0600).
+//! created readable by their owner only (mode 0600), never through a link
+//! (see [`crate::dest`]).
 
 mod csv;
 mod image;
 mod png;
 mod xlsx;
 
-use std::fs::{File, OpenOptions};
-use std::io;
 use std::path::{Path, PathBuf};
 
-pub use self::csv::CsvSink;
+pub use self::csv::{CsvSink, from_csv_cell, to_csv_cell};
 pub use self::image::ImageSink;
 pub use self::png::PngSink;
 pub use self::xlsx::XlsxSink;
@@ -68,7 +67,7 @@ pub struct AuditRow {
 
 /// A failure to write an audit table.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {}: {message}", path.display())]
+#[error("write failed: {}: {message}", path.display())]
 pub struct SinkError {
     pub path: PathBuf,
     pub message: String,
@@ -94,21 +93,4 @@ pub trait TableSink: Send {
     }
     /// Completes the table; until then it may be partial or absent.
     fn finish(self: Box<Self>) -> Result<(), SinkError>;
-}
-
-/// Creates (or truncates) a file readable by its owner only.
-pub fn create_private(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        let file = options.open(path)?;
-        // An existing file keeps its mode on open; make sure it is private.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        Ok(file)
-    }
-    #[cfg(not(unix))]
-    options.open(path)
 }

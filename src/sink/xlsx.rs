@@ -1,12 +1,19 @@
 //! The audit workbook `_out.xlsx`, written in rust_xlsxwriter's constant
 //! memory mode: rows go to a temporary file in DEST as they come, so a
 //! million files do not mean a million rows in RAM.
+//!
+//! That mode panics when it cannot write its temporary files (a full
+//! disk); every call into the library is guarded, so a write failure is
+//! an error like any other, and the workbook is not touched again after
+//! one.
 
 use std::path::{Path, PathBuf};
 
 use rust_xlsxwriter::{Format, Workbook};
 
-use super::{AUDIT_HEADERS, AuditRow, SinkError, TableSink, create_private};
+use super::{AUDIT_HEADERS, AuditRow, SinkError, TableSink};
+use crate::guard::catch_quietly;
+use crate::dest::create_private;
 use crate::charset::printable;
 
 /// Rows per worksheet, header included (the XLSX limit).
@@ -20,6 +27,8 @@ pub struct XlsxSink {
     sheet: usize,
     next_row: u32,
     header_format: Format,
+    /// Why the workbook can no longer be written, after a failure.
+    broken: Option<String>,
 }
 
 impl XlsxSink {
@@ -36,8 +45,9 @@ impl XlsxSink {
             sheet: 0,
             next_row: 0,
             header_format: Format::new().set_bold(),
+            broken: None,
         };
-        sink.add_sheet()?;
+        sink.guarded(XlsxSink::add_sheet)?;
         Ok(sink)
     }
 
@@ -68,8 +78,29 @@ fn cell_text(text: &str) -> String {
     printable(text).chars().take(MAX_CELL_CHARS).collect()
 }
 
-impl TableSink for XlsxSink {
-    fn write_row(&mut self, row: &AuditRow) -> Result<(), SinkError> {
+impl XlsxSink {
+    /// Runs `write` on the workbook unless an earlier failure broke it; a
+    /// panic of the library breaks it.
+    fn guarded(
+        &mut self,
+        write: impl FnOnce(&mut XlsxSink) -> Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
+        if let Some(reason) = &self.broken {
+            return Err(SinkError::new(&self.path, reason));
+        }
+        let result = catch_quietly(|| write(self)).unwrap_or_else(|panic| {
+            Err(SinkError::new(
+                &self.path,
+                format!("the XLSX writer failed ({panic})"),
+            ))
+        });
+        if let Err(err) = &result {
+            self.broken = Some(err.message.clone());
+        }
+        result
+    }
+
+    fn write_cells(&mut self, row: &AuditRow) -> Result<(), SinkError> {
         if self.next_row == MAX_ROWS {
             self.add_sheet()?;
         }
@@ -112,14 +143,32 @@ impl TableSink for XlsxSink {
         self.next_row += 1;
         Ok(())
     }
+}
+
+impl TableSink for XlsxSink {
+    fn write_row(&mut self, row: &AuditRow) -> Result<(), SinkError> {
+        self.guarded(|sink| sink.write_cells(row))
+    }
 
     fn finish(mut self: Box<Self>) -> Result<(), SinkError> {
+        self.guarded(|sink| sink.save())
+    }
+}
+
+impl XlsxSink {
+    fn save(&mut self) -> Result<(), SinkError> {
         let partial = self.path.with_file_name("._out.xlsx.partial");
         let file = create_private(&partial).map_err(|e| SinkError::new(&partial, e))?;
+        let mut writer = std::io::BufWriter::new(file);
+        // The last buffered bytes are written by an explicit flush: on drop
+        // its failure (a full disk) would go unseen.
         let saved = self
             .workbook
-            .save_to_writer(std::io::BufWriter::new(file))
+            .save_to_writer(&mut writer)
             .map_err(|e| SinkError::new(&self.path, e))
+            .and_then(|()| {
+                std::io::Write::flush(&mut writer).map_err(|e| SinkError::new(&self.path, e))
+            })
             .and_then(|()| {
                 std::fs::rename(&partial, &self.path).map_err(|e| SinkError::new(&self.path, e))
             });

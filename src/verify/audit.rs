@@ -11,6 +11,7 @@ use std::fs::File;
 use std::path::{Component, Path, PathBuf};
 
 use crate::engine::{AUDIT_CSV, AUDIT_XLSX, METADATA_CSV};
+use crate::sink::from_csv_cell;
 
 /// The audit columns verify needs.
 const SOURCE_COLUMN: &str = "source_file";
@@ -87,7 +88,9 @@ impl Audit {
             Ok(false) => None,
             Err(err) => Some(Err(err)),
             Ok(true) => {
-                let cell = |i: usize| record.get(self.columns[i]).unwrap_or("").to_string();
+                let cell = |i: usize| {
+                    from_csv_cell(record.get(self.columns[i]).unwrap_or("")).to_string()
+                };
                 Some(Ok(AuditRow {
                     line: record.position().map_or(0, |p| p.line()),
                     source_file: cell(0),

@@ -4,6 +4,9 @@
 #![allow(dead_code)] // each test module uses a different part of the harness
 
 pub mod dataset;
+pub mod runs;
+
+pub use runs::*;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
