@@ -3,6 +3,7 @@
 mod anomize;
 mod commands;
 mod corpus;
+mod integrity;
 mod ps315;
 mod reliability;
 mod util;

@@ -65,7 +65,10 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
                 eprintln!("warning: skipped {err}");
             }
             if let Some(fewer) = &summary.fewer_workers {
-                eprintln!("warning: {fewer}; the run went on with {} (results do not depend on it)", summary.workers);
+                eprintln!(
+                    "warning: {fewer}; the run went on with {} (results do not depend on it)",
+                    summary.workers
+                );
             }
             if !args.quiet {
                 print_summary(&summary, &rules);

@@ -7,10 +7,10 @@
 
 use std::path::Path;
 
+use super::HeaderFacts;
 use super::header::read_header_facts_of_file;
 use super::rewrite::output_instance_uid;
 use super::scan::open_dicom;
-use super::HeaderFacts;
 use crate::rules::{FileContext, RuleSet};
 use crate::stream::{meta, open_file};
 
@@ -42,7 +42,11 @@ pub fn check_kept(
     {
         return Err("not written by dicommanager".into());
     }
-    if file_meta.get(meta::MEDIA_STORAGE_SOP_INSTANCE_UID).map(trimmed) != Some(expected) {
+    if file_meta
+        .get(meta::MEDIA_STORAGE_SOP_INSTANCE_UID)
+        .map(trimmed)
+        != Some(expected)
+    {
         return Err("the output of another file".into());
     }
     let written = read_header_facts_of_file(&opened.head, &opened.file, opened.layout)

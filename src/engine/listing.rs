@@ -203,13 +203,14 @@ pub fn check_resumable(
 }
 
 /// The outputs a previous run in `dest` listed in `_outputs.csv`, as paths
-/// in `dest`; rows naming anything outside it are left out.
+/// in `dest`; rows naming anything outside it are left out, and so is a
+/// listing that is not a regular file (a planted link is not followed).
 pub fn previous_outputs(dest: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut file = match open_for_reading(&dest.join(OUTPUTS_CSV)) {
-        Ok(file) => file,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(err),
-    };
+    let path = dest.join(OUTPUTS_CSV);
+    if !std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_file()) {
+        return Ok(Vec::new());
+    }
+    let mut file = open_for_reading(&path)?;
     let bytes = complete_rows_length(&mut file)?;
     let mut rows = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -320,7 +321,9 @@ mod tests {
             (2, "dicom-20", 20),
             (3, "dicom-30", 30),
         ] {
-            listing.add(seq, name, size, Some(&format!("{seq}.dcm"))).unwrap();
+            listing
+                .add(seq, name, size, Some(&format!("{seq}.dcm")))
+                .unwrap();
         }
         listing.flush().unwrap();
         assert_eq!(
@@ -365,7 +368,10 @@ mod tests {
         let (dir, _path) = listing_of(&[(1, "dicom-10", 10), (2, "dicom-20", 20)]);
         for (changed, says) in [
             // A DICOM file came in between.
-            (&["dicom-10", "dicom-15", "dicom-20"][..], "SOURCE now has dicom-15"),
+            (
+                &["dicom-10", "dicom-15", "dicom-20"][..],
+                "SOURCE now has dicom-15",
+            ),
             // One changed size.
             (&["dicom-10", "dicom-21"], "SOURCE now has dicom-21"),
             // One went away.

@@ -52,7 +52,8 @@ pub struct Manifest {
     /// SHA-256 of the resolved profile's rules (see `Profile::fingerprint`).
     pub profile_fingerprint: String,
     /// A keyed hash that tells secrets apart without revealing them;
-    /// `none` when the run had no secret.
+    /// `none` when the run had no secret, `not used` when its profile
+    /// uses none (then any secret writes the same outputs).
     pub secret_fingerprint: String,
     pub output_template: String,
     pub quarantine_burned_in: bool,
@@ -86,7 +87,7 @@ impl Manifest {
         if self.profile_fingerprint != previous.profile_fingerprint {
             let describe = |m: &Manifest| {
                 let fingerprint: String = m.profile_fingerprint.chars().take(12).collect();
-                format!("the profile {} ({fingerprint})", m.profiles.join(" + "))
+                format!("{} ({fingerprint})", m.profiles.join(" + "))
             };
             return differs(describe(previous), describe(self));
         }
@@ -190,7 +191,10 @@ mod tests {
 
     #[test]
     fn timestamps_are_utc_dates() {
-        assert_eq!(utc_timestamp(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            utc_timestamp(SystemTime::UNIX_EPOCH),
+            "1970-01-01T00:00:00Z"
+        );
         let leap_day = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_723);
         assert_eq!(utc_timestamp(leap_day), "2000-02-29T01:02:03Z");
     }
@@ -213,7 +217,10 @@ mod tests {
             ..manifest()
         };
         let conflict = now.resume_conflict(&before).unwrap();
-        assert!(conflict.contains("basic (aaaa)") && conflict.contains("ps3.15-basic"), "{conflict}");
+        assert!(
+            conflict.contains("used basic (aaaa)") && conflict.contains("ps3.15-basic"),
+            "{conflict}"
+        );
         let now = Manifest {
             secret_fingerprint: "1234".into(),
             ..manifest()
@@ -223,6 +230,10 @@ mod tests {
             output_template: "{patient_index}/{image_number}.dcm".into(),
             ..manifest()
         };
-        assert!(now.resume_conflict(&before).unwrap().contains("output template"));
+        assert!(
+            now.resume_conflict(&before)
+                .unwrap()
+                .contains("output template")
+        );
     }
 }

@@ -71,7 +71,13 @@ pub const RUN_MANIFEST: &str = "_run.json";
 /// Held by the run writing into DEST.
 pub const LOCK_FILE: &str = ".dicommanager.lock";
 /// Files in DEST that say a run wrote there.
-const RUN_FILES: [&str; 5] = [METADATA_CSV, OUTPUTS_CSV, AUDIT_XLSX, AUDIT_CSV, RUN_MANIFEST];
+const RUN_FILES: [&str; 5] = [
+    METADATA_CSV,
+    OUTPUTS_CSV,
+    AUDIT_XLSX,
+    AUDIT_CSV,
+    RUN_MANIFEST,
+];
 /// The folder of DEST that `--quarantine-burned-in` writes to.
 pub const QUARANTINE: &str = "_quarantine";
 
@@ -270,7 +276,12 @@ pub fn run(
         started: started_at,
         profiles: rules.layers().to_vec(),
         profile_fingerprint: rules.fingerprint().to_string(),
-        secret_fingerprint: secret_fingerprint(&config.secret),
+        // A secret the profile does not use changes no output.
+        secret_fingerprint: if rules.uses_secret() {
+            secret_fingerprint(&config.secret)
+        } else {
+            "not used".to_string()
+        },
         output_template: rules.output().to_string(),
         quarantine_burned_in: config.quarantine_burned_in,
         counts: RunCounts::default(),
@@ -285,9 +296,8 @@ pub fn run(
                 return Err(RunError::ResumeRefused { path: dest, reason });
             }
             let walked = walk(&source, Some(&dest)).filter_map(Result::ok);
-            let listed = listing::check_resumable(&dest, walked, |files| {
-                scan::dicom_sizes(files, jobs)
-            })?;
+            let listed =
+                listing::check_resumable(&dest, walked, |files| scan::dicom_sizes(files, jobs))?;
             Listing::resume(&dest, listed)?
         }
         ExistingOutput::Overwrite => {
@@ -314,6 +324,7 @@ pub fn run(
         rules,
         secret: &config.secret,
         resume: config.existing == ExistingOutput::Resume,
+        overwrite: config.existing == ExistingOutput::Overwrite,
         cancel: &config.cancel,
         halt: &halt,
         numbering: &numbering,

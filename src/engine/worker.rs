@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 
 use super::head::Head;
-use super::listing::Listing;
 use super::kept::check_kept;
+use super::listing::Listing;
 use super::scan::{Scanned, ScannedFile, scan};
 use super::turns::{Batches, Turns};
 use super::{
@@ -30,8 +30,11 @@ pub struct Worker<'a> {
     pub outputs: &'a Outputs<'a>,
     pub rules: &'a RuleSet,
     pub secret: &'a [u8],
-    /// Keep outputs that already exist (`--resume`).
+    /// Keep outputs that already exist and are right (`--resume`).
     pub resume: bool,
+    /// Replace whatever sits at an output name (`--overwrite`); a fresh
+    /// run never replaces a file.
+    pub overwrite: bool,
     pub cancel: &'a AtomicBool,
     /// Set when DEST cannot be written: no new file is started.
     pub halt: &'a Halt,
@@ -279,18 +282,20 @@ impl Worker<'_> {
             identifiers: Identifiers::none(),
         };
         let mut done = Done::Written;
-        if self.resume && dest::entry_exists(&output) {
+        if (self.resume || self.overwrite) && dest::entry_exists(&output) {
             // Outputs appear only by an atomic rename of a complete file;
             // whatever else sits at the name (planted, or another file's
             // output) is replaced.
-            if check_kept(&output, self.rules, &context, facts).is_ok() {
-                return Ok(Done::Kept);
+            if self.resume {
+                if check_kept(&output, self.rules, &context, facts).is_ok() {
+                    return Ok(Done::Kept);
+                }
+                done = Done::Redone;
             }
             dest::remove_entry(&output).map_err(|source| FileError::Output {
                 path: output.clone(),
                 source,
             })?;
-            done = Done::Redone;
         }
         let job = FileJob {
             source: &planned.source,

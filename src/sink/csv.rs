@@ -65,16 +65,16 @@ impl TableSink for CsvSink {
         let index = row.patient_index.map(|i| i.to_string()).unwrap_or_default();
         let size = row.file_size.to_string();
         let cells = [
-                to_csv_cell(&row.source_file),
-                to_csv_cell(&row.patient_name),
-                to_csv_cell(&row.patient_id),
-                Cow::Borrowed(index.as_str()),
-                Cow::Borrowed(size.as_str()),
-                to_csv_cell(&row.destination_file),
-                Cow::Borrowed(row.status.as_str()),
-                to_csv_cell(&row.reason),
-                to_csv_cell(&row.burned_in_risk),
-            ];
+            to_csv_cell(&row.source_file),
+            to_csv_cell(&row.patient_name),
+            to_csv_cell(&row.patient_id),
+            Cow::Borrowed(index.as_str()),
+            Cow::Borrowed(size.as_str()),
+            to_csv_cell(&row.destination_file),
+            Cow::Borrowed(row.status.as_str()),
+            to_csv_cell(&row.reason),
+            to_csv_cell(&row.burned_in_risk),
+        ];
         self.writer
             .write_record(cells.iter().map(|cell| cell.as_bytes()))
             .map_err(|e| SinkError::new(&self.path, e))

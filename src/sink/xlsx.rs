@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use rust_xlsxwriter::{Format, Workbook};
 
 use super::{AUDIT_HEADERS, AuditRow, SinkError, TableSink};
-use crate::guard::catch_quietly;
-use crate::dest::create_private;
 use crate::charset::printable;
+use crate::dest::create_private;
+use crate::guard::catch_quietly;
 
 /// Rows per worksheet, header included (the XLSX limit).
 const MAX_ROWS: u32 = 1_048_576;

@@ -88,9 +88,8 @@ impl Audit {
             Ok(false) => None,
             Err(err) => Some(Err(err)),
             Ok(true) => {
-                let cell = |i: usize| {
-                    from_csv_cell(record.get(self.columns[i]).unwrap_or("")).to_string()
-                };
+                let cell =
+                    |i: usize| from_csv_cell(record.get(self.columns[i]).unwrap_or("")).to_string();
                 Some(Ok(AuditRow {
                     line: record.position().map_or(0, |p| p.line()),
                     source_file: cell(0),

@@ -86,4 +86,3 @@ pub fn final_state(dest: &Path) -> FinalState {
         rows,
     )
 }
-
