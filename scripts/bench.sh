@@ -8,7 +8,9 @@
 #   scripts/bench.sh --tree DIR             # one existing tree (copied to tmpfs first)
 #   scripts/bench.sh [--no-flat] [-- extra anomize arguments, e.g. --jobs 1]
 #
-# Environment: RUNS (7) timed runs of each command; PROFILE (basic) given
+# Environment: BIN (the dicommanager to time; default: built here, release)
+# compares another build, e.g. the code before a change, in the same
+# session; RUNS (7) timed runs of each command; PROFILE (basic) given
 # to --profile; SMALL_FILES (2000), CT_FILES (500), BIG_FILES (10000) and
 # SEED (1) for the generated trees; TREES=DIR keeps generated trees in DIR
 # and reuses them on the next run (default: generated in the temporary
@@ -40,7 +42,7 @@ extra=("$@")
 label=$profile${extra[*]:+ ${extra[*]}}
 
 cargo build --release --quiet --bin dicommanager --example make_pacs_tree
-bin=$PWD/target/release/dicommanager
+bin=${BIN:-$PWD/target/release/dicommanager}
 gen=$PWD/target/release/examples/make_pacs_tree
 work=$(mktemp -d /dev/shm/dicommanager-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
