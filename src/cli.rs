@@ -219,10 +219,28 @@ pub struct AnomizeArgs {
     /// An existing file always wins over a built-in name. Without this
     /// option the built-in `basic` profile is used (patient name and ID
     /// replaced by the patient index, address and study description
-    /// blanked). Keyed hashes use the secret in the environment variable
-    /// DICOMMANAGER_SECRET.
+    /// blanked). Keyed hashes and date shifts use the secret of
+    /// --secret-file, DICOMMANAGER_SECRET_FILE or DICOMMANAGER_SECRET.
     #[arg(short, long, value_name = "NAME|FILE")]
     pub profile: Vec<String>,
+
+    /// Read the secret for keyed hashes, UIDs and date shifts from this
+    /// file (its line ending is ignored).
+    ///
+    /// Without it, the file named by DICOMMANAGER_SECRET_FILE, else the
+    /// value of DICOMMANAGER_SECRET. Keep the file private (chmod 600) and
+    /// use the same secret for every export that must link up.
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+
+    /// Run a profile that hashes identifiers or UIDs, or shifts dates,
+    /// without a secret.
+    ///
+    /// Unkeyed hashes of IDs and UIDs can be reversed by anyone who hashes
+    /// candidate values, so such a profile refuses to run without a secret
+    /// unless this is given.
+    #[arg(long)]
+    pub allow_unkeyed: bool,
 
     /// Worker threads (default: one per CPU core). Results are identical
     /// whatever the number.
@@ -232,6 +250,12 @@ pub struct AnomizeArgs {
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Also write the end summary as JSON to FILE, for pipelines: counts,
+    /// time, the first failed files and where the audit is (even with
+    /// --quiet).
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
 
     /// Write into a DEST that already holds the output of a previous run.
     #[arg(long, conflicts_with = "resume")]

@@ -1,17 +1,20 @@
 //! `dicommanager anomize`: parse → validate → compile the profile, then run.
 
+use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use dicommanager::engine::{ExistingOutput, RunConfig, Summary, run as run_engine};
+use dicommanager::dest::create_private;
+use dicommanager::engine::{
+    AUDIT_CSV, AUDIT_XLSX, ExistingOutput, METADATA_CSV, RunConfig, Summary, run as run_engine,
+};
 use dicommanager::rules::RuleSet;
 
+use super::secret::{self, SECRET_FILE_VAR, SECRET_VAR};
 use crate::cli::AnomizeArgs;
 use crate::exit::ExitCode;
 use crate::progress::Bar;
-
-/// The environment variable holding the key for keyed hashes.
-const SECRET_VAR: &str = "DICOMMANAGER_SECRET";
 
 pub fn run(args: &AnomizeArgs) -> ExitCode {
     let rules = match RuleSet::load(&args.profile) {
@@ -21,15 +24,34 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
             return ExitCode::Usage;
         }
     };
-    let secret = std::env::var_os(SECRET_VAR)
-        .map(|s| s.into_encoded_bytes())
-        .unwrap_or_default();
+    let secret = match secret::load(args.secret_file.as_deref()) {
+        Ok(Some(secret)) => {
+            if let Some(warning) = &secret.warning {
+                eprintln!("warning: {warning}");
+            }
+            secret.bytes
+        }
+        Ok(None) => Vec::new(),
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::Usage;
+        }
+    };
     if rules.uses_secret() && secret.is_empty() {
+        if !args.allow_unkeyed {
+            eprintln!(
+                "error: the profile hashes identifiers or UIDs (or shifts dates) and no secret was \
+                 given: without one, anyone with a list of candidate IDs, names or UIDs can hash \
+                 them and re-identify patients. Give a long random secret with --secret-file, \
+                 {SECRET_FILE_VAR} or {SECRET_VAR} (and keep it safe), or pass --allow-unkeyed \
+                 to run without one."
+            );
+            return ExitCode::Usage;
+        }
         eprintln!(
-            "WARNING: {SECRET_VAR} is not set. The profile hashes identifiers and UIDs (or shifts \
-             dates) without a key: anyone with a list of candidate IDs, names or UIDs can hash them \
-             and re-identify patients, and recompute date offsets. Set {SECRET_VAR} to a long \
-             random secret and keep it safe."
+            "WARNING: no secret (--allow-unkeyed): identifiers and UIDs are hashed without a key; \
+             anyone with a list of candidate IDs, names or UIDs can hash them and re-identify \
+             patients, and recompute date offsets."
         );
     }
     let cancel = Arc::new(AtomicBool::new(false));
@@ -72,6 +94,11 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
             }
             if !args.quiet {
                 print_summary(&summary, &rules);
+            }
+            if let Some(path) = &args.summary_json
+                && let Err(err) = write_summary_json(path, &summary, &rules)
+            {
+                eprintln!("error: {err}");
             }
             if let Some(reason) = &summary.stopped {
                 eprintln!(
@@ -129,5 +156,69 @@ fn print_summary(summary: &Summary, rules: &RuleSet) {
         );
     }
     println!("patients     {}", summary.patients);
+    if summary.burned_in_risk > 0 {
+        let quarantined = if summary.quarantined > 0 {
+            format!(", {} of them in _quarantine/", summary.quarantined)
+        } else {
+            String::new()
+        };
+        println!(
+            "burned-in    {} may have text in their pixels (burned_in_risk column){quarantined}",
+            summary.burned_in_risk
+        );
+    }
     println!("time         {seconds:.2} s ({rate:.0} files/s)");
+    if !summary.first_errors.is_empty() {
+        println!("failed files (first {}):", summary.first_errors.len());
+        for (file, reason) in &summary.first_errors {
+            println!("  {file}: {reason}");
+        }
+    }
+    println!(
+        "audit        {} and {} (they map pseudonyms back to patients: keep them safe)",
+        summary.audit_dir.join(AUDIT_XLSX).display(),
+        summary.audit_dir.join(AUDIT_CSV).display()
+    );
+}
+
+/// The summary for pipelines, written private to its owner.
+fn write_summary_json(path: &Path, summary: &Summary, rules: &RuleSet) -> Result<(), String> {
+    let seconds = summary.elapsed.as_secs_f64();
+    let state = if summary.stopped.is_some() {
+        "stopped"
+    } else if summary.interrupted {
+        "interrupted"
+    } else {
+        "complete"
+    };
+    let json = serde_json::json!({
+        "state": state,
+        "stopped_because": summary.stopped,
+        "profiles": rules.layers(),
+        "files_seen": summary.files_seen,
+        "dicom_files": summary.dicom_files,
+        "ok": summary.ok,
+        "errors": summary.errors,
+        "unreadable": summary.walk_errors.len(),
+        "patients": summary.patients,
+        "kept": summary.resumed,
+        "redone": summary.redone,
+        "burned_in_risk": summary.burned_in_risk,
+        "quarantined": summary.quarantined,
+        "seconds": (seconds * 1000.0).round() / 1000.0,
+        "first_errors": summary.first_errors.iter()
+            .map(|(file, reason)| serde_json::json!({"source_file": file, "reason": reason}))
+            .collect::<Vec<_>>(),
+        "audit": {
+            "xlsx": summary.audit_dir.join(AUDIT_XLSX),
+            "csv": summary.audit_dir.join(AUDIT_CSV),
+            "metadata": summary.audit_dir.join(METADATA_CSV),
+        },
+    });
+    let fail = |e: &dyn std::fmt::Display| format!("write failed: {}: {e}", path.display());
+    let mut text = serde_json::to_vec_pretty(&json).map_err(|e| fail(&e))?;
+    text.push(b'\n');
+    create_private(path)
+        .and_then(|mut file| file.write_all(&text))
+        .map_err(|e| fail(&e))
 }

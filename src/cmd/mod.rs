@@ -4,6 +4,7 @@
 mod anomize;
 mod export;
 mod metadata;
+mod secret;
 mod splitby;
 mod verify;
 

@@ -239,6 +239,13 @@ pub struct Summary {
     /// Why the run stopped before every file was done, when DEST could
     /// not be written (full disk ...).
     pub stopped: Option<String>,
+    /// Files whose pixels may hold burned-in text, and how many of them
+    /// went to `_quarantine/`.
+    pub burned_in_risk: u64,
+    pub quarantined: u64,
+    /// The first ERROR rows (source file, reason), for the summary; the
+    /// audit lists them all.
+    pub first_errors: Vec<(String, String)>,
     /// Worker threads that ran, and why fewer than asked, if so.
     pub workers: usize,
     pub fewer_workers: Option<String>,
@@ -437,6 +444,9 @@ pub fn run(
         elapsed: started.elapsed(),
         resumed: tally.resumed,
         redone: tally.redone,
+        burned_in_risk: tally.burned_in_risk,
+        quarantined: tally.quarantined,
+        first_errors: tally.first_errors,
         interrupted,
         stopped,
         workers,
@@ -614,6 +624,9 @@ impl Outcome {
     }
 }
 
+/// ERROR rows the summary names; the audit has them all.
+const FIRST_ERRORS: usize = 5;
+
 /// Counts of a run's outcomes.
 #[derive(Debug, Default)]
 struct Tally {
@@ -621,13 +634,28 @@ struct Tally {
     errors: u64,
     resumed: u64,
     redone: u64,
+    burned_in_risk: u64,
+    quarantined: u64,
+    first_errors: Vec<(String, String)>,
 }
 
 impl Tally {
-    fn add(&mut self, row: &AuditRow, outcome: &Outcome) {
+    fn add(&mut self, row: &AuditRow, outcome: &Outcome, quarantine: bool) {
         match row.status {
             Status::Ok => self.ok += 1,
-            Status::Error => self.errors += 1,
+            Status::Error => {
+                self.errors += 1;
+                if self.first_errors.len() < FIRST_ERRORS {
+                    self.first_errors
+                        .push((row.source_file.clone(), row.reason.clone()));
+                }
+            }
+        }
+        if outcome.file.burned_in.is_flagged() {
+            self.burned_in_risk += 1;
+            if quarantine && row.status == Status::Ok {
+                self.quarantined += 1;
+            }
         }
         match outcome.result {
             Ok(Done::Kept) => self.resumed += 1,
@@ -691,7 +719,8 @@ struct Audit<'a> {
 impl Audit<'_> {
     fn write(&mut self, outcome: &Outcome) -> Result<(), SinkError> {
         let row = outcome.audit_row(self.outputs);
-        self.tally.add(&row, outcome);
+        self.tally
+            .add(&row, outcome, self.outputs.quarantine_burned_in);
         self.sinks
             .iter_mut()
             .try_for_each(|sink| sink.write_row(&row))

@@ -8,7 +8,8 @@
 //! that is not waiting (it is scanning, or about to take its turn).
 
 use std::sync::mpsc::Receiver;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 /// Items (walked paths) handed out in numbered batches, in order.
 pub struct Batches<T> {
@@ -39,7 +40,7 @@ impl<T> Batches<T> {
     /// The next batch and its number; `None` when no item is left (or the
     /// batches were closed).
     pub fn take(&self) -> Option<(usize, Vec<T>)> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock();
         let handout = state.as_mut()?;
         let mut batch = Vec::with_capacity(self.size);
         while batch.len() < self.size {
@@ -62,7 +63,7 @@ impl<T> Batches<T> {
     /// Stops handing out: the sender of the items, if still sending, gets
     /// an error instead of waiting for room.
     pub fn close(&self) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock();
         if let Some(handout) = state.as_mut()
             && !handout.drained
         {
@@ -72,7 +73,7 @@ impl<T> Batches<T> {
 
     /// Whether every item sent was handed out, the last included.
     pub fn all_handed_out(&self) -> bool {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = self.state.lock();
         state.as_ref().is_some_and(|handout| handout.drained)
     }
 }
@@ -100,11 +101,9 @@ impl<T> Turns<T> {
     /// Waits for the turn of batch `batch`, then runs `change`. The next
     /// batch's turn comes after it, even if `change` panics.
     pub fn in_turn<R>(&self, batch: usize, change: impl FnOnce(&mut T) -> R) -> R {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let state = self
-            .changed
-            .wait_while(state, |turn| turn.next != batch)
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock();
+        self.changed
+            .wait_while(&mut state, |turn| turn.next != batch);
         let mut turn = NextTurn {
             state,
             changed: &self.changed,
@@ -113,10 +112,7 @@ impl<T> Turns<T> {
     }
 
     pub fn into_inner(self) -> T {
-        self.state
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner)
-            .value
+        self.state.into_inner().value
     }
 }
 

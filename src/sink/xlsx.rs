@@ -20,6 +20,9 @@ use crate::guard::catch_quietly;
 const MAX_ROWS: u32 = 1_048_576;
 /// Characters per cell (the XLSX limit).
 const MAX_CELL_CHARS: usize = 32_767;
+/// Column widths (in characters) that show a typical value of each audit
+/// column without making the sheet wider than a screen.
+const COLUMN_WIDTHS: [f64; 9] = [60.0, 24.0, 18.0, 13.0, 11.0, 50.0, 8.0, 60.0, 40.0];
 
 pub struct XlsxSink {
     path: PathBuf,
@@ -63,6 +66,15 @@ impl XlsxSink {
         sheet
             .set_name(&name)
             .map_err(|e| SinkError::new(&self.path, e))?;
+        // A person scrolling a long audit keeps the header in view.
+        sheet
+            .set_freeze_panes(1, 0)
+            .map_err(|e| SinkError::new(&self.path, e))?;
+        for (col, width) in COLUMN_WIDTHS.iter().enumerate() {
+            sheet
+                .set_column_width(col as u16, *width)
+                .map_err(|e| SinkError::new(&self.path, e))?;
+        }
         for (col, header) in AUDIT_HEADERS.iter().enumerate() {
             sheet
                 .write_string_with_format(0, col as u16, *header, &self.header_format)
@@ -156,7 +168,30 @@ impl TableSink for XlsxSink {
 }
 
 impl XlsxSink {
+    /// An autofilter over every sheet's rows (known only at the end): a
+    /// person can show the ERROR rows, or one patient, in two clicks.
+    fn add_filters(&mut self) -> Result<(), SinkError> {
+        let last_col = AUDIT_HEADERS.len() as u16 - 1;
+        for index in 0..=self.sheet {
+            let rows = if index < self.sheet {
+                MAX_ROWS
+            } else {
+                self.next_row
+            };
+            let path = self.path.clone();
+            let sheet = self
+                .workbook
+                .worksheet_from_index(index)
+                .map_err(|e| SinkError::new(&path, e))?;
+            sheet
+                .autofilter(0, 0, rows - 1, last_col)
+                .map_err(|e| SinkError::new(&path, e))?;
+        }
+        Ok(())
+    }
+
     fn save(&mut self) -> Result<(), SinkError> {
+        self.add_filters()?;
         let partial = self.path.with_file_name("._out.xlsx.partial");
         let file = create_private(&partial).map_err(|e| SinkError::new(&partial, e))?;
         let mut writer = std::io::BufWriter::new(file);

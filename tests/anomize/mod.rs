@@ -449,22 +449,21 @@ StudyDescription = { action = "replace", value = "RESEARCH" }
     let run = |secret: Option<&str>| {
         let dest = TempDir::new().unwrap();
         let mut cmd = dicommanager();
-        if let Some(secret) = secret {
-            cmd.env("DICOMMANAGER_SECRET", secret);
-        }
-        let out = cmd
-            .args(["anomize", "-s"])
+        cmd.args(["anomize", "-s"])
             .arg(source.path())
             .arg("-d")
             .arg(dest.path())
-            .args(["--profile", profile.to_str().unwrap()])
-            .output()
-            .unwrap();
+            .args(["--profile", profile.to_str().unwrap()]);
+        match secret {
+            Some(secret) => cmd.env("DICOMMANAGER_SECRET", secret),
+            None => cmd.arg("--allow-unkeyed"),
+        };
+        let out = cmd.output().unwrap();
         (dest, out)
     };
     let (dest, out) = run(None);
     assert!(
-        stderr(&out).contains("WARNING: DICOMMANAGER_SECRET is not set"),
+        stderr(&out).contains("WARNING: no secret (--allow-unkeyed)"),
         "{}",
         stderr(&out)
     );
@@ -764,4 +763,130 @@ fn large_pixel_data_is_copied_exactly_and_what_follows_it_is_still_ruled() {
             "1"
         );
     }
+}
+
+#[test]
+fn the_summary_names_failed_files_and_where_the_audit_is() {
+    use std::os::unix::fs::PermissionsExt;
+    let source = pacs_tree();
+    let dest = TempDir::new().unwrap();
+    let elsewhere = TempDir::new().unwrap();
+    let json = elsewhere.path().join("summary.json");
+    let out = anomize(
+        source.path(),
+        dest.path(),
+        &["--summary-json", json.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("failed files (first 1):"), "{summary}");
+    assert!(summary.contains("c_ward/truncated.dcm: "), "{summary}");
+    let audit = dest.path().canonicalize().unwrap().join("_out.xlsx");
+    assert!(
+        summary.contains(&format!("audit        {}", audit.display())),
+        "{summary}"
+    );
+
+    let written: serde_json::Value = serde_json::from_slice(&fs::read(&json).unwrap()).unwrap();
+    assert_eq!(written["state"], "complete");
+    assert_eq!(written["dicom_files"], 6);
+    assert_eq!(written["errors"], 1);
+    assert_eq!(written["ok"], 5);
+    let failed = written["first_errors"][0]["source_file"].as_str().unwrap();
+    assert!(failed.ends_with("c_ward/truncated.dcm"), "{failed}");
+    assert_eq!(written["audit"]["xlsx"], audit.to_str().unwrap());
+    let mode = fs::metadata(&json).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn a_profile_that_needs_a_secret_refuses_to_run_without_one() {
+    let source = pacs_tree();
+    let dest = TempDir::new().unwrap();
+    let out = anomize(source.path(), dest.path(), &["--profile", "ps3.15-basic"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--allow-unkeyed"), "{}", stderr(&out));
+    assert_eq!(fs::read_dir(dest.path()).unwrap().count(), 0);
+
+    let out = anomize(
+        source.path(),
+        dest.path(),
+        &["--profile", "ps3.15-basic", "--allow-unkeyed"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("WARNING: no secret"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_secret_can_come_from_a_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let source = pacs_tree();
+    let keys = TempDir::new().unwrap();
+    let key_file = keys.path().join("secret");
+    fs::write(&key_file, format!("{TEST_SECRET}\n")).unwrap();
+    fs::set_permissions(&key_file, fs::Permissions::from_mode(0o600)).unwrap();
+
+    let from_env = TempDir::new().unwrap();
+    anomize_keyed(source.path(), from_env.path(), &["ps3.15-basic"]);
+    let from_option = TempDir::new().unwrap();
+    let out = anomize(
+        source.path(),
+        from_option.path(),
+        &[
+            "-q",
+            "--profile",
+            "ps3.15-basic",
+            "--secret-file",
+            key_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty() || !stderr(&out).contains("WARNING"));
+    let from_variable = TempDir::new().unwrap();
+    let out = dicommanager()
+        .env("DICOMMANAGER_SECRET_FILE", &key_file)
+        .args(["anomize", "-q", "--profile", "ps3.15-basic", "-s"])
+        .arg(source.path())
+        .arg("-d")
+        .arg(from_variable.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(outputs(from_env.path()), outputs(from_option.path()));
+    assert_eq!(outputs(from_env.path()), outputs(from_variable.path()));
+
+    let empty = keys.path().join("empty");
+    fs::write(&empty, b"").unwrap();
+    let out = anomize(
+        source.path(),
+        TempDir::new().unwrap().path(),
+        &["--secret-file", empty.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is empty"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_workbook_has_a_frozen_header_a_filter_and_column_widths() {
+    use std::io::Read;
+    let source = pacs_tree();
+    let dest = TempDir::new().unwrap();
+    anomize(source.path(), dest.path(), &["-q"]);
+    let file = fs::File::open(dest.path().join("_out.xlsx")).unwrap();
+    let mut archive = zip::ZipArchive::new(file).unwrap();
+    let mut sheet = String::new();
+    archive
+        .by_name("xl/worksheets/sheet1.xml")
+        .unwrap()
+        .read_to_string(&mut sheet)
+        .unwrap();
+    assert!(sheet.contains(r#"ySplit="1""#), "{sheet}");
+    assert!(sheet.contains(r#"state="frozen""#), "{sheet}");
+    // Header and six files: rows 1 to 7, columns A to I.
+    assert!(sheet.contains(r#"<autoFilter ref="A1:I7""#), "{sheet}");
+    assert!(sheet.contains(r#"<col min="1" max="1" width="#), "{sheet}");
 }

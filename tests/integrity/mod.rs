@@ -298,7 +298,7 @@ fn issue11_a_second_run_into_a_busy_dest_is_refused() {
     wait_for_outputs(&mut first, dest.path(), 5);
     let mut refused = 0;
     for extra in [&["--overwrite"][..], &["--resume"], &[]] {
-        let mut args = vec!["-q", "--profile", "ps3.15-basic"];
+        let mut args = vec!["-q", "--profile", "ps3.15-basic", "--allow-unkeyed"];
         args.extend_from_slice(extra);
         let out = anomize(source.path(), dest.path(), &args);
         if first.try_wait().unwrap().is_some() {
@@ -341,7 +341,7 @@ fn issue11_resume_refuses_other_settings_and_overwrite_clears_the_previous_outpu
             "another secret",
         ),
         (
-            vec!["--profile", "ps3.15-basic"],
+            vec!["--profile", "ps3.15-basic", "--allow-unkeyed"],
             None,
             "this one no secret",
         ),
