@@ -82,6 +82,88 @@ pub enum Command {
     /// could not be read, 2 bad arguments (SOURCE or DEST missing, no
     /// `_out.csv` in DEST).
     Verify(VerifyArgs),
+
+    /// Look into or fill a patient registry (see `anomize --registry`).
+    ///
+    /// A registry keeps patient indices and image numbers across runs. It
+    /// stores patients only as keyed hashes: `lookup` and `import` need the
+    /// secret the registry was made with; `show` prints counts only.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RegistryCommand {
+    /// Counts of patients, images and files, and the runs (no identities).
+    Show(RegistryShowArgs),
+    /// Which patient index an identity has (for staff who hold the secret).
+    ///
+    /// Give the values of the profile's patient key in its order (by
+    /// default the Patient ID alone). Prints the index and the number of
+    /// images issued; exit code 1 when the registry does not know it.
+    Lookup(RegistryLookupArgs),
+    /// Add the patients of an earlier run or of a lookup table.
+    ///
+    /// From a run's `_out.csv` (--audit): each Patient ID with its index,
+    /// and its files as images already issued. From a two-column CSV
+    /// `identity,index` (--table; a key of several attributes gives their
+    /// values separated by `\`). Nothing is imported if anything conflicts
+    /// with the registry or within the input; the conflicts are listed.
+    Import(RegistryImportArgs),
+}
+
+/// Options every registry command that reads identities needs.
+#[derive(Debug, clap::Args)]
+pub struct RegistryAccess {
+    /// The registry file.
+    #[arg(short, long, value_name = "FILE")]
+    pub registry: PathBuf,
+
+    /// The profile whose patient key the registry uses (default basic:
+    /// Patient ID).
+    #[arg(short, long, value_name = "NAME|FILE")]
+    pub profile: Vec<String>,
+
+    /// Read the registry's secret from this file (else
+    /// DICOMMANAGER_SECRET_FILE or DICOMMANAGER_SECRET).
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RegistryShowArgs {
+    /// The registry file.
+    #[arg(short, long, value_name = "FILE")]
+    pub registry: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RegistryLookupArgs {
+    #[command(flatten)]
+    pub access: RegistryAccess,
+
+    /// Look the values up as the key's fallback attributes.
+    #[arg(long)]
+    pub fallback: bool,
+
+    /// The values of the patient key, in its order.
+    #[arg(required = true, value_name = "VALUE")]
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false, id = "import_source")]
+pub struct RegistryImportArgs {
+    #[command(flatten)]
+    pub access: RegistryAccess,
+
+    /// An earlier run's `_out.csv`.
+    #[arg(long, value_name = "FILE", group = "import_source")]
+    pub audit: Option<PathBuf>,
+
+    /// A lookup table: `identity,index` per line.
+    #[arg(long, value_name = "FILE", group = "import_source")]
+    pub table: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -269,6 +351,23 @@ pub struct AnomizeArgs {
     /// way.
     #[arg(long)]
     pub quarantine_burned_in: bool,
+
+    /// Keep patient indices and image numbers in this registry (an SQLite
+    /// file, created if missing), so that they hold across runs.
+    ///
+    /// A patient known from an earlier run keeps its index and its images
+    /// go on where they stopped; new patients get the next free indices; a
+    /// file an earlier run exported (same SOP Instance UID) is reported and
+    /// not written again. Needs the secret (patients are stored as keyed
+    /// hashes); a registry made with another secret or patient key is
+    /// refused. Two runs may share one registry at the same time.
+    #[arg(long, value_name = "FILE")]
+    pub registry: Option<PathBuf>,
+
+    /// Use a registry made with another secret or patient key (its
+    /// numbers then no longer match for the patients it knows).
+    #[arg(long, requires = "registry")]
+    pub force_registry: bool,
 
     /// Finish an interrupted run (Ctrl-C, a crash, a reboot) into the same
     /// DEST: outputs already complete are kept, the rest are written, and

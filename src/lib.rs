@@ -8,6 +8,7 @@
 //!   a tree of raw values.
 //! - [`profile`]: TOML profiles as data (what to do to which attribute).
 //! - [`rules`]: the actions (how), compiled from a profile into a lookup.
+//! - [`registry`]: patient indices and image numbers kept across runs.
 //! - [`walk`], [`dest`], [`sink`]: finding files; creating files in DEST
 //!   that no planted link can redirect; writing audit tables.
 //! - [`engine`]: the `anomize` run itself.
@@ -22,6 +23,7 @@ pub mod export;
 pub mod guard;
 pub mod metadata;
 pub mod profile;
+pub mod registry;
 pub mod render;
 pub mod rules;
 pub mod sink;

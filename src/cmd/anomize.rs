@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use dicommanager::dest::create_private;
 use dicommanager::engine::{
-    AUDIT_CSV, AUDIT_XLSX, ExistingOutput, METADATA_CSV, RunConfig, Summary, run as run_engine,
+    AUDIT_CSV, AUDIT_XLSX, ExistingOutput, METADATA_CSV, RegistryChoice, RunConfig, Summary,
+    run as run_engine,
 };
 use dicommanager::rules::RuleSet;
 
@@ -79,6 +80,10 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
         secret,
         quarantine_burned_in: args.quarantine_burned_in,
         cancel,
+        registry: args.registry.as_ref().map(|path| RegistryChoice {
+            path: path.clone(),
+            force: args.force_registry,
+        }),
     };
     let bar = Bar::new(args.quiet);
     match run_engine(&config, &rules, &bar) {
@@ -149,6 +154,18 @@ fn print_summary(summary: &Summary, rules: &RuleSet) {
             summary.resumed
         );
     }
+    if summary.exported_before > 0 {
+        println!(
+            "exported     {} before by earlier runs (registry): not written again",
+            summary.exported_before
+        );
+    }
+    if summary.empty_key > 0 {
+        println!(
+            "empty key    {} files had no patient key (see the patient_key column)",
+            summary.empty_key
+        );
+    }
     if summary.redone > 0 {
         println!(
             "redone       {} (something else was at their output names)",
@@ -203,6 +220,8 @@ fn write_summary_json(path: &Path, summary: &Summary, rules: &RuleSet) -> Result
         "patients": summary.patients,
         "kept": summary.resumed,
         "redone": summary.redone,
+        "exported_before": summary.exported_before,
+        "empty_key": summary.empty_key,
         "burned_in_risk": summary.burned_in_risk,
         "quarantined": summary.quarantined,
         "seconds": (seconds * 1000.0).round() / 1000.0,

@@ -4,6 +4,7 @@
 mod anomize;
 mod export;
 mod metadata;
+mod registry;
 mod secret;
 mod splitby;
 mod verify;
@@ -19,5 +20,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Splitby(args) => splitby::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Registry(command) => registry::run(&command),
     }
 }

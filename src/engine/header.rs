@@ -12,6 +12,7 @@ use super::burned_in::{BurnedInClues, BurnedInRisk};
 use super::head::{HEAD, Head, ReaderAt};
 use super::pixels::{self, PIXEL_DATA, PixelSpan};
 use crate::charset::{CharacterSet, printable};
+use crate::profile::KeyAttribute;
 use crate::stream::{Header, Layout, OpenedFile, What, open_reader, skip_value};
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
@@ -21,6 +22,10 @@ const IMAGE_TYPE: Tag = Tag(0x0008, 0x0008);
 const MODALITY: Tag = Tag(0x0008, 0x0060);
 const PATIENT_NAME: Tag = Tag(0x0010, 0x0010);
 const PATIENT_ID: Tag = Tag(0x0010, 0x0020);
+const ISSUER_OF_PATIENT_ID: Tag = Tag(0x0010, 0x0021);
+const PATIENT_BIRTH_DATE: Tag = Tag(0x0010, 0x0030);
+const PATIENT_SEX: Tag = Tag(0x0010, 0x0040);
+const ACCESSION_NUMBER: Tag = Tag(0x0008, 0x0050);
 const STUDY_INSTANCE_UID: Tag = Tag(0x0020, 0x000D);
 const SERIES_INSTANCE_UID: Tag = Tag(0x0020, 0x000E);
 const BURNED_IN_ANNOTATION: Tag = Tag(0x0028, 0x0301);
@@ -34,6 +39,11 @@ pub struct HeaderFacts {
     pub patient_name: String,
     pub study_uid: String,
     pub series_uid: String,
+    /// The other attributes a patient key may use (decoded, trimmed).
+    pub issuer_of_patient_id: String,
+    pub patient_birth_date: String,
+    pub patient_sex: String,
+    pub accession_number: String,
     /// SOP Class and Instance UIDs of the data set, as stored: the file
     /// meta of the output is made from them, so that the two always agree.
     pub sop_uids: SopUids,
@@ -41,6 +51,21 @@ pub struct HeaderFacts {
     /// Where the top-level Pixel Data lies, when its header is in the
     /// bytes the scan read.
     pub pixels: Option<PixelSpan>,
+}
+
+impl HeaderFacts {
+    /// The value of an attribute a patient key may use.
+    pub fn key_value(&self, attribute: KeyAttribute) -> &str {
+        match attribute {
+            KeyAttribute::PatientId => &self.patient_id,
+            KeyAttribute::IssuerOfPatientId => &self.issuer_of_patient_id,
+            KeyAttribute::PatientName => &self.patient_name,
+            KeyAttribute::PatientBirthDate => &self.patient_birth_date,
+            KeyAttribute::PatientSex => &self.patient_sex,
+            KeyAttribute::StudyInstanceUid => &self.study_uid,
+            KeyAttribute::AccessionNumber => &self.accession_number,
+        }
+    }
 }
 
 /// The raw values of (0008,0016) and (0008,0018), when present.
@@ -139,8 +164,12 @@ fn facts_of(mut file: OpenedFile<'_>, until: Until) -> Result<Walk, FileError> {
             SOP_CLASS_UID,
             SOP_INSTANCE_UID,
             MODALITY,
+            ACCESSION_NUMBER,
             PATIENT_NAME,
             PATIENT_ID,
+            ISSUER_OF_PATIENT_ID,
+            PATIENT_BIRTH_DATE,
+            PATIENT_SEX,
             STUDY_INSTANCE_UID,
             SERIES_INSTANCE_UID,
             BURNED_IN_ANNOTATION,
@@ -166,6 +195,10 @@ fn facts_of(mut file: OpenedFile<'_>, until: Until) -> Result<Walk, FileError> {
             SOP_INSTANCE_UID => facts.sop_uids.instance = Some(value),
             PATIENT_NAME => facts.patient_name = text(),
             PATIENT_ID => facts.patient_id = text(),
+            ISSUER_OF_PATIENT_ID => facts.issuer_of_patient_id = text(),
+            PATIENT_BIRTH_DATE => facts.patient_birth_date = text(),
+            PATIENT_SEX => facts.patient_sex = text(),
+            ACCESSION_NUMBER => facts.accession_number = text(),
             STUDY_INSTANCE_UID => facts.study_uid = text(),
             SERIES_INSTANCE_UID => facts.series_uid = text(),
             IMAGE_TYPE => clues.image_type = text(),

@@ -31,6 +31,17 @@ pub enum RunState {
     Complete,
 }
 
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Interrupted => "interrupted",
+            RunState::Stopped => "stopped",
+            RunState::Complete => "complete",
+        }
+    }
+}
+
 /// The counts of a run, as far as it got.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunCounts {
@@ -58,6 +69,11 @@ pub struct Manifest {
     pub output_template: String,
     pub quarantine_burned_in: bool,
     pub counts: RunCounts,
+    /// The registry that numbered the run, and the run's id in it.
+    #[serde(default)]
+    pub registry: Option<String>,
+    #[serde(default)]
+    pub registry_run: Option<i64>,
 }
 
 impl Manifest {
@@ -104,6 +120,13 @@ impl Manifest {
         }
         if self.output_template != previous.output_template {
             let describe = |m: &Manifest| format!("the output template {:?}", m.output_template);
+            return differs(describe(previous), describe(self));
+        }
+        if self.registry != previous.registry {
+            let describe = |m: &Manifest| match &m.registry {
+                Some(path) => format!("the registry {path}"),
+                None => "no registry".to_string(),
+            };
             return differs(describe(previous), describe(self));
         }
         if self.quarantine_burned_in != previous.quarantine_burned_in {
@@ -186,6 +209,8 @@ mod tests {
             output_template: "{patient_index}_{image_number:03}.dcm".into(),
             quarantine_burned_in: false,
             counts: RunCounts::default(),
+            registry: None,
+            registry_run: None,
         }
     }
 

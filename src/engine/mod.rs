@@ -45,11 +45,12 @@ use dicom_core::Tag;
 
 pub use burned_in::BurnedInRisk;
 pub use header::{HeaderFacts, SopUids, read_header_facts_from};
-pub use plan::{PlannedFile, Planner};
+pub use plan::{Assigner, Assignment, Identity, KeyNote, PlannedFile, Planner, RunAssigner};
 pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file, rewrite_path};
 
 use crate::dest;
 use crate::profile::PathNumbers;
+use crate::registry::{Registry, RegistryError, RunEnd, RunRecord};
 use crate::rules::{RuleError, RuleSet, secret_fingerprint};
 use crate::sink::{AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink};
 use crate::stream::{OpenError, StreamError, describe_tag};
@@ -58,7 +59,7 @@ use listing::Listing;
 use lock::RunLock;
 pub use manifest::{Manifest, RunCounts, RunState};
 use turns::{Batches, Turns};
-use worker::{Numbering, Walked, Worker};
+use worker::{Book, Numbering, Walked, Worker};
 
 /// Names of the audit files in DEST.
 pub const METADATA_CSV: &str = "_metadata.csv";
@@ -164,6 +165,8 @@ pub enum RunError {
     #[error("cannot start a thread: {0}")]
     Threads(#[source] std::io::Error),
     #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
     Audit(#[from] SinkError),
 }
 
@@ -183,6 +186,16 @@ pub struct RunConfig {
     /// Set (e.g. by a Ctrl-C handler) to stop: files in progress finish,
     /// no new file starts, the audit so far is written.
     pub cancel: Arc<AtomicBool>,
+    /// The registry that keeps patient indices across runs, if any.
+    pub registry: Option<RegistryChoice>,
+}
+
+/// `--registry FILE` (and `--force-registry`).
+#[derive(Debug, Clone)]
+pub struct RegistryChoice {
+    pub path: PathBuf,
+    /// Use a registry made with another secret or patient key.
+    pub force: bool,
 }
 
 /// What to do when DEST already holds the output of a run.
@@ -239,6 +252,11 @@ pub struct Summary {
     /// Why the run stopped before every file was done, when DEST could
     /// not be written (full disk ...).
     pub stopped: Option<String>,
+    /// Files a registry says earlier runs exported (not written again).
+    pub exported_before: u64,
+    /// Files whose patient key was empty (patients found by the fallback,
+    /// or of their own): the audit's `patient_key` column says which.
+    pub empty_key: u64,
     /// Files whose pixels may hold burned-in text, and how many of them
     /// went to `_quarantine/`.
     pub burned_in_risk: u64,
@@ -292,6 +310,12 @@ pub fn run(
         output_template: rules.output().to_string(),
         quarantine_burned_in: config.quarantine_burned_in,
         counts: RunCounts::default(),
+        registry: None,
+        registry_run: None,
+    };
+    let mut registry = match &config.registry {
+        Some(choice) => Some(open_registry(choice, config, rules, &mut manifest)?),
+        None => None,
     };
     let listing = match config.existing {
         ExistingOutput::Resume => {
@@ -301,6 +325,16 @@ pub fn run(
             })?;
             if let Some(reason) = manifest.resume_conflict(&previous) {
                 return Err(RunError::ResumeRefused { path: dest, reason });
+            }
+            // The resumed run goes on as the same run of the registry.
+            if let (Some(registry), Some(run)) = (&registry, previous.registry_run) {
+                if !registry.has_run(run)? {
+                    return Err(RunError::ResumeRefused {
+                        path: dest,
+                        reason: format!("the registry has no run {run}"),
+                    });
+                }
+                manifest.registry_run = Some(run);
             }
             let walked = walk(&source, Some(&dest)).filter_map(Result::ok);
             let listed =
@@ -312,6 +346,25 @@ pub fn run(
             Listing::create(&dest)?
         }
         ExistingOutput::Refuse => Listing::create(&dest)?,
+    };
+    let book = match registry.take() {
+        Some(mut registry) => {
+            let run = match manifest.registry_run {
+                Some(run) => run,
+                None => registry.start_run(&RunRecord {
+                    started: manifest.started.clone(),
+                    source: source.to_string_lossy().into_owned(),
+                    dest: dest.to_string_lossy().into_owned(),
+                    profiles: manifest.profiles.join(" + "),
+                    profile_fingerprint: manifest.profile_fingerprint.clone(),
+                    secret_fingerprint: manifest.secret_fingerprint.clone(),
+                    version: manifest.version.clone(),
+                })?,
+            };
+            manifest.registry_run = Some(run);
+            Book::Registry { registry, run }
+        }
+        None => Book::Run(RunAssigner::default()),
     };
     lock.announce(&manifest.started)?;
     manifest.write(&dest)?;
@@ -325,7 +378,7 @@ pub fn run(
         quarantine_burned_in: config.quarantine_burned_in,
     };
     let halt = Halt::default();
-    let numbering = Turns::new(Numbering::new(listing));
+    let numbering = Turns::new(Numbering::new(listing, rules.patient_key().clone(), book));
     let worker = Worker {
         outputs: &outputs,
         rules,
@@ -434,6 +487,17 @@ pub fn run(
     if let Err(err) = manifest.write(&dest) {
         stopped.get_or_insert_with(|| err.to_string());
     }
+    if let Book::Registry { mut registry, run } = numbered.book {
+        let end = RunEnd {
+            state: manifest.state.as_str(),
+            files: manifest.counts.dicom_files,
+            ok: manifest.counts.ok,
+            errors: manifest.counts.errors,
+        };
+        if let Err(err) = registry.finish_run(run, end) {
+            stopped.get_or_insert_with(|| err.to_string());
+        }
+    }
     Ok(Summary {
         files_seen: numbered.files_seen,
         dicom_files: numbered.files as u64,
@@ -444,6 +508,8 @@ pub fn run(
         elapsed: started.elapsed(),
         resumed: tally.resumed,
         redone: tally.redone,
+        exported_before: tally.exported_before,
+        empty_key: tally.own_key,
         burned_in_risk: tally.burned_in_risk,
         quarantined: tally.quarantined,
         first_errors: tally.first_errors,
@@ -536,6 +602,28 @@ fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf), RunError> {
     Ok((source, dest))
 }
 
+/// Opens the registry of a run (it needs the secret, whatever the
+/// profile) and records it in the manifest.
+fn open_registry(
+    choice: &RegistryChoice,
+    config: &RunConfig,
+    rules: &RuleSet,
+    manifest: &mut Manifest,
+) -> Result<Registry, RunError> {
+    let registry = Registry::open(
+        &choice.path,
+        &config.secret,
+        rules.patient_key(),
+        choice.force,
+    )?;
+    let path = choice
+        .path
+        .canonicalize()
+        .unwrap_or_else(|_| choice.path.clone());
+    manifest.registry = Some(path.to_string_lossy().into_owned());
+    Ok(registry)
+}
+
 /// Refuses a DEST that holds a previous run's files unless the user said
 /// what to do with them (a dangling link counts: it would be written
 /// through otherwise).
@@ -596,12 +684,22 @@ enum Done {
     Kept,
     /// Something else sat at its name (a resumed run) and was replaced.
     Redone,
+    /// A registry says an earlier run exported it: not written again.
+    Exported,
 }
 
 impl Outcome {
     fn audit_row(&self, outputs: &Outputs<'_>) -> AuditRow {
         let file = &self.file;
         let (status, destination_file, reason) = match (&self.result, file.numbers) {
+            (Ok(Done::Exported), _) => (
+                Status::Ok,
+                String::new(),
+                file.exported_before
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
             (Ok(_), Some(numbers)) => (
                 Status::Ok,
                 outputs.path(file, numbers).to_string_lossy().into_owned(),
@@ -620,6 +718,7 @@ impl Outcome {
             status,
             reason,
             burned_in_risk: file.burned_in.to_string(),
+            patient_key: file.key_note.describe(outputs.rules.patient_key()),
         }
     }
 }
@@ -634,6 +733,8 @@ struct Tally {
     errors: u64,
     resumed: u64,
     redone: u64,
+    exported_before: u64,
+    own_key: u64,
     burned_in_risk: u64,
     quarantined: u64,
     first_errors: Vec<(String, String)>,
@@ -660,7 +761,11 @@ impl Tally {
         match outcome.result {
             Ok(Done::Kept) => self.resumed += 1,
             Ok(Done::Redone) => self.redone += 1,
+            Ok(Done::Exported) => self.exported_before += 1,
             _ => {}
+        }
+        if outcome.file.key_note != KeyNote::Key {
+            self.own_key += 1;
         }
     }
 }
@@ -740,6 +845,7 @@ mod tests {
             secret: Vec::new(),
             quarantine_burned_in: false,
             cancel: Arc::new(AtomicBool::new(cancel)),
+            registry: None,
         }
     }
 

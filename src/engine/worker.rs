@@ -13,13 +13,14 @@ use super::listing::Listing;
 use super::scan::{Scanned, ScannedFile, scan};
 use super::turns::{Batches, Turns};
 use super::{
-    Done, FileError, FileJob, Halt, HeaderFacts, Outcome, Outputs, PlannedFile, Planner, Progress,
-    rewrite_file,
+    Assigner, Assignment, Done, FileError, FileJob, Halt, HeaderFacts, Identity, Outcome, Outputs,
+    PlannedFile, Planner, Progress, RunAssigner, rewrite_file,
 };
 use crate::dest;
 use crate::guard::catch_quietly;
+use crate::profile::PatientKey;
+use crate::registry::{self, PatientIdentity, Registry};
 use crate::rules::{FileContext, Identifiers, RuleSet, date_shift_days};
-use crate::sink::SinkError;
 use crate::walk::WalkError;
 
 /// A path of the walk, or why the walk could not look at it.
@@ -46,11 +47,81 @@ pub struct Worker<'a> {
 /// order.
 pub struct Numbering {
     planner: Planner,
+    book: Book,
     listing: Listing,
     files_seen: u64,
     walk_errors: Vec<WalkError>,
-    /// `_metadata.csv` could not be written: no file is numbered after it.
-    failed: Option<SinkError>,
+    /// The listing or registry could not be written: no file is numbered
+    /// after it.
+    failed: Option<String>,
+}
+
+/// Who hands out patient indices and image numbers.
+pub enum Book {
+    /// The run itself: 1, 2, 3 ... in order of first appearance.
+    Run(RunAssigner),
+    /// A registry, for run `run`: numbers go on from earlier runs.
+    Registry { registry: Registry, run: i64 },
+}
+
+/// The book of one batch: a registry batch is one transaction.
+enum BatchBook<'a> {
+    Run(&'a mut RunAssigner),
+    Registry(registry::Batch<'a>),
+}
+
+impl Assigner for BatchBook<'_> {
+    fn assign(
+        &mut self,
+        seq: usize,
+        identity: &Identity<'_>,
+        instance: Option<&[u8]>,
+    ) -> Result<Assignment, String> {
+        match self {
+            BatchBook::Run(book) => book.assign(seq, identity, instance),
+            BatchBook::Registry(batch) => {
+                let identity = match identity {
+                    Identity::Key(text) => PatientIdentity::Key(text),
+                    Identity::Own {
+                        instance: Some(uid),
+                        ..
+                    } => PatientIdentity::OwnInstance(uid),
+                    Identity::Own { source, .. } => {
+                        PatientIdentity::OwnFile(source.as_os_str().as_encoded_bytes())
+                    }
+                };
+                batch
+                    .assign(seq, identity, instance)
+                    .map(|assigned| Assignment {
+                        patient_index: assigned.patient_index,
+                        image_number: assigned.image_number,
+                        exported_before: assigned.exported_before,
+                    })
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+impl Book {
+    fn begin(&mut self) -> Result<BatchBook<'_>, String> {
+        match self {
+            Book::Run(book) => Ok(BatchBook::Run(book)),
+            Book::Registry { registry, run } => registry
+                .batch(*run)
+                .map(BatchBook::Registry)
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+impl BatchBook<'_> {
+    fn commit(self) -> Result<(), String> {
+        match self {
+            BatchBook::Run(_) => Ok(()),
+            BatchBook::Registry(batch) => batch.commit().map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// What numbering found, at the end of a run.
@@ -59,6 +130,8 @@ pub struct Numbered {
     pub files: usize,
     pub patients: u32,
     pub walk_errors: Vec<WalkError>,
+    /// The book, for the run to record its end in a registry.
+    pub book: Book,
 }
 
 /// A numbered DICOM file of the batch in hand, still open.
@@ -82,9 +155,10 @@ struct Scratch {
 }
 
 impl Numbering {
-    pub fn new(listing: Listing) -> Numbering {
+    pub fn new(listing: Listing, key: PatientKey, book: Book) -> Numbering {
         Numbering {
-            planner: Planner::default(),
+            planner: Planner::new(key),
+            book,
             listing,
             files_seen: 0,
             walk_errors: Vec::new(),
@@ -103,15 +177,30 @@ impl Numbering {
         output_of: &dyn Fn(&PlannedFile) -> Option<String>,
     ) -> Vec<InHand> {
         self.files_seen += files;
+        if self.failed.is_some() {
+            return Vec::new();
+        }
+        let Numbering {
+            planner,
+            book,
+            listing,
+            walk_errors,
+            failed,
+            ..
+        } = self;
+        let mut book = match book.begin() {
+            Ok(book) => book,
+            Err(err) => {
+                *failed = Some(err);
+                return Vec::new();
+            }
+        };
         let mut numbered = Vec::with_capacity(scanned.len());
         for item in scanned {
-            if self.failed.is_some() {
-                break;
-            }
             let scanned = match item {
                 Scanned::NotDicom => continue,
                 Scanned::Unreadable(err) => {
-                    self.walk_errors.push(err);
+                    walk_errors.push(err);
                     continue;
                 }
                 Scanned::Dicom(scanned) => scanned,
@@ -122,15 +211,22 @@ impl Numbering {
                 header,
             } = scanned;
             let facts = header.as_ref().map_err(String::as_str);
-            let planned = self.planner.number(path, opened.layout, opened.size, facts);
+            let planned = match planner.number(path, opened.layout, opened.size, facts, &mut book) {
+                Ok(planned) => planned,
+                Err(err) => {
+                    *failed = Some(err);
+                    break;
+                }
+            };
             let output = output_of(&planned);
-            if let Err(err) = self.listing.add(
+            let listed = listing.add(
                 planned.seq,
                 &planned.source_display(),
                 planned.size,
                 output.as_deref(),
-            ) {
-                self.failed = Some(err);
+            );
+            if let Err(err) = listed {
+                *failed = Some(err.to_string());
                 break;
             }
             numbered.push(InHand {
@@ -140,38 +236,45 @@ impl Numbering {
                 facts: header.ok(),
             });
         }
-        if self.failed.is_none()
-            && !numbered.is_empty()
-            && let Err(err) = self.listing.flush()
-        {
-            self.failed = Some(err);
+        // The listing is written out, then the registry's numbers made
+        // durable, before any output of the batch appears: after a kill a
+        // resume finds every output listed and numbers it as before.
+        if failed.is_none() {
+            let durable = listing
+                .flush()
+                .map_err(|e| e.to_string())
+                .and_then(|()| book.commit());
+            if let Err(err) = durable {
+                *failed = Some(err);
+            }
         }
-        if self.failed.is_some() {
+        if failed.is_some() {
             // Not listed for sure: none of them may get an output.
             numbered.clear();
         }
         numbered
     }
 
-    /// Why the listing could not be written, if it could not.
-    fn failure(&self) -> Option<&SinkError> {
-        self.failed.as_ref()
+    /// Why the listing or registry could not be written, if it could not.
+    fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
     }
 
     /// The end of numbering: what it found. A listing that could not be
     /// written stops the run.
     pub fn finish(mut self, halt: &Halt) -> Numbered {
         if let Err(err) = self.listing.flush() {
-            self.failed.get_or_insert(err);
+            self.failed.get_or_insert(err.to_string());
         }
         if let Some(err) = self.failed {
-            halt.stop(err.to_string());
+            halt.stop(err);
         }
         Numbered {
             files_seen: self.files_seen,
             files: self.planner.files(),
             patients: self.planner.patients(),
             walk_errors: self.walk_errors,
+            book: self.book,
         }
     }
 }
@@ -271,6 +374,9 @@ impl Worker<'_> {
                 return Err(FileError::Header(problem.to_string()));
             }
         };
+        if planned.exported_before.is_some() {
+            return Ok(Done::Exported);
+        }
         let context = FileContext {
             patient_index,
             secret: self.secret,

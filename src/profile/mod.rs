@@ -21,6 +21,7 @@
 //! InstitutionName = { action = "replace", value = "ANONYMISED" }
 //! ```
 
+mod patient_key;
 pub mod ps315;
 mod selector;
 mod template;
@@ -31,6 +32,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use patient_key::{Fallback, KeyAttribute, PatientKey};
 pub use ps315::MethodCode;
 pub use selector::{Selector, pack};
 pub use template::{OutputTemplate, PathNumbers};
@@ -139,6 +141,8 @@ pub struct Profile {
     pub methods: Vec<MethodCode>,
     /// What became of dates, for LongitudinalTemporalInformationModified.
     pub temporal_information: Option<TemporalInformation>,
+    /// Which attributes identify a patient.
+    pub patient_key: PatientKey,
 }
 
 /// What a profile does to dates and times (PS3.3 C.12.1.1.7).
@@ -215,6 +219,8 @@ struct ProfileFile {
     unlisted_attributes: Option<toml::Spanned<toml::Value>>,
     deidentification_method: Option<toml::Spanned<String>>,
     temporal_information: Option<toml::Spanned<String>>,
+    patient_key: Option<toml::Spanned<Vec<String>>>,
+    patient_key_fallback: Option<toml::Spanned<toml::Value>>,
     #[serde(default)]
     attributes: BTreeMap<String, toml::Spanned<toml::Value>>,
 }
@@ -284,6 +290,7 @@ impl Profile {
         if let Some(temporal) = self.temporal_information {
             lines.push(format!("temporal\t{}", temporal.code()));
         }
+        lines.push(format!("patient-key\t{}", self.patient_key));
         let digest = Sha256::digest(lines.join("\n").as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -317,6 +324,7 @@ struct Builder {
     output: Option<(String, Origin)>,
     methods: Vec<MethodCode>,
     temporal_information: Option<TemporalInformation>,
+    patient_key: PatientKey,
     errors: Vec<ProfileError>,
 }
 
@@ -405,6 +413,25 @@ impl Builder {
                 }),
             }
         }
+        if let Some(key) = file.patient_key {
+            match patient_key::parse_attributes(key.get_ref()) {
+                Ok(attributes) => self.patient_key.key = attributes,
+                Err(message) => self.errors.push(ProfileError::Invalid {
+                    origin: origin_of(key.span()),
+                    message: format!("patient-key: {message}"),
+                }),
+            }
+        }
+        if let Some(fallback) = file.patient_key_fallback {
+            let origin = origin_of(fallback.span());
+            match parse_fallback(fallback.into_inner()) {
+                Ok(fallback) => self.patient_key.fallback = fallback,
+                Err(message) => self.errors.push(ProfileError::Invalid {
+                    origin,
+                    message: format!("patient-key-fallback: {message}"),
+                }),
+            }
+        }
         if let Some(policy) = file.private_attributes {
             let origin = origin_of(policy.span());
             match action_ref(policy.into_inner(), origin) {
@@ -483,6 +510,7 @@ impl Builder {
             output,
             methods: self.methods,
             temporal_information: self.temporal_information,
+            patient_key: self.patient_key,
         };
         (profile, self.errors)
     }
@@ -546,6 +574,22 @@ fn resolve(spec: &str, base: Option<&Path>) -> Result<ProfileSource, ProfileErro
 /// Names of the profiles compiled into the binary.
 pub fn builtin_names() -> Vec<&'static str> {
     BUILTIN_PROFILES.iter().map(|(name, _)| *name).collect()
+}
+
+/// `patient-key-fallback`: `"per-file"` or a list of keywords.
+fn parse_fallback(value: toml::Value) -> Result<Fallback, String> {
+    match value {
+        toml::Value::String(text) if text == "per-file" => Ok(Fallback::PerFile),
+        toml::Value::Array(items) => {
+            let keywords: Option<Vec<String>> = items
+                .into_iter()
+                .map(|item| item.as_str().map(String::from))
+                .collect();
+            let keywords = keywords.ok_or("write a list of keywords")?;
+            patient_key::parse_attributes(&keywords).map(Fallback::Attributes)
+        }
+        _ => Err("write \"per-file\" or a list of keywords, e.g. [\"PatientName\", \"PatientBirthDate\"]".into()),
+    }
 }
 
 fn action_ref(value: toml::Value, origin: Origin) -> Result<ActionRef, ProfileError> {

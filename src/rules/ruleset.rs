@@ -8,7 +8,8 @@ use dicom_core::{Tag, VR};
 
 use super::{ACTIONS, ActionDef, Rule, Stamp, action, vr};
 use crate::profile::{
-    ActionRef, OutputTemplate, Profile, ProfileError, ProfileErrors, Selector, sort_by_place,
+    ActionRef, OutputTemplate, PatientKey, Profile, ProfileError, ProfileErrors, Selector,
+    sort_by_place,
 };
 use crate::stream::implicit_vr;
 
@@ -60,6 +61,7 @@ pub struct RuleSet {
     layers: Vec<String>,
     /// What the profile does, as a hash (see `Profile::fingerprint`).
     fingerprint: String,
+    patient_key: PatientKey,
     stamp: Stamp,
     /// Whether some rule needs the file's identifying values (`clean`).
     cleans: bool,
@@ -128,6 +130,7 @@ impl RuleSet {
             output: profile.output.clone(),
             layers: profile.layers.clone(),
             fingerprint: profile.fingerprint(),
+            patient_key: profile.patient_key.clone(),
             stamp: Stamp::new(&profile.methods, profile.temporal_information),
             cleans: false,
             shifts_dates: false,
@@ -190,6 +193,11 @@ impl RuleSet {
     /// The profile layers this rule set was built from.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    /// Which attributes identify a patient.
+    pub fn patient_key(&self) -> &PatientKey {
+        &self.patient_key
     }
 
     pub fn layers(&self) -> &[String] {

@@ -19,7 +19,7 @@ pub use self::xlsx::XlsxSink;
 
 /// Column headers of the audit, in order; `destinaton_file` is spelled as
 /// the downstream scripts of the original tool expect.
-pub const AUDIT_HEADERS: [&str; 9] = [
+pub const AUDIT_HEADERS: [&str; 10] = [
     "source_file",
     "patient_name",
     "patient_id_DICOM",
@@ -29,6 +29,7 @@ pub const AUDIT_HEADERS: [&str; 9] = [
     "status",
     "reason",
     "burned_in_risk",
+    "patient_key",
 ];
 
 /// Outcome of one file.
@@ -63,6 +64,9 @@ pub struct AuditRow {
     pub reason: String,
     /// Why the pixels may hold burned-in text; empty when nothing suggests it.
     pub burned_in_risk: String,
+    /// How the file was tied to its patient when its key was empty; empty
+    /// in the usual case.
+    pub patient_key: String,
 }
 
 /// A failure to write an audit table.

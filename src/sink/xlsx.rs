@@ -22,7 +22,7 @@ const MAX_ROWS: u32 = 1_048_576;
 const MAX_CELL_CHARS: usize = 32_767;
 /// Column widths (in characters) that show a typical value of each audit
 /// column without making the sheet wider than a screen.
-const COLUMN_WIDTHS: [f64; 9] = [60.0, 24.0, 18.0, 13.0, 11.0, 50.0, 8.0, 60.0, 40.0];
+const COLUMN_WIDTHS: [f64; 10] = [60.0, 24.0, 18.0, 13.0, 11.0, 50.0, 8.0, 60.0, 40.0, 40.0];
 
 pub struct XlsxSink {
     path: PathBuf,
@@ -150,6 +150,11 @@ impl XlsxSink {
         if !row.burned_in_risk.is_empty() {
             sheet
                 .write_string(r, 8, cell_text(&row.burned_in_risk))
+                .map_err(err)?;
+        }
+        if !row.patient_key.is_empty() {
+            sheet
+                .write_string(r, 9, cell_text(&row.patient_key))
                 .map_err(err)?;
         }
         self.next_row += 1;

@@ -886,7 +886,7 @@ fn the_workbook_has_a_frozen_header_a_filter_and_column_widths() {
         .unwrap();
     assert!(sheet.contains(r#"ySplit="1""#), "{sheet}");
     assert!(sheet.contains(r#"state="frozen""#), "{sheet}");
-    // Header and six files: rows 1 to 7, columns A to I.
-    assert!(sheet.contains(r#"<autoFilter ref="A1:I7""#), "{sheet}");
+    // Header and six files: rows 1 to 7, columns A to J.
+    assert!(sheet.contains(r#"<autoFilter ref="A1:J7""#), "{sheet}");
     assert!(sheet.contains(r#"<col min="1" max="1" width="#), "{sheet}");
 }
