@@ -5,6 +5,7 @@ mod commands;
 mod corpus;
 mod integrity;
 mod ps315;
+mod registry;
 mod reliability;
 mod util;
 mod verify;

@@ -11,7 +11,7 @@ pub fn run(command: &RegistryCommand) -> ExitCode {
     match command {
         RegistryCommand::Show(args) => show(&args.registry),
         RegistryCommand::Lookup(args) => {
-            let Some(registry) = open(&args.access) else {
+            let Some(registry) = open(&args.access, false) else {
                 return ExitCode::Usage;
             };
             match registry.lookup(&args.values, args.fallback) {
@@ -33,7 +33,7 @@ pub fn run(command: &RegistryCommand) -> ExitCode {
             }
         }
         RegistryCommand::Import(args) => {
-            let Some(mut registry) = open(&args.access) else {
+            let Some(mut registry) = open(&args.access, true) else {
                 return ExitCode::Usage;
             };
             let rows = match (&args.audit, &args.table) {
@@ -86,9 +86,9 @@ fn show(path: &std::path::Path) -> ExitCode {
     ExitCode::Success
 }
 
-/// Opens the registry with the profile's key and the secret; the error
-/// is printed.
-fn open(access: &RegistryAccess) -> Option<Registry> {
+/// Opens the registry with the profile's key and the secret (creating it
+/// if `create`); the error is printed.
+fn open(access: &RegistryAccess, create: bool) -> Option<Registry> {
     let rules = match RuleSet::load(&access.profile) {
         Ok(rules) => rules,
         Err(errors) => {
@@ -103,7 +103,7 @@ fn open(access: &RegistryAccess) -> Option<Registry> {
             return None;
         }
     };
-    if !access.registry.is_file() {
+    if !create && !access.registry.is_file() {
         eprintln!("error: {}: no such registry", access.registry.display());
         return None;
     }

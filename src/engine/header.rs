@@ -39,6 +39,10 @@ pub struct HeaderFacts {
     pub patient_name: String,
     pub study_uid: String,
     pub series_uid: String,
+    /// Whether the data set has Patient's Name and Patient ID elements
+    /// at all (empty or not).
+    pub has_patient_name: bool,
+    pub has_patient_id: bool,
     /// The other attributes a patient key may use (decoded, trimmed).
     pub issuer_of_patient_id: String,
     pub patient_birth_date: String,
@@ -193,8 +197,14 @@ fn facts_of(mut file: OpenedFile<'_>, until: Until) -> Result<Walk, FileError> {
                 facts.sop_uids.class = Some(value);
             }
             SOP_INSTANCE_UID => facts.sop_uids.instance = Some(value),
-            PATIENT_NAME => facts.patient_name = text(),
-            PATIENT_ID => facts.patient_id = text(),
+            PATIENT_NAME => {
+                facts.patient_name = text();
+                facts.has_patient_name = true;
+            }
+            PATIENT_ID => {
+                facts.patient_id = text();
+                facts.has_patient_id = true;
+            }
             ISSUER_OF_PATIENT_ID => facts.issuer_of_patient_id = text(),
             PATIENT_BIRTH_DATE => facts.patient_birth_date = text(),
             PATIENT_SEX => facts.patient_sex = text(),

@@ -287,6 +287,12 @@ pub fn run(
     let started = Instant::now();
     let started_at = manifest::utc_timestamp(SystemTime::now());
     let (source, dest) = prepare_folders(config)?;
+    // A registry that refuses the run (another secret ...) does so before
+    // anything in DEST is touched.
+    let mut registry = match &config.registry {
+        Some(choice) => Some(open_registry(choice, config, rules)?),
+        None => None,
+    };
     let mut lock = RunLock::take(&dest)?;
     check_previous_run(config, &dest)?;
     let jobs = config
@@ -310,13 +316,10 @@ pub fn run(
         output_template: rules.output().to_string(),
         quarantine_burned_in: config.quarantine_burned_in,
         counts: RunCounts::default(),
-        registry: None,
+        registry: registry.as_ref().map(|(_, path)| path.clone()),
         registry_run: None,
     };
-    let mut registry = match &config.registry {
-        Some(choice) => Some(open_registry(choice, config, rules, &mut manifest)?),
-        None => None,
-    };
+    let mut registry = registry.take().map(|(registry, _)| registry);
     let listing = match config.existing {
         ExistingOutput::Resume => {
             let previous = Manifest::read(&dest)?.ok_or_else(|| RunError::ResumeRefused {
@@ -603,13 +606,12 @@ fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf), RunError> {
 }
 
 /// Opens the registry of a run (it needs the secret, whatever the
-/// profile) and records it in the manifest.
+/// profile), with its path as the manifest records it.
 fn open_registry(
     choice: &RegistryChoice,
     config: &RunConfig,
     rules: &RuleSet,
-    manifest: &mut Manifest,
-) -> Result<Registry, RunError> {
+) -> Result<(Registry, String), RunError> {
     let registry = Registry::open(
         &choice.path,
         &config.secret,
@@ -620,8 +622,7 @@ fn open_registry(
         .path
         .canonicalize()
         .unwrap_or_else(|_| choice.path.clone());
-    manifest.registry = Some(path.to_string_lossy().into_owned());
-    Ok(registry)
+    Ok((registry, path.to_string_lossy().into_owned()))
 }
 
 /// Refuses a DEST that holds a previous run's files unless the user said

@@ -26,6 +26,7 @@ use crate::charset::CharacterSet;
 use crate::dest;
 use crate::rules::{
     Disposition, ElementValue, FileContext, Identifiers, Rule, RuleSet, StampElement,
+    encode_element,
 };
 use crate::stream::{
     FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError, OpenedFile,
@@ -36,7 +37,11 @@ use crate::stream::{
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
 const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
 const SOP_INSTANCE_UID: Tag = Tag(0x0008, 0x0018);
+const PATIENT_NAME: Tag = Tag(0x0010, 0x0010);
+const PATIENT_ID: Tag = Tag(0x0010, 0x0020);
 const FILE_META_GROUP: u16 = 0x0002;
+/// The action whose value every output should carry.
+const REPLACE_WITH_INDEX: &str = "replace-with-index";
 
 /// One file to de-identify.
 #[derive(Debug, Clone, Copy)]
@@ -330,8 +335,23 @@ fn write_deidentified<W: Write>(
     );
     out_meta.set(meta::INFORMATION_VERSION, VR::OB, vec![0, 1]);
     out_meta.write(out)?;
-    rewriter.write_dataset(&mut opened.dataset, out, opened.syntax)
+    let pseudonyms = rewriter.missing_pseudonyms(facts, opened.syntax)?;
+    rewriter.write_dataset(&mut opened.dataset, out, opened.syntax, &pseudonyms)
 }
+
+/// SOP classes of composite objects without a Patient Module: a missing
+/// Patient's Name or ID is not added to them.
+const WITHOUT_PATIENT_MODULE: [&str; 9] = [
+    "1.2.840.10008.1.3.10",          // Media Storage Directory (DICOMDIR)
+    "1.2.840.10008.5.1.4.38.1",      // Hanging Protocol
+    "1.2.840.10008.5.1.4.39.1",      // Color Palette
+    "1.2.840.10008.5.1.4.43.1",      // Generic Implant Template
+    "1.2.840.10008.5.1.4.44.1",      // Implant Assembly Template
+    "1.2.840.10008.5.1.4.45.1",      // Implant Template Group
+    "1.2.840.10008.5.1.4.1.1.200.1", // CT Defined Procedure Protocol
+    "1.2.840.10008.5.1.4.1.1.200.3", // Protocol Approval
+    "1.2.840.10008.5.1.4.1.1.201.1", // Inventory
+];
 
 /// The temporary name an output has until it is complete: hidden, in the
 /// same folder (so the rename is atomic), never ending in `.dcm`.
@@ -483,14 +503,58 @@ impl Rewriter<'_> {
         }
     }
 
+    /// Patient's Name and Patient ID where the profile replaces them with
+    /// the patient index but the data set has none: every output of a
+    /// composite object then carries its pseudonym (a PACS groups the
+    /// files of one index as one patient). Type 2 in the Patient Module,
+    /// so never added to objects without one.
+    fn missing_pseudonyms(
+        &self,
+        facts: &HeaderFacts,
+        syntax: Syntax,
+    ) -> Result<Vec<StampElement>, FileError> {
+        let class = facts.sop_uids.class.as_deref().map(|uid| {
+            let end = uid
+                .iter()
+                .rposition(|&b| b != 0 && b != b' ')
+                .map_or(0, |i| i + 1);
+            &uid[..end]
+        });
+        let has_patient_module = class
+            .is_some_and(|class| !WITHOUT_PATIENT_MODULE.iter().any(|c| c.as_bytes() == class));
+        if !has_patient_module {
+            return Ok(Vec::new());
+        }
+        let index = self.file.patient_index.to_string();
+        let mut added = Vec::new();
+        for (tag, vr, present) in [
+            (PATIENT_NAME, VR::PN, facts.has_patient_name),
+            (PATIENT_ID, VR::LO, facts.has_patient_id),
+        ] {
+            if !present && self.rules.rule_for(tag).name() == REPLACE_WITH_INDEX {
+                added.push(encode_element(tag, vr, index.as_bytes(), syntax)?);
+            }
+        }
+        Ok(added)
+    }
+
     fn write_dataset<R: Read, W: Write>(
         &self,
         source: &mut Source<R>,
         out: &mut W,
         syntax: Syntax,
+        pseudonyms: &[StampElement],
     ) -> Result<(), FileError> {
         let top = CharacterSet::default();
         let stamp = self.rules.stamp().encode(syntax)?;
+        // Both lists are in tag order, the pseudonyms (group 0010) first.
+        let joined: Vec<StampElement>;
+        let stamp = if pseudonyms.is_empty() {
+            stamp
+        } else {
+            joined = pseudonyms.iter().chain(stamp).cloned().collect();
+            &joined
+        };
         let place = Place {
             syntax,
             end: End::Stream,

@@ -31,7 +31,7 @@ pub use hash::{hash_text, hash_uid, secret_fingerprint};
 pub use identifiers::Identifiers;
 pub use ruleset::RuleSet;
 pub use shift_date::date_shift_days;
-pub use stamp::{Stamp, StampElement};
+pub use stamp::{Stamp, StampElement, element as encode_element};
 pub use vr::padding;
 
 /// What the engine does with an element before any value is looked at.

@@ -119,7 +119,13 @@ impl Stamp {
     }
 }
 
-fn element(tag: Tag, vr: VR, value: &[u8], syntax: Syntax) -> Result<StampElement, StreamError> {
+/// One element (header and padded value) encoded for `syntax`.
+pub fn element(
+    tag: Tag,
+    vr: VR,
+    value: &[u8],
+    syntax: Syntax,
+) -> Result<StampElement, StreamError> {
     let value = pad(value, b' ');
     let mut bytes = Vec::with_capacity(12 + value.len());
     header(tag, vr, value.len(), &mut bytes, syntax)?;

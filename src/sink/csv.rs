@@ -74,6 +74,7 @@ impl TableSink for CsvSink {
             Cow::Borrowed(row.status.as_str()),
             to_csv_cell(&row.reason),
             to_csv_cell(&row.burned_in_risk),
+            to_csv_cell(&row.patient_key),
         ];
         self.writer
             .write_record(cells.iter().map(|cell| cell.as_bytes()))
@@ -96,6 +97,32 @@ impl TableSink for CsvSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::Status;
+
+    #[test]
+    fn a_row_has_a_cell_for_every_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("_out.csv");
+        let mut sink = Box::new(CsvSink::create(&path).unwrap());
+        let row = AuditRow {
+            source_file: "/s/a.dcm".into(),
+            patient_name: "A^B".into(),
+            patient_id: "P1".into(),
+            patient_index: Some(1),
+            file_size: 10,
+            destination_file: "/d/1_001.dcm".into(),
+            status: Status::Ok,
+            reason: String::new(),
+            burned_in_risk: String::new(),
+            patient_key: "PatientID empty".into(),
+        };
+        sink.write_row(&row).unwrap();
+        sink.finish().unwrap();
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        let record = reader.records().next().unwrap().unwrap();
+        assert_eq!(record.len(), AUDIT_HEADERS.len());
+        assert_eq!(&record[9], "PatientID empty");
+    }
 
     #[test]
     fn cells_a_spreadsheet_would_evaluate_are_escaped_and_read_back() {

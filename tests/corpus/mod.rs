@@ -105,16 +105,27 @@ fn whole_corpus_with_the_basic_profile() {
         }
     }
 
-    // One index per Patient ID and one Patient ID per index, numbered 1..n.
+    // One index per Patient ID and one Patient ID per index, numbered 1..n;
+    // files without an ID are not merged: each has an index of its own.
     let mut by_id: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     let mut by_index: BTreeMap<u32, BTreeSet<&str>> = BTreeMap::new();
+    let mut without_id = 0;
     for row in rows.iter().filter(|r| !r[3].is_empty()) {
         by_id.entry(&row[2]).or_default().insert(&row[3]);
         by_index
             .entry(row[3].parse().unwrap())
             .or_default()
             .insert(&row[2]);
+        if row[2].is_empty() {
+            without_id += 1;
+            assert_eq!(
+                row[9], "PatientID empty: a patient index of its own",
+                "{row:?}"
+            );
+        }
     }
+    let empty = by_id.remove("").unwrap_or_default();
+    assert_eq!(empty.len(), without_id, "{empty:?}");
     assert!(by_id.values().all(|s| s.len() == 1), "{by_id:?}");
     assert!(by_index.values().all(|s| s.len() == 1), "{by_index:?}");
     let indices: Vec<u32> = by_index.keys().copied().collect();
