@@ -176,6 +176,11 @@ pub struct VerifyArgs {
     #[arg(short, long, value_name = "DEST")]
     pub dest: PathBuf,
 
+    /// The folder with the run's `_out.csv`, if anomize wrote its audit
+    /// there (`--audit-dir`).
+    #[arg(long, value_name = "DIR")]
+    pub audit_dir: Option<PathBuf>,
+
     /// Also print each leaked value. They are PHI: do not use this where
     /// the output is logged or shared.
     #[arg(long)]
@@ -332,6 +337,15 @@ pub struct AnomizeArgs {
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Write the audit (_out.xlsx, _out.csv, _metadata.csv) to this folder
+    /// instead of DEST.
+    ///
+    /// The audit maps pseudonyms back to patients: kept apart, DEST can be
+    /// shared (zipped, uploaded) without the key to it. The folder is
+    /// created private to its owner; give the same one to --resume.
+    #[arg(long, value_name = "DIR")]
+    pub audit_dir: Option<PathBuf>,
 
     /// Also write the end summary as JSON to FILE, for pipelines: counts,
     /// time, the first failed files and where the audit is (even with

@@ -80,6 +80,7 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
         secret,
         quarantine_burned_in: args.quarantine_burned_in,
         cancel,
+        audit_dir: args.audit_dir.clone(),
         registry: args.registry.as_ref().map(|path| RegistryChoice {
             path: path.clone(),
             force: args.force_registry,

@@ -14,6 +14,7 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
     let config = Config {
         source: args.source.clone(),
         dest: args.dest.clone(),
+        audit_dir: args.audit_dir.clone(),
         strict: args.strict,
     };
     let stdout = std::io::stdout();

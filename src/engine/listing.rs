@@ -72,27 +72,28 @@ pub struct Listed {
 }
 
 impl Listing {
-    /// A new listing in `dest`, readable by the owner only (it maps the
-    /// outputs back to source paths).
-    pub fn create(dest: &Path) -> Result<Listing, SinkError> {
-        let create = |name: &str| {
-            let path = dest.join(name);
+    /// A new listing: `_metadata.csv` in `audit_dir` (it maps the outputs
+    /// back to source paths), `_outputs.csv` in `dest`; both readable by
+    /// the owner only.
+    pub fn create(audit_dir: &Path, dest: &Path) -> Result<Listing, SinkError> {
+        let create = |dir: &Path, name: &str| {
+            let path = dir.join(name);
             create_private(&path)
                 .map(|file| Table::new(path.clone(), file))
                 .map_err(|e| SinkError::new(&path, e))
         };
         Ok(Listing {
-            files: create(METADATA_CSV)?,
-            outputs: create(OUTPUTS_CSV)?,
+            files: create(audit_dir, METADATA_CSV)?,
+            outputs: create(dest, OUTPUTS_CSV)?,
             listed: 0,
         })
     }
 
     /// Goes on with the listing of an interrupted run after its checked
     /// rows.
-    pub fn resume(dest: &Path, listed: Listed) -> Result<Listing, SinkError> {
-        let open = |name: &str, keep: &dyn Fn(&mut File) -> io::Result<u64>| {
-            let path = dest.join(name);
+    pub fn resume(audit_dir: &Path, dest: &Path, listed: Listed) -> Result<Listing, SinkError> {
+        let open = |dir: &Path, name: &str, keep: &dyn Fn(&mut File) -> io::Result<u64>| {
+            let path = dir.join(name);
             let fail = |e: io::Error| SinkError::new(&path, e);
             let mut file = open_existing(&path).map_err(fail)?;
             let bytes = keep(&mut file).map_err(fail)?;
@@ -100,8 +101,8 @@ impl Listing {
             file.seek(SeekFrom::End(0)).map_err(fail)?;
             Ok(Table::new(path.clone(), file))
         };
-        let files = open(METADATA_CSV, &|_| Ok(listed.bytes))?;
-        let outputs = match open(OUTPUTS_CSV, &|file| rows_up_to(file, listed.rows)) {
+        let files = open(audit_dir, METADATA_CSV, &|_| Ok(listed.bytes))?;
+        let outputs = match open(dest, OUTPUTS_CSV, &|file| rows_up_to(file, listed.rows)) {
             Ok(outputs) => outputs,
             // A listing of files without one of outputs: started anew.
             Err(_) if !crate::dest::entry_exists(&dest.join(OUTPUTS_CSV)) => {
@@ -145,22 +146,22 @@ impl Listing {
     }
 }
 
-/// Checks that the rows of the listing an interrupted run left in `dest`
-/// are the first DICOM files of `files` (the walk of SOURCE today), in
-/// order, with the same sizes. `dicom_sizes` says, for a chunk of files,
-/// which are DICOM and their sizes, as the scan of the run would.
+/// Checks that the rows of the listing an interrupted run left in
+/// `audit_dir` are the first DICOM files of `files` (the walk of SOURCE
+/// today), in order, with the same sizes. `dicom_sizes` says, for a chunk
+/// of files, which are DICOM and their sizes, as the scan of the run would.
 pub fn check_resumable(
-    dest: &Path,
+    audit_dir: &Path,
     files: impl Iterator<Item = PathBuf>,
     dicom_sizes: impl Fn(Vec<PathBuf>) -> Vec<(PathBuf, u64)>,
 ) -> Result<Listed, RunError> {
     let mismatch = |reason: String| RunError::ResumeMismatch {
-        path: dest.to_path_buf(),
+        path: audit_dir.to_path_buf(),
         reason,
     };
     let unreadable =
         |e: &dyn std::fmt::Display| mismatch(format!("{METADATA_CSV} is unreadable ({e})"));
-    let mut file = open_for_reading(&dest.join(METADATA_CSV)).map_err(|e| unreadable(&e))?;
+    let mut file = open_for_reading(&audit_dir.join(METADATA_CSV)).map_err(|e| unreadable(&e))?;
     let bytes = complete_rows_length(&mut file).map_err(|e| unreadable(&e))?;
     let mut rows = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -279,7 +280,7 @@ mod tests {
 
     fn listing_of(rows: &[(usize, &str, u64)]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::TempDir::new().unwrap();
-        let mut listing = Listing::create(dir.path()).unwrap();
+        let mut listing = Listing::create(dir.path(), dir.path()).unwrap();
         for &(seq, source, size) in rows {
             let output = format!("{seq}.dcm");
             listing.add(seq, source, size, Some(&output)).unwrap();
@@ -315,7 +316,7 @@ mod tests {
         let listed = check_resumable(dir.path(), files, size_in_name).unwrap();
         assert_eq!(listed.rows, 2);
 
-        let mut listing = Listing::resume(dir.path(), listed).unwrap();
+        let mut listing = Listing::resume(dir.path(), dir.path(), listed).unwrap();
         for (seq, name, size) in [
             (1, "dicom-10", 10),
             (2, "dicom-20", 20),
@@ -350,7 +351,7 @@ mod tests {
         let files = walk(&["dicom-10", "dicom-20"]);
         let listed = check_resumable(dir.path(), files, size_in_name).unwrap();
         assert_eq!(listed.rows, 1);
-        let mut listing = Listing::resume(dir.path(), listed).unwrap();
+        let mut listing = Listing::resume(dir.path(), dir.path(), listed).unwrap();
         listing.add(2, "dicom-20", 20, Some("2b.dcm")).unwrap();
         listing.flush().unwrap();
         assert_eq!(

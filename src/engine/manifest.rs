@@ -74,6 +74,9 @@ pub struct Manifest {
     pub registry: Option<String>,
     #[serde(default)]
     pub registry_run: Option<i64>,
+    /// Where the audit went, when not to DEST.
+    #[serde(default)]
+    pub audit_dir: Option<String>,
 }
 
 impl Manifest {
@@ -120,6 +123,13 @@ impl Manifest {
         }
         if self.output_template != previous.output_template {
             let describe = |m: &Manifest| format!("the output template {:?}", m.output_template);
+            return differs(describe(previous), describe(self));
+        }
+        if self.audit_dir != previous.audit_dir {
+            let describe = |m: &Manifest| match &m.audit_dir {
+                Some(dir) => format!("--audit-dir {dir}"),
+                None => "no --audit-dir".to_string(),
+            };
             return differs(describe(previous), describe(self));
         }
         if self.registry != previous.registry {
@@ -211,6 +221,7 @@ mod tests {
             counts: RunCounts::default(),
             registry: None,
             registry_run: None,
+            audit_dir: None,
         }
     }
 

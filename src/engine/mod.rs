@@ -145,7 +145,7 @@ pub enum RunError {
     DestNotEmpty { path: PathBuf, found: String },
     #[error("destination {} is the source folder", path.display())]
     DestIsSource { path: PathBuf },
-    #[error("destination {} holds no interrupted run to resume (no {METADATA_CSV})", path.display())]
+    #[error("destination {} holds no interrupted run to resume (no {RUN_MANIFEST})", path.display())]
     NothingToResume { path: PathBuf },
     #[error(
         "cannot resume into {}: {reason}; the source changed since the interrupted run, start a new run instead",
@@ -188,6 +188,9 @@ pub struct RunConfig {
     pub cancel: Arc<AtomicBool>,
     /// The registry that keeps patient indices across runs, if any.
     pub registry: Option<RegistryChoice>,
+    /// Where `_metadata.csv`, `_out.csv` and `_out.xlsx` go (they map
+    /// pseudonyms back to patients); `None` for DEST.
+    pub audit_dir: Option<PathBuf>,
 }
 
 /// `--registry FILE` (and `--force-registry`).
@@ -286,7 +289,7 @@ pub fn run(
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
     let started_at = manifest::utc_timestamp(SystemTime::now());
-    let (source, dest) = prepare_folders(config)?;
+    let (source, dest, audit_dir) = prepare_folders(config)?;
     // A registry that refuses the run (another secret ...) does so before
     // anything in DEST is touched.
     let mut registry = match &config.registry {
@@ -294,7 +297,7 @@ pub fn run(
         None => None,
     };
     let mut lock = RunLock::take(&dest)?;
-    check_previous_run(config, &dest)?;
+    check_previous_run(config, &dest, &audit_dir)?;
     let jobs = config
         .jobs
         .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
@@ -318,6 +321,7 @@ pub fn run(
         counts: RunCounts::default(),
         registry: registry.as_ref().map(|(_, path)| path.clone()),
         registry_run: None,
+        audit_dir: (audit_dir != dest).then(|| audit_dir.to_string_lossy().into_owned()),
     };
     let mut registry = registry.take().map(|(registry, _)| registry);
     let listing = match config.existing {
@@ -340,15 +344,16 @@ pub fn run(
                 manifest.registry_run = Some(run);
             }
             let walked = walk(&source, Some(&dest)).filter_map(Result::ok);
-            let listed =
-                listing::check_resumable(&dest, walked, |files| scan::dicom_sizes(files, jobs))?;
-            Listing::resume(&dest, listed)?
+            let listed = listing::check_resumable(&audit_dir, walked, |files| {
+                scan::dicom_sizes(files, jobs)
+            })?;
+            Listing::resume(&audit_dir, &dest, listed)?
         }
         ExistingOutput::Overwrite => {
             remove_previous_outputs(&dest)?;
-            Listing::create(&dest)?
+            Listing::create(&audit_dir, &dest)?
         }
-        ExistingOutput::Refuse => Listing::create(&dest)?,
+        ExistingOutput::Refuse => Listing::create(&audit_dir, &dest)?,
     };
     let book = match registry.take() {
         Some(mut registry) => {
@@ -372,8 +377,8 @@ pub fn run(
     lock.announce(&manifest.started)?;
     manifest.write(&dest)?;
     let sinks: Vec<Box<dyn TableSink>> = vec![
-        Box::new(CsvSink::create(&dest.join(AUDIT_CSV))?),
-        Box::new(XlsxSink::create(&dest.join(AUDIT_XLSX), &dest)?),
+        Box::new(CsvSink::create(&audit_dir.join(AUDIT_CSV))?),
+        Box::new(XlsxSink::create(&audit_dir.join(AUDIT_XLSX), &audit_dir)?),
     ];
     let outputs = Outputs {
         dest: &dest,
@@ -520,7 +525,7 @@ pub fn run(
         stopped,
         workers,
         fewer_workers,
-        audit_dir: dest,
+        audit_dir,
     })
 }
 
@@ -578,9 +583,9 @@ impl Outputs<'_> {
     }
 }
 
-/// Makes SOURCE and DEST canonical, creating DEST (private to its owner)
-/// if it is missing.
-fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf), RunError> {
+/// Makes SOURCE, DEST and the audit folder canonical, creating DEST and
+/// the audit folder (private to their owner) if they are missing.
+fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf, PathBuf), RunError> {
     let source = config.source.canonicalize().map_err(|e| RunError::Source {
         path: config.source.clone(),
         source: e,
@@ -602,7 +607,21 @@ fn prepare_folders(config: &RunConfig) -> Result<(PathBuf, PathBuf), RunError> {
     if dest == source {
         return Err(RunError::DestIsSource { path: dest });
     }
-    Ok((source, dest))
+    let audit_dir = match &config.audit_dir {
+        None => dest.clone(),
+        Some(dir) => {
+            let fail = |source| RunError::Dest {
+                path: dir.clone(),
+                source,
+            };
+            dest::create_folder_all(dir).map_err(fail)?;
+            dir.canonicalize().map_err(fail)?
+        }
+    };
+    if audit_dir == source {
+        return Err(RunError::DestIsSource { path: audit_dir });
+    }
+    Ok((source, dest, audit_dir))
 }
 
 /// Opens the registry of a run (it needs the secret, whatever the
@@ -628,17 +647,19 @@ fn open_registry(
 /// Refuses a DEST that holds a previous run's files unless the user said
 /// what to do with them (a dangling link counts: it would be written
 /// through otherwise).
-fn check_previous_run(config: &RunConfig, dest: &Path) -> Result<(), RunError> {
+fn check_previous_run(config: &RunConfig, dest: &Path, audit_dir: &Path) -> Result<(), RunError> {
     let previous: Vec<&str> = RUN_FILES
         .into_iter()
-        .filter(|name| dest::entry_exists(&dest.join(name)))
+        .filter(|name| {
+            dest::entry_exists(&dest.join(name)) || dest::entry_exists(&audit_dir.join(name))
+        })
         .collect();
     match config.existing {
         ExistingOutput::Refuse if !previous.is_empty() => Err(RunError::DestNotEmpty {
             path: dest.to_path_buf(),
             found: previous.join(", "),
         }),
-        ExistingOutput::Resume if !previous.contains(&METADATA_CSV) => {
+        ExistingOutput::Resume if !dest::entry_exists(&dest.join(RUN_MANIFEST)) => {
             Err(RunError::NothingToResume {
                 path: dest.to_path_buf(),
             })
@@ -847,6 +868,7 @@ mod tests {
             quarantine_burned_in: false,
             cancel: Arc::new(AtomicBool::new(cancel)),
             registry: None,
+            audit_dir: None,
         }
     }
 

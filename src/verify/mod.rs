@@ -37,8 +37,10 @@ use crate::metadata::{DicomHeader, Extent, MetadataError, read_file};
 pub struct Config {
     /// The folder `anomize` read.
     pub source: PathBuf,
-    /// The folder `anomize` wrote, with its `_out.csv`.
+    /// The folder `anomize` wrote.
     pub dest: PathBuf,
+    /// Where its `_out.csv` is, when not in DEST (`anomize --audit-dir`).
+    pub audit_dir: Option<PathBuf>,
     /// Count coincidences (see [`Leak::coincidence`]) as leaks too.
     pub strict: bool,
 }
@@ -154,9 +156,11 @@ pub fn run(config: &Config, report: &mut dyn FnMut(&FileCheck)) -> Result<Summar
         path: config.dest.clone(),
         source,
     })?;
-    let audit_path = dest.join(AUDIT_CSV);
+    let audit_path = config.audit_dir.as_deref().unwrap_or(&dest).join(AUDIT_CSV);
     if !audit_path.is_file() {
-        return Err(VerifyError::NoAudit { path: dest });
+        return Err(VerifyError::NoAudit {
+            path: audit_path.parent().unwrap_or(&dest).to_path_buf(),
+        });
     }
     let mut audit = Audit::open(&audit_path)?;
     let rules = PhiRules::default();

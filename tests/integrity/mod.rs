@@ -301,9 +301,13 @@ fn issue11_a_second_run_into_a_busy_dest_is_refused() {
         let mut args = vec!["-q", "--profile", "ps3.15-basic", "--allow-unkeyed"];
         args.extend_from_slice(extra);
         let out = anomize(source.path(), dest.path(), &args);
-        if first.try_wait().unwrap().is_some() {
+        if let Some(status) = first.try_wait().unwrap() {
             // The first run ended meanwhile: the second may have started.
-            assert!(refused > 0, "the first run ended before any test");
+            assert!(
+                refused > 0,
+                "the first run ended before any test: {status}, {} outputs",
+                outputs(dest.path()).len()
+            );
             return;
         }
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

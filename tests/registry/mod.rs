@@ -489,3 +489,73 @@ fn the_patient_key_is_the_profiles_choice_and_empty_ids_are_not_merged() {
     let rows = read_csv_rows(&dest.join("_out.csv"));
     assert_eq!(rows[1][3], rows[2][3]);
 }
+
+#[test]
+fn the_audit_can_be_kept_out_of_dest() {
+    use std::os::unix::fs::PermissionsExt;
+    let source = monthly_tree();
+    let work = TempDir::new().unwrap();
+    let (dest, audit) = (work.path().join("dest"), work.path().join("keys/audit"));
+    let out = dicommanager()
+        .args(["anomize", "-s"])
+        .arg(source.path())
+        .arg("-d")
+        .arg(&dest)
+        .arg("--audit-dir")
+        .arg(&audit)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let audit = audit.canonicalize().unwrap();
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains(&format!(
+            "audit        {}",
+            audit.join("_out.xlsx").display()
+        )),
+        "{summary}"
+    );
+    for name in ["_out.csv", "_out.xlsx", "_metadata.csv"] {
+        assert!(!dest.join(name).exists(), "{name} is in DEST");
+        let mode = fs::metadata(audit.join(name)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    let mode = fs::metadata(&audit).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    // Nothing in DEST names a source file.
+    let source_text = source.path().to_string_lossy().into_owned();
+    for entry in walkdir::WalkDir::new(&dest)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        if entry.file_type().is_file() {
+            let bytes = fs::read(entry.path()).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(&source_text),
+                "{}",
+                entry.path().display()
+            );
+        }
+    }
+
+    let verified = verify(
+        source.path(),
+        &dest,
+        &["--audit-dir", audit.to_str().unwrap()],
+    );
+    assert!(
+        !stderr(&verified).contains("no _out.csv"),
+        "{}",
+        stderr(&verified)
+    );
+    // A resume must find the audit where the run put it.
+    let out = anomize(source.path(), &dest, &["-q", "--resume"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--audit-dir"), "{}", stderr(&out));
+    let out = anomize(
+        source.path(),
+        &dest,
+        &["-q", "--resume", "--audit-dir", audit.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
