@@ -104,7 +104,7 @@ pub enum RegistryCommand {
     Lookup(RegistryLookupArgs),
     /// Add the patients of an earlier run or of a lookup table.
     ///
-    /// From a run's `_out.csv` (--audit): each Patient ID with its index,
+    /// From a run's `_out.csv` or `_out.xlsx` (--audit): each Patient ID with its index,
     /// and its files as images already issued. From a two-column CSV
     /// `identity,index` (--table; a key of several attributes gives their
     /// values separated by `\`). Nothing is imported if anything conflicts
@@ -157,7 +157,7 @@ pub struct RegistryImportArgs {
     #[command(flatten)]
     pub access: RegistryAccess,
 
-    /// An earlier run's `_out.csv`.
+    /// An earlier run's audit, `_out.csv` or `_out.xlsx`.
     #[arg(long, value_name = "FILE", group = "import_source")]
     pub audit: Option<PathBuf>,
 

@@ -1,6 +1,6 @@
 //! `dicommanager registry show | lookup | import`.
 
-use dicommanager::registry::{ImportError, Registry, read_audit_csv, read_lookup_table};
+use dicommanager::registry::{ImportError, Registry, read_audit, read_lookup_table};
 use dicommanager::rules::RuleSet;
 
 use super::secret;
@@ -37,7 +37,7 @@ pub fn run(command: &RegistryCommand) -> ExitCode {
                 return ExitCode::Usage;
             };
             let rows = match (&args.audit, &args.table) {
-                (Some(audit), _) => read_audit_csv(audit),
+                (Some(audit), _) => read_audit(audit),
                 (None, Some(table)) => read_lookup_table(table).map(|rows| (rows, 0)),
                 (None, None) => unreachable!("clap requires one of --audit and --table"),
             };

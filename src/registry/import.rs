@@ -45,33 +45,86 @@ pub enum ImportError {
     Registry(#[from] RegistryError),
 }
 
-/// The patients of an earlier run's `_out.csv`: each Patient ID with its
-/// index and as many images as it had rows. Rows without an ID (files
-/// that were patients of their own) only reserve their index.
-pub fn read_audit_csv(path: &Path) -> Result<(Vec<LookupRow>, u32), ImportError> {
+/// The patients of an earlier run's audit (`_out.csv` or `_out.xlsx`):
+/// each Patient ID with its index and as many images as it had rows. Rows
+/// without an ID (files that were patients of their own) only reserve
+/// their index.
+pub fn read_audit(path: &Path) -> Result<(Vec<LookupRow>, u32), ImportError> {
     let fail = |message: String| ImportError::Read {
         path: path.to_path_buf(),
         message,
     };
+    let is_xlsx = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
+    let table = if is_xlsx {
+        read_xlsx_table(path).map_err(fail)?
+    } else {
+        read_csv_table(path).map_err(fail)?
+    };
+    patients_of_audit(path, table)
+}
+
+/// Header and rows of a CSV audit, cells unescaped.
+fn read_csv_table(path: &Path) -> Result<Vec<Vec<String>>, String> {
     let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
         .flexible(true)
         .from_path(path)
-        .map_err(|e| fail(e.to_string()))?;
-    let headers = reader.headers().map_err(|e| fail(e.to_string()))?.clone();
+        .map_err(|e| e.to_string())?;
+    reader
+        .records()
+        .map(|record| {
+            record
+                .map(|r| r.iter().map(|c| from_csv_cell(c).to_string()).collect())
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// Header and rows of every worksheet of an XLSX audit, one after another
+/// (a long audit goes on in a second sheet, with its own header).
+fn read_xlsx_table(path: &Path) -> Result<Vec<Vec<String>>, String> {
+    use calamine::{Reader, Xlsx, open_workbook};
+    let mut workbook: Xlsx<_> =
+        open_workbook(path).map_err(|e: calamine::XlsxError| e.to_string())?;
+    let mut table = Vec::new();
+    for (sheet, name) in workbook.sheet_names().into_iter().enumerate() {
+        let range = workbook.worksheet_range(&name).map_err(|e| e.to_string())?;
+        let skip = usize::from(sheet > 0);
+        table.extend(
+            range
+                .rows()
+                .skip(skip)
+                .map(|row| row.iter().map(|cell| cell.to_string()).collect()),
+        );
+    }
+    Ok(table)
+}
+
+fn patients_of_audit(
+    path: &Path,
+    table: Vec<Vec<String>>,
+) -> Result<(Vec<LookupRow>, u32), ImportError> {
+    let fail = |message: String| ImportError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut rows = table.into_iter();
+    let headers = rows.next().unwrap_or_default();
     let column = |name: &str| {
         headers
             .iter()
             .position(|h| h == name)
-            .ok_or_else(|| fail(format!("no column {name}: not the _out.csv of a run")))
+            .ok_or_else(|| fail(format!("no column {name}: not the audit of a run")))
     };
     let (id_column, index_column) = (column("patient_id_DICOM")?, column("patient_index")?);
     let mut patients: BTreeMap<String, LookupRow> = BTreeMap::new();
     let mut reserved = 0;
     let mut conflicts = Vec::new();
-    for (row, record) in reader.records().enumerate() {
+    for (row, record) in rows.enumerate() {
         let line = row + 2;
-        let record = record.map_err(|e| fail(format!("line {line}: {e}")))?;
-        let cell = |i: usize| from_csv_cell(record.get(i).unwrap_or_default()).trim();
+        let cell = |i: usize| record.get(i).map_or("", |c| c.trim());
         let Ok(index) = cell(index_column).parse::<u32>() else {
             continue; // a file that was never numbered
         };
@@ -275,7 +328,7 @@ mod tests {
              /e,,,,10,,ERROR\n",
         )
         .unwrap();
-        let (rows, reserved) = read_audit_csv(&audit).unwrap();
+        let (rows, reserved) = read_audit(&audit).unwrap();
         assert_eq!(reserved, 3);
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].patient_index, rows[0].images), (1, 2));

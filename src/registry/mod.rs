@@ -23,7 +23,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::Sha256;
 
-pub use import::{ImportError, ImportReport, LookupRow, read_audit_csv, read_lookup_table};
+pub use import::{ImportError, ImportReport, LookupRow, read_audit, read_lookup_table};
 
 use crate::profile::PatientKey;
 

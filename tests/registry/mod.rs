@@ -423,6 +423,30 @@ fn an_earlier_runs_audit_imports_its_indices_and_lookup_finds_them() {
         .output()
         .unwrap();
     assert_eq!(unknown.status.code(), Some(1));
+
+    // The workbook imports the same patients as the CSV.
+    let from_xlsx = keys.path().join("from-xlsx.sqlite");
+    let import = dicommanager()
+        .env("DICOMMANAGER_SECRET", TEST_SECRET)
+        .args(["registry", "import", "-r"])
+        .arg(&from_xlsx)
+        .arg("--audit")
+        .arg(january.path().join("_out.xlsx"))
+        .output()
+        .unwrap();
+    assert_eq!(import.status.code(), Some(0), "{}", stderr(&import));
+    let lookup = dicommanager()
+        .env("DICOMMANAGER_SECRET", TEST_SECRET)
+        .args(["registry", "lookup", "-r"])
+        .arg(&from_xlsx)
+        .arg(id)
+        .output()
+        .unwrap();
+    let from_workbook = String::from_utf8_lossy(&lookup.stdout);
+    assert!(
+        from_workbook.starts_with(&format!("patient index {index} ")),
+        "{from_workbook}"
+    );
 }
 
 #[test]
