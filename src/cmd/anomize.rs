@@ -163,9 +163,12 @@ fn print_summary(summary: &Summary, rules: &RuleSet) {
     }
     if summary.empty_key > 0 {
         println!(
-            "empty key    {} files had no patient key (see the patient_key column)",
+            "empty key    {} files had no patient key (see the patient_key column), e.g.:",
             summary.empty_key
         );
+        for file in &summary.first_empty_key {
+            println!("  {file}");
+        }
     }
     if summary.redone > 0 {
         println!(
@@ -223,6 +226,7 @@ fn write_summary_json(path: &Path, summary: &Summary, rules: &RuleSet) -> Result
         "redone": summary.redone,
         "exported_before": summary.exported_before,
         "empty_key": summary.empty_key,
+        "first_empty_key": summary.first_empty_key,
         "burned_in_risk": summary.burned_in_risk,
         "quarantined": summary.quarantined,
         "seconds": (seconds * 1000.0).round() / 1000.0,

@@ -260,6 +260,8 @@ pub struct Summary {
     /// Files whose patient key was empty (patients found by the fallback,
     /// or of their own): the audit's `patient_key` column says which.
     pub empty_key: u64,
+    /// The first of them (source files), for the summary.
+    pub first_empty_key: Vec<String>,
     /// Files whose pixels may hold burned-in text, and how many of them
     /// went to `_quarantine/`.
     pub burned_in_risk: u64,
@@ -518,6 +520,7 @@ pub fn run(
         redone: tally.redone,
         exported_before: tally.exported_before,
         empty_key: tally.own_key,
+        first_empty_key: tally.first_empty_key,
         burned_in_risk: tally.burned_in_risk,
         quarantined: tally.quarantined,
         first_errors: tally.first_errors,
@@ -757,6 +760,7 @@ struct Tally {
     redone: u64,
     exported_before: u64,
     own_key: u64,
+    first_empty_key: Vec<String>,
     burned_in_risk: u64,
     quarantined: u64,
     first_errors: Vec<(String, String)>,
@@ -788,6 +792,9 @@ impl Tally {
         }
         if outcome.file.key_note != KeyNote::Key {
             self.own_key += 1;
+            if self.first_empty_key.len() < FIRST_ERRORS {
+                self.first_empty_key.push(row.source_file.clone());
+            }
         }
     }
 }

@@ -494,9 +494,15 @@ fn the_patient_key_is_the_profiles_choice_and_empty_ids_are_not_merged() {
     let out = anomize(
         source.path(),
         &dest,
-        &["-q", "--profile", profile.to_str().unwrap()],
+        &["--profile", profile.to_str().unwrap()],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("empty key    2 files"), "{summary}");
+    assert!(
+        summary.contains("/c.dcm\n") && summary.contains("/d.dcm\n"),
+        "{summary}"
+    );
     let rows = read_csv_rows(&dest.join("_out.csv"));
     let index: Vec<&str> = rows[1..].iter().map(|r| r[3].as_str()).collect();
     assert_eq!(index, ["1", "2", "3", "4"]);
