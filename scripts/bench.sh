@@ -10,7 +10,8 @@
 #
 # Environment: BIN (the dicommanager to time; default: built here, release)
 # compares another build, e.g. the code before a change, in the same
-# session; RUNS (7) timed runs of each command; PROFILE (basic) given
+# session; REGISTRY (unset) non-empty gives every anomize run a new
+# --registry; RUNS (7) timed runs of each command; PROFILE (basic) given
 # to --profile; SMALL_FILES (2000), CT_FILES (500), BIG_FILES (10000) and
 # SEED (1) for the generated trees; TREES=DIR keeps generated trees in DIR
 # and reuses them on the next run (default: generated in the temporary
@@ -75,14 +76,21 @@ measure() {
     rss_kib=$(tail -n 1 "$work/rss")
 }
 anomize() { # SRC DEST
-    measure "$bin" anomize -s "$1" -d "$2" --quiet --profile "$profile" "${extra[@]}"
+    local registry=()
+    if [ -n "${REGISTRY:-}" ]; then
+        # A new registry every run: a second run on the same one would find
+        # every file exported already and write nothing.
+        rm -f "$work"/registry.sqlite*
+        registry=(--registry "$work/registry.sqlite")
+    fi
+    measure "$bin" anomize -s "$1" -d "$2" --quiet --profile "$profile" "${registry[@]}" "${extra[@]}"
 }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 header() {
     printf 'machine: %s cores, load average %s; tmpfs; release build; %s runs each\n' \
         "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$runs"
-    echo "anomize arguments: --quiet --profile $profile${extra[*]:+ ${extra[*]}}"
+    echo "anomize arguments: --quiet --profile $profile${REGISTRY:+ --registry NEW}${extra[*]:+ ${extra[*]}}"
     printf '%-8s %-34s %9s %10s %11s %6s %11s %10s %10s %9s\n' \
         profile tree MiB "cp -r ms" "anomize ms" ratio pairs "cp files/s" "files/s" "RSS MiB"
 }
