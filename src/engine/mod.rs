@@ -359,6 +359,7 @@ pub fn run(
     };
     let book = match registry.take() {
         Some(mut registry) => {
+            let resuming = manifest.registry_run.is_some();
             let run = match manifest.registry_run {
                 Some(run) => run,
                 None => registry.start_run(&RunRecord {
@@ -372,7 +373,11 @@ pub fn run(
                 })?,
             };
             manifest.registry_run = Some(run);
-            Book::Registry { registry, run }
+            Book::Registry {
+                registry,
+                run,
+                resuming,
+            }
         }
         None => Book::Run(RunAssigner::default()),
     };
@@ -497,7 +502,10 @@ pub fn run(
     if let Err(err) = manifest.write(&dest) {
         stopped.get_or_insert_with(|| err.to_string());
     }
-    if let Book::Registry { mut registry, run } = numbered.book {
+    if let Book::Registry {
+        mut registry, run, ..
+    } = numbered.book
+    {
         let end = RunEnd {
             state: manifest.state.as_str(),
             files: manifest.counts.dicom_files,

@@ -60,8 +60,13 @@ pub struct Numbering {
 pub enum Book {
     /// The run itself: 1, 2, 3 ... in order of first appearance.
     Run(RunAssigner),
-    /// A registry, for run `run`: numbers go on from earlier runs.
-    Registry { registry: Registry, run: i64 },
+    /// A registry, for run `run`: numbers go on from earlier runs
+    /// (`resuming`: the run numbered some of its files before).
+    Registry {
+        registry: Registry,
+        run: i64,
+        resuming: bool,
+    },
 }
 
 /// The book of one batch: a registry batch is one transaction.
@@ -107,8 +112,12 @@ impl Book {
     fn begin(&mut self) -> Result<BatchBook<'_>, String> {
         match self {
             Book::Run(book) => Ok(BatchBook::Run(book)),
-            Book::Registry { registry, run } => registry
-                .batch(*run)
+            Book::Registry {
+                registry,
+                run,
+                resuming,
+            } => registry
+                .batch(*run, *resuming)
                 .map(BatchBook::Registry)
                 .map_err(|e| e.to_string()),
         }

@@ -344,7 +344,7 @@ mod tests {
         let run = registry
             .start_run(&super::super::RunRecord::default())
             .unwrap();
-        let mut batch = registry.batch(run).unwrap();
+        let mut batch = registry.batch(run, false).unwrap();
         let new = batch.assign(1, PatientIdentity::Key("P9"), None).unwrap();
         assert_eq!(new.patient_index, 4);
         let known = batch.assign(2, PatientIdentity::Key("P1"), None).unwrap();

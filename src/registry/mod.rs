@@ -302,8 +302,12 @@ impl Registry {
             .map_err(|e| self.sql(e))
     }
 
-    /// Records how run `run` ended.
+    /// Records how run `run` ended, and moves the WAL into the file.
     pub fn finish_run(&mut self, run: i64, end: RunEnd<'_>) -> Result<(), RegistryError> {
+        // PASSIVE: never waits for another run that is reading or writing.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|e| self.sql(e))?;
         self.conn
             .execute(
                 "UPDATE runs SET state = ?2, files = ?3, ok = ?4, errors = ?5 WHERE id = ?1",
@@ -319,8 +323,9 @@ impl Registry {
             .map_err(|e| self.sql(e))
     }
 
-    /// Starts numbering one batch of run `run`'s files.
-    pub fn batch(&mut self, run: i64) -> Result<Batch<'_>, RegistryError> {
+    /// Starts numbering one batch of run `run`'s files; `resuming` when
+    /// the run numbers files it numbered before an interruption.
+    pub fn batch(&mut self, run: i64, resuming: bool) -> Result<Batch<'_>, RegistryError> {
         let path = self.path.clone();
         let tx = self
             .conn
@@ -329,6 +334,7 @@ impl Registry {
         Ok(Batch {
             tx,
             run,
+            resuming,
             secret: &self.secret,
             path: &self.path,
         })
@@ -402,6 +408,8 @@ impl Registry {
 pub struct Batch<'a> {
     tx: Transaction<'a>,
     run: i64,
+    /// Look for numbers the run gave before (only a resumed run has any).
+    resuming: bool,
     secret: &'a [u8],
     path: &'a Path,
 }
@@ -435,13 +443,16 @@ impl Batch<'_> {
     ) -> rusqlite::Result<Assigned> {
         let (run, seq) = (self.run, seq as i64);
         // A resumed run: the numbers this file got before the interruption.
-        let numbered: Option<(u32, u32)> = self
-            .tx
-            .prepare_cached(
-                "SELECT patient_index, image_number FROM run_files WHERE run = ?1 AND seq = ?2",
-            )?
-            .query_row(params![run, seq], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?;
+        let numbered: Option<(u32, u32)> = if self.resuming {
+            self.tx
+                .prepare_cached(
+                    "SELECT patient_index, image_number FROM run_files WHERE run = ?1 AND seq = ?2",
+                )?
+                .query_row(params![run, seq], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?
+        } else {
+            None
+        };
         if let Some((patient_index, image_number)) = numbered {
             return Ok(Assigned {
                 patient_index,
@@ -461,15 +472,19 @@ impl Batch<'_> {
                 )?
                 .query_row([hash], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
                 .optional()?;
-            // Twice in this run (a copy of a file) is numbered again.
-            if let Some((patient_index, image_number, earlier_run)) = earlier
-                && earlier_run != run
-            {
+            // Known: exported by an earlier run, or an earlier file of this
+            // one (the same instance twice, say in two transfer syntaxes).
+            if let Some((patient_index, image_number, earlier_run)) = earlier {
+                let by = if earlier_run == run {
+                    "an earlier file of this run".to_string()
+                } else {
+                    format!("registry run {earlier_run}")
+                };
                 return Ok(Assigned {
                     patient_index,
                     image_number,
                     exported_before: Some(format!(
-                        "already exported by registry run {earlier_run} as patient {patient_index} image {image_number}; not written again"
+                        "already exported by {by} as patient {patient_index} image {image_number} (the same SOP Instance UID); not written again"
                     )),
                 });
             }
@@ -641,7 +656,7 @@ mod tests {
     }
 
     fn assign_all(registry: &mut Registry, run: i64, files: &[(&str, &str)]) -> Vec<(u32, u32)> {
-        let mut batch = registry.batch(run).unwrap();
+        let mut batch = registry.batch(run, true).unwrap();
         let numbers = files
             .iter()
             .enumerate()
@@ -697,12 +712,20 @@ mod tests {
         let first = registry.start_run(&RunRecord::default()).unwrap();
         assign_all(&mut registry, first, &[("A", "1.1")]);
         let second = registry.start_run(&RunRecord::default()).unwrap();
-        let mut batch = registry.batch(second).unwrap();
+        let mut batch = registry.batch(second, false).unwrap();
         let again = batch.assign(1, key("A"), Some(b"1.1\0")).unwrap();
         assert_eq!((again.patient_index, again.image_number), (1, 1));
         assert!(again.exported_before.unwrap().contains("registry run 1"));
         let next = batch.assign(2, key("A"), Some(b"1.2")).unwrap();
         assert_eq!(next.image_number, 2, "a re-sent file uses no image number");
+        // The same instance twice in one run is written once too.
+        let copy = batch.assign(3, key("A"), Some(b"1.2")).unwrap();
+        assert_eq!((copy.patient_index, copy.image_number), (1, 2));
+        assert!(
+            copy.exported_before
+                .unwrap()
+                .contains("an earlier file of this run")
+        );
     }
 
     #[test]

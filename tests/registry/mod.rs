@@ -90,12 +90,17 @@ fn run(source: &Path, dest: &Path, extra: &[&str]) -> std::process::Output {
 /// Source path relative to its batch or tree (the month folder on) →
 /// (patient index, output file name), from a run's audit.
 fn mapping(dest: &Path) -> BTreeMap<String, (String, String)> {
+    mapping_from(dest, |source| source.rfind("2026-").unwrap())
+}
+
+/// [`mapping`], the source path cut where `start` says.
+fn mapping_from(dest: &Path, start: impl Fn(&str) -> usize) -> BTreeMap<String, (String, String)> {
     let rows = read_csv_rows(&dest.join("_out.csv"));
     rows[1..]
         .iter()
         .map(|row| {
             let source = row[0].clone();
-            let month_on = source[source.rfind("2026-").unwrap()..].to_string();
+            let month_on = source[start(&source)..].to_string();
             let name = Path::new(&row[5])
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -588,4 +593,57 @@ fn the_audit_can_be_kept_out_of_dest() {
         &["-q", "--resume", "--audit-dir", audit.to_str().unwrap()],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// The corpus cut into three batches in walk order (the files of each
+/// batch keep their paths), run one after the other on one registry,
+/// numbers as one run over the whole corpus.
+#[test]
+fn corpus_in_three_batches_on_one_registry_numbers_as_one_run() {
+    let Some(corpus) = corpus() else {
+        return;
+    };
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(&corpus)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(&corpus).unwrap().to_path_buf())
+        .collect();
+    // The reference is one run with a registry too: files that share a SOP
+    // Instance UID (the corpus has one image in seven transfer syntaxes)
+    // are written once, whichever batch they come in.
+    let whole = TempDir::new().unwrap();
+    let keys = TempDir::new().unwrap();
+    let whole_registry = keys.path().join("whole.sqlite");
+    run(
+        &corpus,
+        whole.path(),
+        &["--registry", whole_registry.to_str().unwrap()],
+    );
+    let marker = "/corpus-batch/";
+    let work = TempDir::new().unwrap();
+    let chunk = files.len().div_ceil(3);
+    let registry = keys.path().join("registry.sqlite");
+    let mut got = BTreeMap::new();
+    for (n, batch) in files.chunks(chunk).enumerate() {
+        let root = work.path().join(format!("{n}/corpus-batch"));
+        for file in batch {
+            fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
+            fs::copy(corpus.join(file), root.join(file)).unwrap();
+        }
+        let dest = TempDir::new().unwrap();
+        let out = run(
+            &root,
+            dest.path(),
+            &["--registry", registry.to_str().unwrap()],
+        );
+        assert!(out.status.code().unwrap_or(9) <= 1, "{}", stderr(&out));
+        got.extend(mapping_from(dest.path(), |s| {
+            s.find(marker).unwrap() + marker.len()
+        }));
+    }
+    let prefix = format!("{}/", corpus.display());
+    let expected = mapping_from(whole.path(), |_| prefix.len());
+    assert_eq!(got, expected);
 }
