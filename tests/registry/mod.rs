@@ -603,7 +603,7 @@ fn corpus_in_three_batches_on_one_registry_numbers_as_one_run() {
     let Some(corpus) = corpus() else {
         return;
     };
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(&corpus)
+    let files: Vec<PathBuf> = walkdir::WalkDir::new(&corpus)
         .sort_by_file_name()
         .into_iter()
         .filter_map(Result::ok)
