@@ -13,8 +13,10 @@
 //! names, and nothing else ([`previous_outputs`]).
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
+
+use parking_lot::Mutex;
 
 use super::{METADATA_CSV, OUTPUTS_CSV, RunError};
 use crate::dest::{create_private, open_existing, open_for_reading};
@@ -24,42 +26,20 @@ use crate::sink::{SinkError, from_csv_cell, to_csv_cell};
 /// while checking a resume.
 const CHECK_CHUNK: usize = 4096;
 
-/// `_metadata.csv` and `_outputs.csv` being written.
+/// The rows of `_metadata.csv` and `_outputs.csv` being made, in the
+/// numbering turn of each batch; [`ListingFiles`] writes them out.
 pub struct Listing {
-    files: Table,
-    outputs: Table,
+    files: csv::Writer<Vec<u8>>,
+    outputs: csv::Writer<Vec<u8>>,
     /// Rows already in the files (from the interrupted run): not written again.
     listed: usize,
 }
 
-/// One CSV file of the listing.
-struct Table {
-    path: PathBuf,
-    writer: csv::Writer<File>,
-}
-
-impl Table {
-    fn new(path: PathBuf, file: File) -> Table {
-        Table {
-            path,
-            writer: csv::WriterBuilder::new()
-                .has_headers(false)
-                .from_writer(file),
-        }
-    }
-
-    fn write(&mut self, cells: &[&str]) -> Result<(), SinkError> {
-        let cells = cells.iter().map(|cell| to_csv_cell(cell));
-        self.writer
-            .write_record(cells.map(|cell| cell.into_owned().into_bytes()))
-            .map_err(|e| SinkError::new(&self.path, e))
-    }
-
-    fn flush(&mut self) -> Result<(), SinkError> {
-        self.writer
-            .flush()
-            .map_err(|e| SinkError::new(&self.path, e))
-    }
+/// The rows of some batches, as bytes, ready to be appended.
+#[derive(Debug, Default)]
+pub struct Rows {
+    files: Vec<u8>,
+    outputs: Vec<u8>,
 }
 
 /// What [`check_resumable`] found right in an interrupted run's listing.
@@ -72,26 +52,98 @@ pub struct Listed {
 }
 
 impl Listing {
-    /// A new listing: `_metadata.csv` in `audit_dir` (it maps the outputs
-    /// back to source paths), `_outputs.csv` in `dest`; both readable by
-    /// the owner only.
-    pub fn create(audit_dir: &Path, dest: &Path) -> Result<Listing, SinkError> {
+    /// Rows after the `listed` ones an interrupted run wrote (0 for a new
+    /// run).
+    pub fn new(listed: usize) -> Listing {
+        Listing {
+            files: row_writer(),
+            outputs: row_writer(),
+            listed,
+        }
+    }
+
+    /// Lists the DICOM file numbered `seq` and, if it has one, its planned
+    /// output (relative to DEST).
+    pub fn add(&mut self, seq: usize, source: &str, size: u64, output: Option<&str>) {
+        if seq <= self.listed {
+            return;
+        }
+        let seq = seq.to_string();
+        if let Some(output) = output {
+            write_row(&mut self.outputs, &[&seq, output]);
+        }
+        write_row(&mut self.files, &[&seq, source, &size.to_string()]);
+    }
+
+    /// The rows added since the last call.
+    pub fn take(&mut self) -> Rows {
+        let take = |writer: &mut csv::Writer<Vec<u8>>| {
+            // Writing into memory cannot fail.
+            std::mem::replace(writer, row_writer())
+                .into_inner()
+                .unwrap_or_default()
+        };
+        Rows {
+            files: take(&mut self.files),
+            outputs: take(&mut self.outputs),
+        }
+    }
+}
+
+fn row_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new())
+}
+
+fn write_row(writer: &mut csv::Writer<Vec<u8>>, cells: &[&str]) {
+    let cells = cells.iter().map(|cell| to_csv_cell(cell));
+    // Writing into memory cannot fail.
+    let _ = writer.write_record(cells.map(|cell| cell.into_owned().into_bytes()));
+}
+
+/// The two listing files. Numbering turns queue their rows here (a short
+/// lock); writing them out is done outside the turns, so that the next
+/// batch need not wait for it, by whichever worker comes first: each
+/// worker calls [`ListingFiles::write_queued`] before its batch's outputs
+/// appear, and when it returns the batch's rows are written.
+pub struct ListingFiles {
+    queued: Mutex<Rows>,
+    files: Mutex<Files>,
+}
+
+struct Files {
+    files: (PathBuf, File),
+    outputs: (PathBuf, File),
+    /// A write failed: rows taken from the queue may be lost, so no later
+    /// batch may be called listed.
+    failed: Option<String>,
+}
+
+impl ListingFiles {
+    /// New listing files: `_metadata.csv` in `audit_dir` (it maps the
+    /// outputs back to source paths), `_outputs.csv` in `dest`; both
+    /// readable by the owner only.
+    pub fn create(audit_dir: &Path, dest: &Path) -> Result<ListingFiles, SinkError> {
         let create = |dir: &Path, name: &str| {
             let path = dir.join(name);
             create_private(&path)
-                .map(|file| Table::new(path.clone(), file))
+                .map(|file| (path.clone(), file))
                 .map_err(|e| SinkError::new(&path, e))
         };
-        Ok(Listing {
-            files: create(audit_dir, METADATA_CSV)?,
-            outputs: create(dest, OUTPUTS_CSV)?,
-            listed: 0,
-        })
+        Ok(ListingFiles::of(
+            create(audit_dir, METADATA_CSV)?,
+            create(dest, OUTPUTS_CSV)?,
+        ))
     }
 
     /// Goes on with the listing of an interrupted run after its checked
     /// rows.
-    pub fn resume(audit_dir: &Path, dest: &Path, listed: Listed) -> Result<Listing, SinkError> {
+    pub fn resume(
+        audit_dir: &Path,
+        dest: &Path,
+        listed: Listed,
+    ) -> Result<ListingFiles, SinkError> {
         let open = |dir: &Path, name: &str, keep: &dyn Fn(&mut File) -> io::Result<u64>| {
             let path = dir.join(name);
             let fail = |e: io::Error| SinkError::new(&path, e);
@@ -99,7 +151,7 @@ impl Listing {
             let bytes = keep(&mut file).map_err(fail)?;
             file.set_len(bytes).map_err(fail)?;
             file.seek(SeekFrom::End(0)).map_err(fail)?;
-            Ok(Table::new(path.clone(), file))
+            Ok((path.clone(), file))
         };
         let files = open(audit_dir, METADATA_CSV, &|_| Ok(listed.bytes))?;
         let outputs = match open(dest, OUTPUTS_CSV, &|file| rows_up_to(file, listed.rows)) {
@@ -108,41 +160,56 @@ impl Listing {
             Err(_) if !crate::dest::entry_exists(&dest.join(OUTPUTS_CSV)) => {
                 let path = dest.join(OUTPUTS_CSV);
                 let file = create_private(&path).map_err(|e| SinkError::new(&path, e))?;
-                Table::new(path, file)
+                (path, file)
             }
             Err(err) => return Err(err),
         };
-        Ok(Listing {
+        Ok(ListingFiles::of(files, outputs))
+    }
+
+    fn of(files: (PathBuf, File), outputs: (PathBuf, File)) -> ListingFiles {
+        ListingFiles {
+            queued: Mutex::new(Rows::default()),
+            files: Mutex::new(Files {
+                files,
+                outputs,
+                failed: None,
+            }),
+        }
+    }
+
+    /// Queues a batch's rows (in batch order: call it in the batch's turn).
+    pub fn queue(&self, rows: Rows) {
+        let mut queued = self.queued.lock();
+        queued.files.extend_from_slice(&rows.files);
+        queued.outputs.extend_from_slice(&rows.outputs);
+    }
+
+    /// Writes every queued row; when it returns `Ok`, the rows queued
+    /// before the call are in the files (outputs first, so that a file is
+    /// never listed without its planned output).
+    pub fn write_queued(&self) -> Result<(), String> {
+        let mut guard = self.files.lock();
+        let Files {
             files,
             outputs,
-            listed: listed.rows,
-        })
-    }
-
-    /// Lists the DICOM file numbered `seq` and, if it has one, its planned
-    /// output (relative to DEST).
-    pub fn add(
-        &mut self,
-        seq: usize,
-        source: &str,
-        size: u64,
-        output: Option<&str>,
-    ) -> Result<(), SinkError> {
-        if seq <= self.listed {
-            return Ok(());
+            failed,
+        } = &mut *guard;
+        if let Some(failed) = failed {
+            return Err(failed.clone());
         }
-        let seq = seq.to_string();
-        if let Some(output) = output {
-            self.outputs.write(&[&seq, output])?;
+        let rows = std::mem::take(&mut *self.queued.lock());
+        let written = [(outputs, &rows.outputs), (files, &rows.files)]
+            .into_iter()
+            .filter(|(_, bytes)| !bytes.is_empty())
+            .try_for_each(|((path, file), bytes)| {
+                file.write_all(bytes)
+                    .map_err(|e| SinkError::new(path, e).to_string())
+            });
+        if let Err(err) = &written {
+            *failed = Some(err.clone());
         }
-        self.files.write(&[&seq, source, &size.to_string()])
-    }
-
-    /// Writes the rows added so far to the files: outputs first, so that a
-    /// file is never listed without its planned output.
-    pub fn flush(&mut self) -> Result<(), SinkError> {
-        self.outputs.flush()?;
-        self.files.flush()
+        written
     }
 }
 
@@ -280,14 +347,27 @@ mod tests {
 
     fn listing_of(rows: &[(usize, &str, u64)]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::TempDir::new().unwrap();
-        let mut listing = Listing::create(dir.path(), dir.path()).unwrap();
+        let files = ListingFiles::create(dir.path(), dir.path()).unwrap();
+        let mut listing = Listing::new(0);
         for &(seq, source, size) in rows {
             let output = format!("{seq}.dcm");
-            listing.add(seq, source, size, Some(&output)).unwrap();
+            listing.add(seq, source, size, Some(&output));
         }
-        listing.flush().unwrap();
+        files.queue(listing.take());
+        files.write_queued().unwrap();
         let path = dir.path().join(METADATA_CSV);
         (dir, path)
+    }
+
+    /// Lists `rows` after `listed` into the listing of `dir`, resumed.
+    fn resume_with(dir: &Path, listed: Listed, rows: &[(usize, &str, u64, &str)]) {
+        let files = ListingFiles::resume(dir, dir, listed).unwrap();
+        let mut listing = Listing::new(listed.rows);
+        for &(seq, name, size, output) in rows {
+            listing.add(seq, name, size, Some(output));
+        }
+        files.queue(listing.take());
+        files.write_queued().unwrap();
     }
 
     /// Files named `dicom-N` are DICOM files of N bytes; others are not.
@@ -316,17 +396,15 @@ mod tests {
         let listed = check_resumable(dir.path(), files, size_in_name).unwrap();
         assert_eq!(listed.rows, 2);
 
-        let mut listing = Listing::resume(dir.path(), dir.path(), listed).unwrap();
-        for (seq, name, size) in [
-            (1, "dicom-10", 10),
-            (2, "dicom-20", 20),
-            (3, "dicom-30", 30),
-        ] {
-            listing
-                .add(seq, name, size, Some(&format!("{seq}.dcm")))
-                .unwrap();
-        }
-        listing.flush().unwrap();
+        resume_with(
+            dir.path(),
+            listed,
+            &[
+                (1, "dicom-10", 10, "1.dcm"),
+                (2, "dicom-20", 20, "2.dcm"),
+                (3, "dicom-30", 30, "3.dcm"),
+            ],
+        );
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "1,dicom-10,10\n2,dicom-20,20\n3,dicom-30,30\n"
@@ -351,9 +429,7 @@ mod tests {
         let files = walk(&["dicom-10", "dicom-20"]);
         let listed = check_resumable(dir.path(), files, size_in_name).unwrap();
         assert_eq!(listed.rows, 1);
-        let mut listing = Listing::resume(dir.path(), dir.path(), listed).unwrap();
-        listing.add(2, "dicom-20", 20, Some("2b.dcm")).unwrap();
-        listing.flush().unwrap();
+        resume_with(dir.path(), listed, &[(2, "dicom-20", 20, "2b.dcm")]);
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "1,dicom-10,10\n2,dicom-20,20\n"

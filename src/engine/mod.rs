@@ -55,7 +55,7 @@ use crate::rules::{RuleError, RuleSet, secret_fingerprint};
 use crate::sink::{AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink};
 use crate::stream::{OpenError, StreamError, describe_tag};
 use crate::walk::{WalkError, walk};
-use listing::Listing;
+use listing::{Listing, ListingFiles};
 use lock::RunLock;
 pub use manifest::{Manifest, RunCounts, RunState};
 use turns::{Batches, Turns};
@@ -326,7 +326,7 @@ pub fn run(
         audit_dir: (audit_dir != dest).then(|| audit_dir.to_string_lossy().into_owned()),
     };
     let mut registry = registry.take().map(|(registry, _)| registry);
-    let listing = match config.existing {
+    let (listing_files, listing) = match config.existing {
         ExistingOutput::Resume => {
             let previous = Manifest::read(&dest)?.ok_or_else(|| RunError::ResumeRefused {
                 path: dest.clone(),
@@ -349,13 +349,16 @@ pub fn run(
             let listed = listing::check_resumable(&audit_dir, walked, |files| {
                 scan::dicom_sizes(files, jobs)
             })?;
-            Listing::resume(&audit_dir, &dest, listed)?
+            (
+                ListingFiles::resume(&audit_dir, &dest, listed)?,
+                Listing::new(listed.rows),
+            )
         }
         ExistingOutput::Overwrite => {
             remove_previous_outputs(&dest)?;
-            Listing::create(&audit_dir, &dest)?
+            (ListingFiles::create(&audit_dir, &dest)?, Listing::new(0))
         }
-        ExistingOutput::Refuse => Listing::create(&audit_dir, &dest)?,
+        ExistingOutput::Refuse => (ListingFiles::create(&audit_dir, &dest)?, Listing::new(0)),
     };
     let book = match registry.take() {
         Some(mut registry) => {
@@ -402,6 +405,7 @@ pub fn run(
         overwrite: config.existing == ExistingOutput::Overwrite,
         cancel: &config.cancel,
         halt: &halt,
+        listing: &listing_files,
         numbering: &numbering,
         progress,
     };
@@ -482,7 +486,7 @@ pub fn run(
     });
     let (tally, workers, fewer_workers) = threads?;
     progress.finish();
-    let numbered = numbering.into_inner().finish(&halt);
+    let numbered = numbering.into_inner().finish(&halt, &listing_files);
     let done = tally.ok + tally.errors;
     let complete = walk_complete.load(Ordering::Relaxed)
         && batches.all_handed_out()

@@ -9,7 +9,7 @@ use std::sync::mpsc::Sender;
 
 use super::head::Head;
 use super::kept::check_kept;
-use super::listing::Listing;
+use super::listing::{Listing, ListingFiles};
 use super::scan::{Scanned, ScannedFile, scan};
 use super::turns::{Batches, Turns};
 use super::{
@@ -39,6 +39,8 @@ pub struct Worker<'a> {
     pub cancel: &'a AtomicBool,
     /// Set when DEST cannot be written: no new file is started.
     pub halt: &'a Halt,
+    /// The listing files, written before any output of a batch appears.
+    pub listing: &'a ListingFiles,
     pub numbering: &'a Turns<Numbering>,
     pub progress: &'a dyn Progress,
 }
@@ -176,18 +178,21 @@ impl Numbering {
     }
 
     /// Numbers the DICOM files of one batch (of `files` files and the
-    /// walk's errors), in walk order, and lists them with the output
-    /// `output_of` plans for them; the listing is written out before the
-    /// batch goes on to be rewritten.
+    /// walk's errors), in walk order, and queues their listing rows with
+    /// the output `output_of` plans for them. With a registry the rows are
+    /// written out and the numbers committed here; otherwise the caller
+    /// writes the queue out after the turn (`true`), before the batch is
+    /// rewritten.
     fn number(
         &mut self,
         scanned: Vec<Scanned>,
         files: u64,
         output_of: &dyn Fn(&PlannedFile) -> Option<String>,
-    ) -> Vec<InHand> {
+        files_out: &ListingFiles,
+    ) -> (Vec<InHand>, bool) {
         self.files_seen += files;
         if self.failed.is_some() {
-            return Vec::new();
+            return (Vec::new(), false);
         }
         let Numbering {
             planner,
@@ -201,7 +206,7 @@ impl Numbering {
             Ok(book) => book,
             Err(err) => {
                 *failed = Some(err);
-                return Vec::new();
+                return (Vec::new(), false);
             }
         };
         let mut numbered = Vec::with_capacity(scanned.len());
@@ -228,16 +233,12 @@ impl Numbering {
                 }
             };
             let output = output_of(&planned);
-            let listed = listing.add(
+            listing.add(
                 planned.seq,
                 &planned.source_display(),
                 planned.size,
                 output.as_deref(),
             );
-            if let Err(err) = listed {
-                *failed = Some(err.to_string());
-                break;
-            }
             numbered.push(InHand {
                 planned,
                 file: opened.file,
@@ -245,14 +246,13 @@ impl Numbering {
                 facts: header.ok(),
             });
         }
+        files_out.queue(listing.take());
         // The listing is written out, then the registry's numbers made
         // durable, before any output of the batch appears: after a kill a
         // resume finds every output listed and numbers it as before.
-        if failed.is_none() {
-            let durable = listing
-                .flush()
-                .map_err(|e| e.to_string())
-                .and_then(|()| book.commit());
+        let deferred = matches!(book, BatchBook::Run(_));
+        if failed.is_none() && !deferred {
+            let durable = files_out.write_queued().and_then(|()| book.commit());
             if let Err(err) = durable {
                 *failed = Some(err);
             }
@@ -261,7 +261,7 @@ impl Numbering {
             // Not listed for sure: none of them may get an output.
             numbered.clear();
         }
-        numbered
+        (numbered, deferred)
     }
 
     /// Why the listing or registry could not be written, if it could not.
@@ -271,9 +271,9 @@ impl Numbering {
 
     /// The end of numbering: what it found. A listing that could not be
     /// written stops the run.
-    pub fn finish(mut self, halt: &Halt) -> Numbered {
-        if let Err(err) = self.listing.flush() {
-            self.failed.get_or_insert(err.to_string());
+    pub fn finish(mut self, halt: &Halt, files_out: &ListingFiles) -> Numbered {
+        if let Err(err) = files_out.write_queued() {
+            self.failed.get_or_insert(err);
         }
         if let Some(err) = self.failed {
             halt.stop(err);
@@ -311,13 +311,21 @@ impl Worker<'_> {
                 let relative = self.outputs.relative_path(planned, numbers);
                 Some(relative.to_string_lossy().into_owned())
             };
-            let in_hand = self.numbering.in_turn(number, |numbering| {
-                let in_hand = numbering.number(scanned, files as u64, &output_of);
+            let (mut in_hand, deferred) = self.numbering.in_turn(number, |numbering| {
+                let numbered = numbering.number(scanned, files as u64, &output_of, self.listing);
                 if let Some(err) = numbering.failure() {
                     self.halt.stop(err.to_string());
                 }
-                in_hand
+                numbered
             });
+            if deferred
+                && !in_hand.is_empty()
+                && let Err(err) = self.listing.write_queued()
+            {
+                // Not listed for sure: none of them may get an output.
+                self.halt.stop(err);
+                in_hand.clear();
+            }
             for _ in in_hand.len()..files {
                 self.progress.advance();
             }
