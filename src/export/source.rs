@@ -16,7 +16,7 @@ use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject};
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
-use super::PixelError;
+use super::{PixelError, guard, jpeg12, rle};
 use crate::render::{
     Imaging, Lut, Modality, Palette, Photometric, PixelLayout, VoiFunction, Window,
 };
@@ -151,23 +151,43 @@ impl PixelSource {
         Ok((Cow::Owned(bytes), self.imaging.clone()))
     }
 
+    /// Decodes an encapsulated frame. A panic in a decoder becomes an
+    /// error naming the transfer syntax, and prints nothing.
     fn decode_frame(&self, index: u32) -> Result<Frame<'_>, PixelError> {
-        let ts = self.transfer_syntax().to_string();
-        if let Some(decoded) = self.decode_jpeg_rgb(index)? {
-            return Ok(decoded);
+        guard::catch(|| self.decode_frame_unguarded(index)).unwrap_or_else(|message| {
+            Err(PixelError::Decode {
+                transfer_syntax: self.transfer_syntax().to_string(),
+                message: format!("the decoder crashed ({message})"),
+            })
+        })
+    }
+
+    fn decode_error(&self, message: impl std::fmt::Display) -> PixelError {
+        PixelError::Decode {
+            transfer_syntax: self.transfer_syntax().to_string(),
+            message: message.to_string(),
         }
-        let decode_error = |message: String| PixelError::Decode {
-            transfer_syntax: ts.clone(),
-            message,
-        };
-        // A codec fed hostile data must not take the whole run down.
-        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.object
-                .decode_pixel_data_frame(index)
-                .map(|d| d.to_owned())
-        }))
-        .map_err(|_| decode_error("the decoder crashed on this pixel data".into()))?
-        .map_err(|e| decode_error(e.to_string()))?;
+    }
+
+    fn decode_frame_unguarded(&self, index: u32) -> Result<Frame<'_>, PixelError> {
+        match self.transfer_syntax() {
+            RLE_LOSSLESS => return self.decode_rle(index),
+            JPEG_BASELINE | JPEG_EXTENDED => {
+                let stream = self.frame_stream(index, |f| f.starts_with(&[0xFF, 0xD8]))?;
+                if matches!(jpeg12::frame_header(&stream), Some((_, 12))) {
+                    return self.decode_jpeg12(&stream);
+                }
+                if let Some(decoded) = self.decode_jpeg_rgb(&stream)? {
+                    return Ok(decoded);
+                }
+            }
+            _ => {}
+        }
+        let decoded = self
+            .object
+            .decode_pixel_data_frame(index)
+            .map(|d| d.to_owned())
+            .map_err(|e| self.decode_error(e))?;
         let mut imaging = self.imaging.clone();
         imaging.layout = PixelLayout {
             rows: decoded.rows(),
@@ -194,53 +214,149 @@ impl PixelSource {
         }
         Ok((Cow::Owned(data.to_vec()), imaging))
     }
-}
 
-impl PixelSource {
+    /// The compressed bytes of frame `index`: the fragments the Basic
+    /// Offset Table assigns to it; else one fragment per frame when the
+    /// counts agree; else all fragments of a single-frame object; else
+    /// the fragments from one that `starts_frame` to the next (PS3.5 A.4
+    /// lets a frame span fragments, and the offset table may be empty).
+    fn frame_stream(
+        &self,
+        index: u32,
+        starts_frame: impl Fn(&[u8]) -> bool,
+    ) -> Result<Cow<'_, [u8]>, PixelError> {
+        let Some(DicomValue::PixelSequence(sequence)) =
+            self.object.get(tags::PIXEL_DATA).map(|e| e.value())
+        else {
+            return Err(PixelError::NoPixelData);
+        };
+        let fragments = sequence.fragments();
+        let join = |range: std::ops::Range<usize>| -> Cow<'_, [u8]> {
+            match &fragments[range.clone()] {
+                [one] => Cow::Borrowed(one.as_slice()),
+                many => Cow::Owned(many.iter().flatten().copied().collect()),
+            }
+        };
+        let frames = self.frames as usize;
+        let index = index as usize;
+        let table = sequence.offset_table();
+        if table.len() >= frames && !(frames == 1 && table == [0]) {
+            // Offsets count from the first fragment's item tag; each item
+            // is an 8-byte header and the fragment.
+            let mut starts = Vec::with_capacity(fragments.len());
+            let mut position = 0u64;
+            for fragment in fragments {
+                starts.push(position);
+                position += 8 + fragment.len() as u64;
+            }
+            let begin = u64::from(table[index]);
+            let end = table.get(index + 1).map_or(u64::MAX, |&o| u64::from(o));
+            let first = starts.iter().position(|&s| s == begin);
+            let last = starts.iter().rposition(|&s| s >= begin && s < end);
+            if let (Some(first), Some(last)) = (first, last) {
+                return Ok(join(first..last + 1));
+            }
+        }
+        if fragments.len() == frames {
+            return Ok(join(index..index + 1));
+        }
+        if frames == 1 && !fragments.is_empty() {
+            return Ok(join(0..fragments.len()));
+        }
+        let starts: Vec<usize> = (0..fragments.len())
+            .filter(|&i| starts_frame(&fragments[i]))
+            .collect();
+        if starts.len() == frames {
+            let end = starts.get(index + 1).copied().unwrap_or(fragments.len());
+            return Ok(join(starts[index]..end));
+        }
+        Err(self.decode_error(format!(
+            "cannot tell which of the {} fragments hold frame {} of {frames} \
+             (no usable Basic Offset Table)",
+            fragments.len(),
+            index + 1
+        )))
+    }
+
+    /// RLE Lossless, decoded here: see [`super::rle`].
+    fn decode_rle(&self, index: u32) -> Result<Frame<'_>, PixelError> {
+        let layout = &self.imaging.layout;
+        let segments = rle::segment_count(layout.samples_per_pixel, layout.bits_allocated);
+        let stream = self.frame_stream(index, |f| rle::looks_like_header(f, segments))?;
+        let bytes = rle::decode_frame(
+            &stream,
+            layout.pixels(),
+            layout.samples_per_pixel,
+            layout.bits_allocated,
+        )
+        .map_err(|e| self.decode_error(format!("frame {}: {e}", index + 1)))?;
+        let mut imaging = self.imaging.clone();
+        // RLE segments are colour planes, returned interleaved; YBR_FULL_422
+        // is not allowed with RLE (PS3.5 8.2.2), so nothing is subsampled.
+        imaging.layout.planar = false;
+        imaging.layout.chroma_subsampled = false;
+        Ok((Cow::Owned(bytes), imaging))
+    }
+
+    /// 12-bit JPEG extended, decoded here: see [`super::jpeg12`].
+    fn decode_jpeg12(&self, stream: &[u8]) -> Result<Frame<'_>, PixelError> {
+        let decoded = jpeg12::decode(stream).map_err(|e| self.decode_error(e))?;
+        let mut imaging = self.imaging.clone();
+        let bits_stored = match self.imaging.layout.bits_stored {
+            b @ 1..=16 => b,
+            _ => u16::from(decoded.precision),
+        };
+        imaging.layout = PixelLayout {
+            rows: decoded.height,
+            columns: decoded.width,
+            samples_per_pixel: decoded.components,
+            bits_allocated: 16,
+            bits_stored,
+            high_bit: bits_stored - 1,
+            signed: self.imaging.layout.signed,
+            planar: false,
+            chroma_subsampled: false,
+        };
+        if decoded.components == 3 {
+            // Chroma was upsampled: what is left is plain YBR_FULL or RGB.
+            imaging.photometric = match imaging.photometric {
+                Photometric::Rgb => Photometric::Rgb,
+                _ => Photometric::YbrFull,
+            };
+        }
+        let bytes = decoded
+            .samples
+            .iter()
+            .flat_map(|s| s.to_le_bytes())
+            .collect();
+        Ok((Cow::Owned(bytes), imaging))
+    }
+
     /// JPEG baseline / extended declared RGB: the samples are already RGB
     /// and must not go through the YCbCr transform that a JPEG decoder
     /// applies by default (DCMTK converts only YBR images either). dicom-rs
     /// always converts, so such frames are decoded here. `None` when this
     /// does not apply.
-    fn decode_jpeg_rgb(&self, index: u32) -> Result<Option<Frame<'_>>, PixelError> {
-        let ts = self.transfer_syntax();
-        let is_jpeg = matches!(ts, "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51");
+    fn decode_jpeg_rgb(&self, stream: &[u8]) -> Result<Option<Frame<'_>>, PixelError> {
         let layout = &self.imaging.layout;
-        if !is_jpeg
-            || self.imaging.photometric != Photometric::Rgb
+        if self.imaging.photometric != Photometric::Rgb
             || layout.samples_per_pixel != 3
             || layout.bits_allocated != 8
         {
             return Ok(None);
         }
-        let Some(DicomValue::PixelSequence(sequence)) =
-            self.object.get(tags::PIXEL_DATA).map(|e| e.value())
-        else {
-            return Ok(None);
-        };
-        let fragments = sequence.fragments();
-        let stream: Cow<'_, [u8]> = if fragments.len() == self.frames as usize {
-            match fragments.get(index as usize) {
-                Some(f) => Cow::Borrowed(f.as_slice()),
-                None => return Ok(None),
-            }
-        } else if self.frames == 1 {
-            Cow::Owned(fragments.iter().flatten().copied().collect())
-        } else {
-            // Frames spread over fragments: leave it to dicom-pixeldata.
-            return Ok(None);
-        };
-        let mut decoder = jpeg_decoder::Decoder::new(&*stream);
+        let mut decoder = jpeg_decoder::Decoder::new(stream);
         decoder.set_color_transform(jpeg_decoder::ColorTransform::None);
-        let pixels = decoder.decode().map_err(|e| PixelError::Decode {
-            transfer_syntax: ts.to_string(),
-            message: e.to_string(),
-        })?;
+        let pixels = decoder.decode().map_err(|e| self.decode_error(e))?;
         let mut imaging = self.imaging.clone();
         imaging.layout.planar = false;
         Ok(Some((Cow::Owned(pixels), imaging)))
     }
 }
+
+const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
+const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 
 /// Opens a file whatever its layout: Part 10, meta without preamble, or a
 /// bare data set. The preamble and file meta are read by our tolerant

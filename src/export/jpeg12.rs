@@ -1,0 +1,792 @@
+//! A decoder for sequential DCT JPEG with 12-bit samples (ISO 10918-1
+//! process 4, "JPEG Extended", transfer syntax 1.2.840.10008.1.2.4.51).
+//!
+//! jpeg-decoder, which dicom-pixeldata uses, decodes 8-bit DCT and lossless
+//! JPEG only, and 12-bit extended is common in older CT, MR and XA archives,
+//! so this small decoder fills the gap. It covers what that process allows:
+//! Huffman coding, sequential scans (interleaved or not), 8- or 16-bit
+//! quantisation tables, restart intervals, any sampling factors (chroma is
+//! replicated, as DCMTK's 12-bit libjpeg does without fancy upsampling
+//! for non-2x factors). Progressive, arithmetic and hierarchical JPEG are
+//! refused with a reason. Samples come back as stored, one `u16` per
+//! sample, components interleaved; colour conversion is left to the
+//! caller, which knows the Photometric Interpretation.
+
+/// Why a JPEG stream cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JpegError {
+    #[error("the JPEG stream ends early ({0})")]
+    Truncated(&'static str),
+    #[error("invalid JPEG stream: {0}")]
+    Invalid(String),
+    #[error("unsupported JPEG: {0}")]
+    Unsupported(String),
+}
+
+/// A decoded image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    pub width: u32,
+    pub height: u32,
+    pub components: u16,
+    pub precision: u8,
+    /// `width * height * components` samples, components interleaved.
+    pub samples: Vec<u16>,
+}
+
+/// The SOF marker of the stream and its sample precision, if it has one
+/// before the first scan: lets the caller route 12-bit streams here.
+pub fn frame_header(data: &[u8]) -> Option<(u8, u8)> {
+    let mut pos = 2;
+    if data.get(..2) != Some(&[0xFF, 0xD8]) {
+        return None;
+    }
+    loop {
+        while data.get(pos) == Some(&0xFF) && data.get(pos + 1) == Some(&0xFF) {
+            pos += 1;
+        }
+        let (&ff, &marker) = (data.get(pos)?, data.get(pos + 1)?);
+        if ff != 0xFF {
+            return None;
+        }
+        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+            return Some((marker, *data.get(pos + 4)?));
+        }
+        if marker == 0xDA || marker == 0xD9 {
+            return None;
+        }
+        let len = usize::from(u16::from_be_bytes([
+            *data.get(pos + 2)?,
+            *data.get(pos + 3)?,
+        ]));
+        pos += 2 + len;
+    }
+}
+
+/// Natural (row-major) index of the k-th coefficient in zig-zag order.
+const ZIGZAG: [usize; 64] = [
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+];
+
+/// A Huffman table in the form of ISO 10918-1 F.2.2.3 (MAXCODE, VALPTR).
+#[derive(Debug, Clone, Default)]
+struct Huffman {
+    max_code: [i32; 17],
+    val_ptr: [i32; 17],
+    min_code: [i32; 17],
+    values: Vec<u8>,
+}
+
+impl Huffman {
+    fn new(counts: &[u8; 16], values: Vec<u8>) -> Result<Huffman, JpegError> {
+        let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
+        if total > values.len() || total > 256 {
+            return Err(JpegError::Invalid(
+                "Huffman table with too few values".into(),
+            ));
+        }
+        let mut table = Huffman {
+            max_code: [-1; 17],
+            values,
+            ..Huffman::default()
+        };
+        let (mut code, mut k) = (0i32, 0i32);
+        for length in 1..=16 {
+            let count = i32::from(counts[length - 1]);
+            table.val_ptr[length] = k;
+            table.min_code[length] = code;
+            code += count;
+            k += count;
+            table.max_code[length] = if count > 0 { code - 1 } else { -1 };
+            if code > (1 << length) {
+                return Err(JpegError::Invalid("over-subscribed Huffman table".into()));
+            }
+            code <<= 1;
+        }
+        Ok(table)
+    }
+
+    fn decode(&self, bits: &mut BitReader<'_>) -> Result<u8, JpegError> {
+        let mut code = 0i32;
+        for length in 1..=16 {
+            code = (code << 1) | bits.bit()?;
+            if code <= self.max_code[length] {
+                let index = self.val_ptr[length] + code - self.min_code[length];
+                return self
+                    .values
+                    .get(index as usize)
+                    .copied()
+                    .ok_or_else(|| JpegError::Invalid("Huffman code out of range".into()));
+            }
+        }
+        Err(JpegError::Invalid("bad Huffman code".into()))
+    }
+}
+
+/// Reads entropy-coded bits: removes stuffed zero bytes, and stops at a
+/// marker (returning zero bits after it, as decoders do for a short scan).
+struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    buffer: u32,
+    count: u32,
+    /// A marker was met: no more data in this segment.
+    at_marker: bool,
+}
+
+impl<'a> BitReader<'a> {
+    fn new(data: &'a [u8], pos: usize) -> BitReader<'a> {
+        BitReader {
+            data,
+            pos,
+            buffer: 0,
+            count: 0,
+            at_marker: false,
+        }
+    }
+
+    fn fill(&mut self) {
+        while self.count <= 24 {
+            let mut byte = 0u8;
+            if !self.at_marker {
+                match self.data.get(self.pos) {
+                    Some(0xFF) => match self.data.get(self.pos + 1) {
+                        Some(0x00) => {
+                            byte = 0xFF;
+                            self.pos += 2;
+                        }
+                        _ => self.at_marker = true,
+                    },
+                    Some(&b) => {
+                        byte = b;
+                        self.pos += 1;
+                    }
+                    None => self.at_marker = true,
+                }
+            }
+            self.buffer |= u32::from(byte) << (24 - self.count);
+            self.count += 8;
+        }
+    }
+
+    fn bit(&mut self) -> Result<i32, JpegError> {
+        self.bits(1)
+    }
+
+    fn bits(&mut self, n: u32) -> Result<i32, JpegError> {
+        if n == 0 {
+            return Ok(0);
+        }
+        if self.count < n {
+            self.fill();
+        }
+        let value = self.buffer >> (32 - n);
+        self.buffer <<= n;
+        self.count -= n;
+        Ok(value as i32)
+    }
+
+    /// `RECEIVE` then `EXTEND` (F.2.2.1): `size` bits as a signed difference.
+    fn receive_extend(&mut self, size: u8) -> Result<i32, JpegError> {
+        if size == 0 {
+            return Ok(0);
+        }
+        if size > 16 {
+            return Err(JpegError::Invalid(format!("coefficient of {size} bits")));
+        }
+        let size = u32::from(size);
+        let value = self.bits(size)?;
+        Ok(if value < 1 << (size - 1) {
+            value - (1 << size) + 1
+        } else {
+            value
+        })
+    }
+
+    /// Skips to the restart marker expected after an interval and resets.
+    fn restart(&mut self) -> Result<(), JpegError> {
+        self.buffer = 0;
+        self.count = 0;
+        self.at_marker = false;
+        // Skip fill bytes, then expect RSTn.
+        while self.data.get(self.pos) == Some(&0xFF) && self.data.get(self.pos + 1) == Some(&0xFF) {
+            self.pos += 1;
+        }
+        match (self.data.get(self.pos), self.data.get(self.pos + 1)) {
+            (Some(0xFF), Some(m)) if (0xD0..=0xD7).contains(m) => {
+                self.pos += 2;
+                Ok(())
+            }
+            (None, _) | (_, None) => Err(JpegError::Truncated("restart marker")),
+            // A missing restart marker: go on, as libjpeg does with a warning.
+            _ => Ok(()),
+        }
+    }
+
+    /// Position of the marker that ended the scan.
+    fn end(&self) -> usize {
+        let mut pos = self.pos;
+        while pos + 1 < self.data.len() {
+            if self.data[pos] == 0xFF && !matches!(self.data[pos + 1], 0x00 | 0xD0..=0xD7 | 0xFF) {
+                return pos;
+            }
+            pos += 1;
+        }
+        self.data.len()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Component {
+    id: u8,
+    h: usize,
+    v: usize,
+    quant: usize,
+    /// Blocks per line and per column in the component's plane, padded
+    /// to whole MCUs.
+    blocks_w: usize,
+    blocks_h: usize,
+    /// Decoded samples of the padded plane.
+    plane: Vec<u16>,
+    dc_pred: i32,
+}
+
+struct Frame {
+    precision: u8,
+    width: usize,
+    height: usize,
+    components: Vec<Component>,
+    h_max: usize,
+    v_max: usize,
+    mcus_x: usize,
+    mcus_y: usize,
+}
+
+fn be16(data: &[u8], pos: usize) -> Result<usize, JpegError> {
+    match data.get(pos..pos + 2) {
+        Some(b) => Ok(usize::from(u16::from_be_bytes([b[0], b[1]]))),
+        None => Err(JpegError::Truncated("marker segment")),
+    }
+}
+
+fn segment(data: &[u8], pos: usize) -> Result<&[u8], JpegError> {
+    let len = be16(data, pos)?;
+    if len < 2 {
+        return Err(JpegError::Invalid("marker segment length below 2".into()));
+    }
+    data.get(pos + 2..pos + len)
+        .ok_or(JpegError::Truncated("marker segment"))
+}
+
+/// Decodes a sequential Huffman DCT JPEG stream (8- or 12-bit).
+pub fn decode(data: &[u8]) -> Result<Decoded, JpegError> {
+    if data.get(..2) != Some(&[0xFF, 0xD8]) {
+        return Err(JpegError::Invalid("no start of image marker".into()));
+    }
+    let mut pos = 2;
+    let mut quant: [Option<[u16; 64]>; 4] = [None; 4];
+    let mut dc_tables: [Option<Huffman>; 4] = Default::default();
+    let mut ac_tables: [Option<Huffman>; 4] = Default::default();
+    let mut frame: Option<Frame> = None;
+    let mut restart_interval = 0usize;
+    loop {
+        // Markers may be preceded by any number of fill bytes.
+        while data.get(pos) == Some(&0xFF) && data.get(pos + 1) == Some(&0xFF) {
+            pos += 1;
+        }
+        let marker = match data.get(pos..pos + 2) {
+            Some([0xFF, m]) => *m,
+            Some(_) => return Err(JpegError::Invalid(format!("no marker at byte {pos}"))),
+            // A missing EOI after the last scan: what was decoded stands.
+            None if frame.is_some() => break,
+            None => return Err(JpegError::Truncated("before the frame header")),
+        };
+        pos += 2;
+        match marker {
+            0xD9 => break,
+            0xDB => {
+                let body = segment(data, pos)?;
+                let mut i = 0;
+                while i < body.len() {
+                    let (precision, id) = (body[i] >> 4, usize::from(body[i] & 15));
+                    let size = if precision == 0 { 64 } else { 128 };
+                    let values = body
+                        .get(i + 1..i + 1 + size)
+                        .ok_or(JpegError::Truncated("quantisation table"))?;
+                    let mut table = [0u16; 64];
+                    for (k, q) in table.iter_mut().enumerate() {
+                        *q = if precision == 0 {
+                            u16::from(values[k])
+                        } else {
+                            u16::from_be_bytes([values[2 * k], values[2 * k + 1]])
+                        };
+                    }
+                    *quant
+                        .get_mut(id)
+                        .ok_or_else(|| JpegError::Invalid(format!("quantisation table {id}")))? =
+                        Some(table);
+                    i += 1 + size;
+                }
+                pos += body.len() + 2;
+            }
+            0xC4 => {
+                let body = segment(data, pos)?;
+                let mut i = 0;
+                while i < body.len() {
+                    let (class, id) = (body[i] >> 4, usize::from(body[i] & 15));
+                    let counts: [u8; 16] = body
+                        .get(i + 1..i + 17)
+                        .and_then(|c| c.try_into().ok())
+                        .ok_or(JpegError::Truncated("Huffman table"))?;
+                    let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
+                    let values = body
+                        .get(i + 17..i + 17 + total)
+                        .ok_or(JpegError::Truncated("Huffman table"))?
+                        .to_vec();
+                    let table = Huffman::new(&counts, values)?;
+                    let slot = match class {
+                        0 => dc_tables.get_mut(id),
+                        1 => ac_tables.get_mut(id),
+                        _ => None,
+                    }
+                    .ok_or_else(|| JpegError::Invalid(format!("Huffman table {class}/{id}")))?;
+                    *slot = Some(table);
+                    i += 17 + total;
+                }
+                pos += body.len() + 2;
+            }
+            0xC0 | 0xC1 => {
+                let body = segment(data, pos)?;
+                frame = Some(read_frame(body)?);
+                pos += body.len() + 2;
+            }
+            0xC2 | 0xC6 | 0xCA | 0xCE => {
+                return Err(JpegError::Unsupported("progressive DCT".into()));
+            }
+            0xC3 | 0xC7 | 0xCB | 0xCF => {
+                return Err(JpegError::Unsupported(
+                    "lossless JPEG in this decoder".into(),
+                ));
+            }
+            0xC5 | 0xC9 | 0xCD => {
+                return Err(JpegError::Unsupported(
+                    "hierarchical or arithmetic JPEG".into(),
+                ));
+            }
+            0xDD => {
+                restart_interval = be16(data, pos + 2)?;
+                pos += be16(data, pos)?;
+            }
+            0xDC => return Err(JpegError::Unsupported("DNL marker".into())),
+            0xDA => {
+                let body = segment(data, pos)?;
+                let frame = frame
+                    .as_mut()
+                    .ok_or_else(|| JpegError::Invalid("scan before frame header".into()))?;
+                let scan = read_scan(body, frame)?;
+                pos += body.len() + 2;
+                let tables = Tables {
+                    quant: &quant,
+                    dc: &dc_tables,
+                    ac: &ac_tables,
+                };
+                pos = decode_scan(data, pos, frame, &scan, &tables, restart_interval)?;
+            }
+            0xD0..=0xD7 | 0x01 => {}
+            _ => {
+                // APPn, COM and anything else with a length: skipped.
+                pos += be16(data, pos)?;
+            }
+        }
+    }
+    let frame = frame.ok_or(JpegError::Truncated("no frame header"))?;
+    Ok(assemble(&frame))
+}
+
+fn read_frame(body: &[u8]) -> Result<Frame, JpegError> {
+    if body.len() < 6 {
+        return Err(JpegError::Truncated("frame header"));
+    }
+    let precision = body[0];
+    if precision != 8 && precision != 12 {
+        return Err(JpegError::Unsupported(format!(
+            "{precision}-bit DCT samples"
+        )));
+    }
+    let height = usize::from(u16::from_be_bytes([body[1], body[2]]));
+    let width = usize::from(u16::from_be_bytes([body[3], body[4]]));
+    if height == 0 || width == 0 {
+        return Err(JpegError::Unsupported(
+            "image size 0 (height in a DNL marker)".into(),
+        ));
+    }
+    let count = usize::from(body[5]);
+    if count == 0 || count > 4 || body.len() < 6 + 3 * count {
+        return Err(JpegError::Invalid(format!("{count} components")));
+    }
+    let mut components = Vec::with_capacity(count);
+    for c in body[6..6 + 3 * count].chunks_exact(3) {
+        let (h, v) = (usize::from(c[1] >> 4), usize::from(c[1] & 15));
+        if !(1..=4).contains(&h) || !(1..=4).contains(&v) || c[2] > 3 {
+            return Err(JpegError::Invalid("component sampling or table".into()));
+        }
+        components.push(Component {
+            id: c[0],
+            h,
+            v,
+            quant: usize::from(c[2]),
+            blocks_w: 0,
+            blocks_h: 0,
+            plane: Vec::new(),
+            dc_pred: 0,
+        });
+    }
+    let h_max = components.iter().map(|c| c.h).max().unwrap_or(1);
+    let v_max = components.iter().map(|c| c.v).max().unwrap_or(1);
+    let mcus_x = width.div_ceil(8 * h_max);
+    let mcus_y = height.div_ceil(8 * v_max);
+    for c in &mut components {
+        c.blocks_w = mcus_x * c.h;
+        c.blocks_h = mcus_y * c.v;
+        c.plane = vec![0; c.blocks_w * 8 * c.blocks_h * 8];
+    }
+    Ok(Frame {
+        precision,
+        width,
+        height,
+        components,
+        h_max,
+        v_max,
+        mcus_x,
+        mcus_y,
+    })
+}
+
+/// One component of a scan: its index in the frame and its tables.
+struct ScanComponent {
+    index: usize,
+    dc: usize,
+    ac: usize,
+}
+
+fn read_scan(body: &[u8], frame: &Frame) -> Result<Vec<ScanComponent>, JpegError> {
+    let count = usize::from(*body.first().ok_or(JpegError::Truncated("scan header"))?);
+    if count == 0 || count > 4 || body.len() < 1 + 2 * count + 3 {
+        return Err(JpegError::Invalid("scan header".into()));
+    }
+    let mut out = Vec::with_capacity(count);
+    for c in body[1..1 + 2 * count].chunks_exact(2) {
+        let index = frame
+            .components
+            .iter()
+            .position(|fc| fc.id == c[0])
+            .ok_or_else(|| JpegError::Invalid(format!("scan names unknown component {}", c[0])))?;
+        out.push(ScanComponent {
+            index,
+            dc: usize::from(c[1] >> 4),
+            ac: usize::from(c[1] & 15),
+        });
+    }
+    let tail = &body[1 + 2 * count..];
+    if tail[0] != 0 || tail[1] != 63 || tail[2] != 0 {
+        return Err(JpegError::Unsupported(
+            "a spectral selection (progressive scan)".into(),
+        ));
+    }
+    Ok(out)
+}
+
+struct Tables<'a> {
+    quant: &'a [Option<[u16; 64]>; 4],
+    dc: &'a [Option<Huffman>; 4],
+    ac: &'a [Option<Huffman>; 4],
+}
+
+/// Decodes one scan starting at `pos`; returns the position after it.
+fn decode_scan(
+    data: &[u8],
+    pos: usize,
+    frame: &mut Frame,
+    scan: &[ScanComponent],
+    tables: &Tables<'_>,
+    restart_interval: usize,
+) -> Result<usize, JpegError> {
+    let missing = |what: &str| JpegError::Invalid(format!("scan uses an undefined {what}"));
+    let mut resolved = Vec::with_capacity(scan.len());
+    for sc in scan {
+        let component = &frame.components[sc.index];
+        let q = tables
+            .quant
+            .get(component.quant)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| missing("quantisation table"))?;
+        let dc = tables
+            .dc
+            .get(sc.dc)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| missing("DC table"))?;
+        let ac = tables
+            .ac
+            .get(sc.ac)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| missing("AC table"))?;
+        resolved.push((sc.index, q, dc, ac));
+    }
+    for c in &mut frame.components {
+        c.dc_pred = 0;
+    }
+    let shift = 1i32 << (frame.precision - 1);
+    let max = (1i32 << frame.precision) - 1;
+    let mut bits = BitReader::new(data, pos);
+    let mut block = [0i32; 64];
+    // A non-interleaved scan covers the component's own blocks, only
+    // those inside the image (A.2.2); an interleaved one whole MCUs.
+    let units: Vec<(usize, usize, usize)> = if resolved.len() == 1 {
+        let c = &frame.components[resolved[0].0];
+        let w = (frame.width * c.h).div_ceil(frame.h_max).div_ceil(8);
+        let h = (frame.height * c.v).div_ceil(frame.v_max).div_ceil(8);
+        (0..h)
+            .flat_map(|by| (0..w).map(move |bx| (0, bx, by)))
+            .collect()
+    } else {
+        (0..frame.mcus_y)
+            .flat_map(|my| (0..frame.mcus_x).map(move |mx| (1, mx, my)))
+            .collect()
+    };
+    for (n, &(kind, ux, uy)) in units.iter().enumerate() {
+        if restart_interval > 0 && n > 0 && n % restart_interval == 0 {
+            bits.restart()?;
+            for c in &mut frame.components {
+                c.dc_pred = 0;
+            }
+        }
+        for &(index, q, dc, ac) in &resolved {
+            let (h, v) = if kind == 0 {
+                (1, 1)
+            } else {
+                (frame.components[index].h, frame.components[index].v)
+            };
+            for by in 0..v {
+                for bx in 0..h {
+                    let c = &mut frame.components[index];
+                    block.fill(0);
+                    let size = dc.decode(&mut bits)?;
+                    c.dc_pred += bits.receive_extend(size)?;
+                    block[0] = c.dc_pred * i32::from(q[0]);
+                    let mut k = 1;
+                    while k < 64 {
+                        let rs = ac.decode(&mut bits)?;
+                        let (run, size) = (usize::from(rs >> 4), rs & 15);
+                        if size == 0 {
+                            if run == 15 {
+                                k += 16;
+                                continue;
+                            }
+                            break;
+                        }
+                        k += run;
+                        if k > 63 {
+                            return Err(JpegError::Invalid("AC run past the block".into()));
+                        }
+                        block[ZIGZAG[k]] = bits.receive_extend(size)? * i32::from(q[k]);
+                        k += 1;
+                    }
+                    let (px, py) = if kind == 0 {
+                        (ux, uy)
+                    } else {
+                        (ux * h + bx, uy * v + by)
+                    };
+                    let stride = c.blocks_w * 8;
+                    let samples = idct(&block);
+                    for y in 0..8 {
+                        let row = (py * 8 + y) * stride + px * 8;
+                        for x in 0..8 {
+                            let value = (samples[y * 8 + x] + shift).clamp(0, max);
+                            c.plane[row + x] = value as u16;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(bits.end())
+}
+
+/// The 8x8 inverse DCT (A.3.3), in double precision, rounded.
+fn idct(block: &[i32; 64]) -> [i32; 64] {
+    use std::f64::consts::{FRAC_1_SQRT_2, PI};
+    use std::sync::OnceLock;
+    static COS: OnceLock<[[f64; 8]; 8]> = OnceLock::new();
+    // COS[x][u] = C(u) cos((2x + 1) u pi / 16) / 2
+    let cos = COS.get_or_init(|| {
+        let mut t = [[0.0; 8]; 8];
+        for (x, row) in t.iter_mut().enumerate() {
+            for (u, value) in row.iter_mut().enumerate() {
+                let c = if u == 0 { FRAC_1_SQRT_2 } else { 1.0 };
+                *value = c * ((2 * x + 1) as f64 * u as f64 * PI / 16.0).cos() / 2.0;
+            }
+        }
+        t
+    });
+    let mut rows = [0.0f64; 64];
+    for v in 0..8 {
+        for x in 0..8 {
+            rows[v * 8 + x] = (0..8)
+                .map(|u| cos[x][u] * f64::from(block[v * 8 + u]))
+                .sum();
+        }
+    }
+    let mut out = [0i32; 64];
+    for y in 0..8 {
+        for x in 0..8 {
+            let s: f64 = (0..8).map(|v| cos[y][v] * rows[v * 8 + x]).sum();
+            out[y * 8 + x] = s.round() as i32;
+        }
+    }
+    out
+}
+
+/// Interleaves the component planes at full resolution (chroma planes of
+/// lower sampling are replicated).
+fn assemble(frame: &Frame) -> Decoded {
+    let count = frame.components.len();
+    let mut samples = vec![0u16; frame.width * frame.height * count];
+    for (ci, c) in frame.components.iter().enumerate() {
+        let stride = c.blocks_w * 8;
+        for y in 0..frame.height {
+            let sy = y * c.v / frame.v_max;
+            for x in 0..frame.width {
+                let sx = x * c.h / frame.h_max;
+                samples[(y * frame.width + x) * count + ci] = c.plane[sy * stride + sx];
+            }
+        }
+    }
+    Decoded {
+        width: frame.width as u32,
+        height: frame.height as u32,
+        components: count as u16,
+        precision: frame.precision,
+        samples,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 12-bit, 16x8 grayscale JPEG, two blocks with only a DC value:
+    /// stored 1000 and [`second_value`] (DC = (value - 2048) * 8 / q with
+    /// q = 2), every difference of category 13 so one code serves all.
+    fn two_flat_blocks(restart: bool) -> Vec<u8> {
+        let mut j = vec![0xFF, 0xD8];
+        // DQT: 8-bit table 0, all 2.
+        j.extend([0xFF, 0xDB, 0, 67, 0x00]);
+        j.extend([2u8; 64]);
+        // SOF1: 12-bit, 8 rows, 16 columns, one component.
+        j.extend([0xFF, 0xC1, 0, 11, 12, 0, 8, 0, 16, 1, 1, 0x11, 0]);
+        // DHT DC 0: one code of length 1 for category 13 ("0"), and
+        // AC 0: one code of length 1 for EOB ("0").
+        j.extend([
+            0xFF, 0xC4, 0, 20, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 13,
+        ]);
+        j.extend([
+            0xFF, 0xC4, 0, 20, 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        if restart {
+            j.extend([0xFF, 0xDD, 0, 4, 0, 1]);
+        }
+        j.extend([0xFF, 0xDA, 0, 8, 1, 1, 0x00, 0, 63, 0]);
+        // DC diff of block 1: (1000 - 2048) * 8 / 2 = -4192, 13 bits:
+        // -4192 + 8191 = 3999. Block 2: with a restart the predictor is
+        // reset, so the diff is (3500-2048)*4 = 5808; else it is
+        // (3000-2048)*4 + 4192 = 8000.
+        let second = if restart { 5808 } else { 8000 };
+        let mut bits: Vec<u8> = Vec::new();
+        let mut scan = Vec::new();
+        push(&mut bits, 0, 1);
+        push(&mut bits, 3999, 13);
+        push(&mut bits, 0, 1);
+        if restart {
+            flush(&mut bits, &mut scan);
+            scan.extend([0xFF, 0xD0]);
+        }
+        push(&mut bits, 0, 1);
+        push(&mut bits, second, 13);
+        push(&mut bits, 0, 1);
+        flush(&mut bits, &mut scan);
+        j.extend(scan);
+        j.extend([0xFF, 0xD9]);
+        j
+    }
+
+    fn push(bits: &mut Vec<u8>, value: u32, n: u32) {
+        for i in (0..n).rev() {
+            bits.push(((value >> i) & 1) as u8);
+        }
+    }
+
+    /// Pads with 1 bits to a byte boundary and stuffs 0xFF bytes.
+    fn flush(bits: &mut Vec<u8>, out: &mut Vec<u8>) {
+        while !bits.len().is_multiple_of(8) {
+            bits.push(1);
+        }
+        for byte in bits.chunks(8) {
+            let b = byte.iter().fold(0u8, |acc, &x| (acc << 1) | x);
+            out.push(b);
+            if b == 0xFF {
+                out.push(0);
+            }
+        }
+        bits.clear();
+    }
+
+    fn second_value(restart: bool) -> u16 {
+        if restart { 3500 } else { 3000 }
+    }
+
+    #[test]
+    fn twelve_bit_flat_blocks_decode_to_their_dc_value() {
+        for restart in [false, true] {
+            let stream = two_flat_blocks(restart);
+            assert_eq!(frame_header(&stream), Some((0xC1, 12)));
+            let image = decode(&stream).unwrap();
+            assert_eq!((image.width, image.height, image.precision), (16, 8, 12));
+            for y in 0..8 {
+                let row = &image.samples[y * 16..y * 16 + 16];
+                assert!(row[..8].iter().all(|&s| s == 1000), "{restart} {row:?}");
+                assert!(
+                    row[8..].iter().all(|&s| s == second_value(restart)),
+                    "{restart} {row:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_and_progressive_streams_are_errors_not_panics() {
+        let stream = two_flat_blocks(false);
+        for cut in 0..stream.len() {
+            let _ = decode(&stream[..cut]);
+        }
+        let mut progressive = stream.clone();
+        let sof = progressive
+            .windows(2)
+            .position(|w| w == [0xFF, 0xC1])
+            .unwrap();
+        progressive[sof + 1] = 0xC2;
+        assert!(matches!(
+            decode(&progressive),
+            Err(JpegError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn idct_of_a_dc_coefficient_is_flat() {
+        let mut block = [0i32; 64];
+        block[0] = 80;
+        assert!(idct(&block).iter().all(|&v| v == 10));
+    }
+}
