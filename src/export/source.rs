@@ -18,7 +18,8 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use super::{PixelError, guard, jpeg12, rle};
 use crate::render::{
-    Imaging, Lut, Modality, Palette, Photometric, PixelLayout, VoiFunction, Window,
+    Imaging, Lut, Modality, Palette, Photometric, PixelLayout, PresentationShape, VoiFunction,
+    Window,
 };
 use crate::stream::{meta, open_file, sniff};
 
@@ -482,13 +483,20 @@ fn read_imaging(obj: &InMemDicomObject) -> Result<Imaging, PixelError> {
         chroma_subsampled: photometric == Photometric::YbrFull422 && samples_per_pixel == 3,
     };
 
-    let modality = match first_item(obj, tags::MODALITY_LUT_SEQUENCE)
-        .and_then(|item| read_lut(item, tags::LUT_DESCRIPTOR, tags::LUT_DATA, signed))
-    {
-        Some(lut) => Modality::Lut(lut),
-        None => {
-            let (slope, intercept) = rescale(obj);
-            Modality::Rescale { slope, intercept }
+    let modality = if is_xa_or_xrf(obj) {
+        // XA and XRF use their Modality LUT backwards, to go from stored
+        // values to beam intensity, not before display (PS3.3 C.8.7.1.1.2,
+        // C.11.1); DCMTK ignores it for these classes too.
+        Modality::default()
+    } else {
+        match first_item(obj, tags::MODALITY_LUT_SEQUENCE)
+            .and_then(|item| read_lut(item, tags::LUT_DESCRIPTOR, tags::LUT_DATA, signed))
+        {
+            Some(lut) => Modality::Lut(lut),
+            None => {
+                let (slope, intercept) = rescale(obj);
+                Modality::Rescale { slope, intercept }
+            }
         }
     };
     let (centers, widths) = (
@@ -542,6 +550,10 @@ fn read_imaging(obj: &InMemDicomObject) -> Result<Imaging, PixelError> {
     } else {
         None
     };
+    let presentation = obj
+        .get(tags::PRESENTATION_LUT_SHAPE)
+        .and_then(|e| e.to_str().ok())
+        .and_then(|s| PresentationShape::parse(&s));
     Ok(Imaging {
         layout,
         photometric,
@@ -550,17 +562,41 @@ fn read_imaging(obj: &InMemDicomObject) -> Result<Imaging, PixelError> {
         voi_function,
         voi_luts,
         palette,
+        presentation,
     })
 }
 
+/// SOP classes whose Modality LUT is not applied for display.
+fn is_xa_or_xrf(obj: &InMemDicomObject) -> bool {
+    let class = obj
+        .get(tags::SOP_CLASS_UID)
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+        .unwrap_or_default();
+    matches!(
+        class.as_str(),
+        // X-Ray Angiographic, X-Ray Radiofluoroscopic, retired XA Bi-plane.
+        "1.2.840.10008.5.1.4.1.1.12.1"
+            | "1.2.840.10008.5.1.4.1.1.12.2"
+            | "1.2.840.10008.5.1.4.1.1.12.3"
+    )
+}
+
 /// Rescale slope and intercept: top level, else the shared or first
-/// per-frame Pixel Value Transformation of an enhanced object.
+/// per-frame Pixel Value Transformation of an enhanced object, else, for an
+/// RT Dose, Dose Grid Scaling (stored values times it are Gy, PS3.3
+/// C.8.8.3.4.4). Both slope and intercept must be there, as the standard
+/// requires and DCMTK checks: a lone one is ignored rather than guessed.
 fn rescale(obj: &InMemDicomObject) -> (f64, f64) {
     let read = |o: &InMemDicomObject| {
         let slope = floats(o, tags::RESCALE_SLOPE).first().copied();
         let intercept = floats(o, tags::RESCALE_INTERCEPT).first().copied();
-        (slope.is_some() || intercept.is_some())
-            .then(|| (slope.unwrap_or(1.0), intercept.unwrap_or(0.0)))
+        match (slope, intercept) {
+            (Some(slope), Some(intercept)) if slope != 0.0 && slope.is_finite() => {
+                intercept.is_finite().then_some((slope, intercept))
+            }
+            _ => None,
+        }
     };
     if let Some(found) = read(obj) {
         return found;
@@ -575,6 +611,12 @@ fn rescale(obj: &InMemDicomObject) -> (f64, f64) {
         {
             return found;
         }
+    }
+    if let Some(&scaling) = floats(obj, tags::DOSE_GRID_SCALING).first()
+        && scaling > 0.0
+        && scaling.is_finite()
+    {
+        return (scaling, 0.0);
     }
     (1.0, 0.0)
 }
