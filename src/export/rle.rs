@@ -32,10 +32,12 @@ pub enum RleError {
     Bits(u16),
 }
 
-/// Whether `data` starts like an RLE frame of `segments` segments: lets a
-/// caller find where frames start among fragments without an offset table.
+/// Whether `data` starts like an RLE frame of `segments` segments (the
+/// count, then a first offset of 64): lets a caller find where frames
+/// start among fragments without an offset table. Only 8 bytes are
+/// needed, since a frame's header may itself be cut by a fragment end.
 pub fn looks_like_header(data: &[u8], segments: usize) -> bool {
-    data.len() >= 64
+    data.len() >= 8
         && u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize == segments
         && u32::from_le_bytes([data[4], data[5], data[6], data[7]]) == 64
 }
