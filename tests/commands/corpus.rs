@@ -55,10 +55,15 @@ fn dicom_files(root: &Path) -> Vec<PathBuf> {
 
 /// Renders frame 1 with the min-max window, 8 bits.
 fn ours(path: &Path) -> Result<dicommanager::render::Image, PixelError> {
+    ours_with(path, WindowChoice::MinMax)
+}
+
+/// Renders frame 1 with `window`, 8 bits.
+fn ours_with(path: &Path, window: WindowChoice) -> Result<dicommanager::render::Image, PixelError> {
     let source = PixelSource::open(path)?;
     let (bytes, imaging) = source.frame(0)?;
     let options = RenderOptions {
-        window: WindowChoice::MinMax,
+        window,
         depth: Depth::Eight,
     };
     Ok(render(&bytes, &imaging, &options)?)
@@ -136,11 +141,18 @@ fn dcmtk_tool(path: &Path) -> &'static str {
     if jpeg_ls { "dcml2pnm" } else { "dcmj2pnm" }
 }
 
-/// Runs DCMTK on `path` and reads its PNG; `None` when DCMTK cannot.
+/// Runs DCMTK's min-max rendering on `path` and reads its PNG; `None` when
+/// DCMTK cannot.
 fn dcmtk(path: &Path, out: &Path, extra: &[&str]) -> Option<super::harness::Png> {
+    dcmtk_with(path, out, &[&["+Wm"], extra].concat())
+}
+
+/// Runs DCMTK with `args` on `path` and reads its PNG; `None` when DCMTK
+/// cannot.
+fn dcmtk_with(path: &Path, out: &Path, args: &[&str]) -> Option<super::harness::Png> {
     let status = Command::new(dcmtk_tool(path))
-        .args(["--write-png", "+Wm"])
-        .args(extra)
+        .arg("--write-png")
+        .args(args)
         .arg(path)
         .arg(out)
         .output()
@@ -254,4 +266,73 @@ fn matches_dcmtk_within_one_level() {
     );
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(compared > 0, "no file compared");
+}
+
+/// The default rendering (the file's first window, else its first VOI LUT)
+/// against `dcmj2pnm +Wi 1` / `+Wl 1` on every corpus file that has one.
+#[test]
+fn file_window_matches_dcmtk_within_one_level() {
+    let Some(root) = corpus() else {
+        return;
+    };
+    if !have("dcmj2pnm") {
+        assert!(
+            std::env::var_os("DICOMMANAGER_REQUIRE_DCMTK").is_none(),
+            "DCMTK (dcmj2pnm) is required but not installed"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut compared, mut worst) = (0, 1.0f64);
+    let mut failures = Vec::new();
+    for (i, path) in dicom_files(&root).into_iter().enumerate() {
+        let Ok(source) = PixelSource::open(&path) else {
+            continue;
+        };
+        let imaging = source.imaging();
+        let args: &[&str] = match imaging.windows.first() {
+            Some(w) if w.width >= 1.0 => &["+Wi", "1"],
+            Some(_) => continue,
+            None if !imaging.voi_luts.is_empty() => &["+Wl", "1"],
+            None => continue,
+        };
+        let name = path
+            .strip_prefix(&root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let reference = tmp.path().join(format!("{i}.png"));
+        let Some(theirs) = dcmtk_with(&path, &reference, args) else {
+            continue;
+        };
+        let mine = match ours_with(&path, WindowChoice::File) {
+            Ok(image) => image,
+            Err(err) => {
+                failures.push(format!("{name}: DCMTK renders it, we fail: {err}"));
+                continue;
+            }
+        };
+        match agreement(&theirs, &mine) {
+            Ok(share) => {
+                compared += 1;
+                worst = worst.min(share);
+                eprintln!(
+                    "{:>8.3}% within 1 level  {name} ({})",
+                    share * 100.0,
+                    args.join(" ")
+                );
+                if share < REQUIRED_MATCH {
+                    failures.push(format!("{name}: only {:.2}% within 1 level", share * 100.0));
+                }
+            }
+            Err(why) => failures.push(format!("{name}: {why}")),
+        }
+    }
+    eprintln!(
+        "file window vs DCMTK: {compared} files compared, worst {:.3}%, {} failures",
+        worst * 100.0,
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(compared > 0, "no file with a window compared");
 }
