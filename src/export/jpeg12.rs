@@ -5,10 +5,12 @@
 //! JPEG only, and 12-bit extended is common in older CT, MR and XA archives,
 //! so this small decoder fills the gap. It covers what that process allows:
 //! Huffman coding, sequential scans (interleaved or not), 8- or 16-bit
-//! quantisation tables, restart intervals, any sampling factors (chroma is
-//! replicated, as DCMTK's 12-bit libjpeg does without fancy upsampling
-//! for non-2x factors). Progressive, arithmetic and hierarchical JPEG are
-//! refused with a reason. Samples come back as stored, one `u16` per
+//! quantisation tables, restart intervals, any sampling factors. The IDCT
+//! is the integer one DCMTK's libjpeg uses, so grayscale output matches
+//! `dcmj2pnm` sample for sample; subsampled chroma is replicated where
+//! libjpeg interpolates (12-bit colour JPEG is rare in DICOM).
+//! Progressive, arithmetic and hierarchical JPEG are refused with a
+//! reason. Samples come back as stored, one `u16` per
 //! sample, components interleaved; colour conversion is left to the
 //! caller, which knows the Photometric Interpretation.
 
@@ -600,7 +602,7 @@ fn decode_scan(
                         (ux * h + bx, uy * v + by)
                     };
                     let stride = c.blocks_w * 8;
-                    let samples = idct(&block);
+                    let samples = idct(&block, frame.precision);
                     for y in 0..8 {
                         let row = (py * 8 + y) * stride + px * 8;
                         for x in 0..8 {
@@ -615,38 +617,84 @@ fn decode_scan(
     Ok(bits.end())
 }
 
-/// The 8x8 inverse DCT (A.3.3), in double precision, rounded.
-fn idct(block: &[i32; 64]) -> [i32; 64] {
-    use std::f64::consts::{FRAC_1_SQRT_2, PI};
-    use std::sync::OnceLock;
-    static COS: OnceLock<[[f64; 8]; 8]> = OnceLock::new();
-    // COS[x][u] = C(u) cos((2x + 1) u pi / 16) / 2
-    let cos = COS.get_or_init(|| {
-        let mut t = [[0.0; 8]; 8];
-        for (x, row) in t.iter_mut().enumerate() {
-            for (u, value) in row.iter_mut().enumerate() {
-                let c = if u == 0 { FRAC_1_SQRT_2 } else { 1.0 };
-                *value = c * ((2 * x + 1) as f64 * u as f64 * PI / 16.0).cos() / 2.0;
-            }
-        }
-        t
-    });
-    let mut rows = [0.0f64; 64];
-    for v in 0..8 {
-        for x in 0..8 {
-            rows[v * 8 + x] = (0..8)
-                .map(|u| cos[x][u] * f64::from(block[v * 8 + u]))
-                .sum();
+/// The 8x8 inverse DCT (A.3.3) in the integer form of the IJG library's
+/// "islow" method (the Loeffler-Ligtenberg-Moschytz factorisation, 13-bit
+/// fixed-point constants), which is what DCMTK's decoders use by default:
+/// the same arithmetic gives the same samples, where a floating-point IDCT
+/// is off by one on some of them. Returns samples before the level shift.
+fn idct(block: &[i32; 64], precision: u8) -> [i32; 64] {
+    // Bits kept between the passes: fewer for 12-bit to stay in range.
+    let pass1: u32 = if precision == 8 { 2 } else { 1 };
+    let mut work = [0i64; 64];
+    for column in 0..8 {
+        let input: [i64; 8] = std::array::from_fn(|row| i64::from(block[row * 8 + column]));
+        let out = idct_1d(&input);
+        for (row, value) in out.into_iter().enumerate() {
+            work[row * 8 + column] = descale(value, CONST_BITS - pass1);
         }
     }
-    let mut out = [0i32; 64];
-    for y in 0..8 {
-        for x in 0..8 {
-            let s: f64 = (0..8).map(|v| cos[y][v] * rows[v * 8 + x]).sum();
-            out[y * 8 + x] = s.round() as i32;
+    let mut samples = [0i32; 64];
+    for row in 0..8 {
+        let input: [i64; 8] = std::array::from_fn(|column| work[row * 8 + column]);
+        let out = idct_1d(&input);
+        for (column, value) in out.into_iter().enumerate() {
+            samples[row * 8 + column] = descale(value, CONST_BITS + pass1 + 3) as i32;
         }
     }
-    out
+    samples
+}
+
+const CONST_BITS: u32 = 13;
+
+/// `x / 2^n`, rounded half up, in integers.
+fn descale(x: i64, n: u32) -> i64 {
+    (x + (1 << (n - 1))) >> n
+}
+
+/// One 8-point pass, scaled by `2^CONST_BITS` (and by sqrt(8) overall,
+/// which the two descales remove).
+fn idct_1d(x: &[i64; 8]) -> [i64; 8] {
+    // round(c * 2^13) for the rotation constants.
+    const F0_298: i64 = 2446;
+    const F0_390: i64 = 3196;
+    const F0_541: i64 = 4433;
+    const F0_765: i64 = 6270;
+    const F0_899: i64 = 7373;
+    const F1_175: i64 = 9633;
+    const F1_501: i64 = 12299;
+    const F1_847: i64 = 15137;
+    const F1_961: i64 = 16069;
+    const F2_053: i64 = 16819;
+    const F2_562: i64 = 20995;
+    const F3_072: i64 = 25172;
+    // Even part.
+    let z1 = (x[2] + x[6]) * F0_541;
+    let t2 = z1 - x[6] * F1_847;
+    let t3 = z1 + x[2] * F0_765;
+    let t0 = (x[0] + x[4]) << CONST_BITS;
+    let t1 = (x[0] - x[4]) << CONST_BITS;
+    let (t10, t13, t11, t12) = (t0 + t3, t0 - t3, t1 + t2, t1 - t2);
+    // Odd part.
+    let (o0, o1, o2, o3) = (x[7], x[5], x[3], x[1]);
+    let z5 = (o0 + o3 + o1 + o2) * F1_175;
+    let z1 = -(o0 + o3) * F0_899;
+    let z2 = -(o1 + o2) * F2_562;
+    let z3 = -(o0 + o2) * F1_961 + z5;
+    let z4 = -(o1 + o3) * F0_390 + z5;
+    let o0 = o0 * F0_298 + z1 + z3;
+    let o1 = o1 * F2_053 + z2 + z4;
+    let o2 = o2 * F3_072 + z2 + z3;
+    let o3 = o3 * F1_501 + z1 + z4;
+    [
+        t10 + o3,
+        t11 + o2,
+        t12 + o1,
+        t13 + o0,
+        t13 - o0,
+        t12 - o1,
+        t11 - o2,
+        t10 - o3,
+    ]
 }
 
 /// Interleaves the component planes at full resolution (chroma planes of
@@ -787,6 +835,42 @@ mod tests {
     fn idct_of_a_dc_coefficient_is_flat() {
         let mut block = [0i32; 64];
         block[0] = 80;
-        assert!(idct(&block).iter().all(|&v| v == 10));
+        assert!(idct(&block, 12).iter().all(|&v| v == 10));
+        assert!(idct(&block, 8).iter().all(|&v| v == 10));
+    }
+
+    #[test]
+    fn integer_idct_is_within_one_of_the_exact_transform() {
+        use std::f64::consts::PI;
+        let mut block = [0i32; 64];
+        for (i, b) in block.iter_mut().enumerate() {
+            *b = ((i as i32 * 37) % 200) - 100;
+        }
+        block[0] = 1200;
+        let exact = |x: usize, y: usize| -> f64 {
+            let c = |u: usize| if u == 0 { 1.0 / 2f64.sqrt() } else { 1.0 };
+            let mut sum = 0.0;
+            for v in 0..8 {
+                for u in 0..8 {
+                    sum += c(u)
+                        * c(v)
+                        * f64::from(block[v * 8 + u])
+                        * ((2 * x + 1) as f64 * u as f64 * PI / 16.0).cos()
+                        * ((2 * y + 1) as f64 * v as f64 * PI / 16.0).cos();
+                }
+            }
+            sum / 4.0
+        };
+        let out = idct(&block, 12);
+        for y in 0..8 {
+            for x in 0..8 {
+                let e = exact(x, y);
+                assert!(
+                    (f64::from(out[y * 8 + x]) - e).abs() <= 1.0,
+                    "{x},{y}: {} vs {e}",
+                    out[y * 8 + x]
+                );
+            }
+        }
     }
 }
