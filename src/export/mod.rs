@@ -4,7 +4,7 @@
 //! one file and names the outputs.
 
 mod guard;
-mod jpeg12;
+mod jpeg;
 mod rle;
 mod source;
 

@@ -16,7 +16,7 @@ use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject};
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
-use super::{PixelError, guard, jpeg12, rle};
+use super::{PixelError, guard, jpeg, rle};
 use crate::render::{
     Imaging, Lut, Modality, Palette, Photometric, PixelLayout, PresentationShape, VoiFunction,
     Window,
@@ -175,8 +175,13 @@ impl PixelSource {
             RLE_LOSSLESS => return self.decode_rle(index),
             JPEG_BASELINE | JPEG_EXTENDED => {
                 let stream = self.frame_stream(index, |f| f.starts_with(&[0xFF, 0xD8]))?;
-                if matches!(jpeg12::frame_header(&stream), Some((_, 12))) {
-                    return self.decode_jpeg12(&stream);
+                // Ours first (DCMTK's arithmetic, 12-bit too); jpeg-decoder
+                // for what ours refuses (progressive), 8-bit only.
+                match self.decode_jpeg_own(&stream) {
+                    Ok(frame) => return Ok(frame),
+                    Err(OwnJpeg::Refused(_))
+                        if !matches!(jpeg::frame_header(&stream), Some((_, 12))) => {}
+                    Err(OwnJpeg::Refused(err) | OwnJpeg::Failed(err)) => return Err(err),
                 }
                 if let Some(decoded) = self.decode_jpeg_rgb(&stream)? {
                     return Ok(decoded);
@@ -299,19 +304,47 @@ impl PixelSource {
         Ok((Cow::Owned(bytes), imaging))
     }
 
-    /// 12-bit JPEG extended, decoded here: see [`super::jpeg12`].
-    fn decode_jpeg12(&self, stream: &[u8]) -> Result<Frame<'_>, PixelError> {
-        let decoded = jpeg12::decode(stream).map_err(|e| self.decode_error(e))?;
+    /// JPEG baseline and extended (8- and 12-bit), decoded here: see
+    /// [`super::jpeg`]. YCbCr is converted to RGB when the file says YBR_*,
+    /// as DCMTK does; a file that says RGB is taken as it is.
+    fn decode_jpeg_own(&self, stream: &[u8]) -> Result<Frame<'_>, OwnJpeg> {
+        let ycc = matches!(
+            self.imaging.photometric,
+            Photometric::YbrFull | Photometric::YbrFull422 | Photometric::YbrOther(_)
+        );
+        let decoded = jpeg::decode(stream, ycc).map_err(|e| match e {
+            jpeg::JpegError::Unsupported(_) => OwnJpeg::Refused(self.decode_error(e)),
+            _ => OwnJpeg::Failed(self.decode_error(e)),
+        })?;
+        let layout = &self.imaging.layout;
+        if (decoded.width, decoded.height) != (layout.columns, layout.rows) {
+            return Err(OwnJpeg::Failed(self.decode_error(format!(
+                "the JPEG image is {}x{}, the header says {}x{} (Columns x Rows)",
+                decoded.width, decoded.height, layout.columns, layout.rows
+            ))));
+        }
         let mut imaging = self.imaging.clone();
+        let (bits_allocated, bytes): (u16, Vec<u8>) = if decoded.precision == 8 {
+            (8, decoded.samples.iter().map(|&s| s as u8).collect())
+        } else {
+            (
+                16,
+                decoded
+                    .samples
+                    .iter()
+                    .flat_map(|s| s.to_le_bytes())
+                    .collect(),
+            )
+        };
         let bits_stored = match self.imaging.layout.bits_stored {
-            b @ 1..=16 => b,
+            b @ 1..=16 if b <= bits_allocated => b,
             _ => u16::from(decoded.precision),
         };
         imaging.layout = PixelLayout {
             rows: decoded.height,
             columns: decoded.width,
             samples_per_pixel: decoded.components,
-            bits_allocated: 16,
+            bits_allocated,
             bits_stored,
             high_bit: bits_stored - 1,
             signed: self.imaging.layout.signed,
@@ -319,17 +352,9 @@ impl PixelSource {
             chroma_subsampled: false,
         };
         if decoded.components == 3 {
-            // Chroma was upsampled: what is left is plain YBR_FULL or RGB.
-            imaging.photometric = match imaging.photometric {
-                Photometric::Rgb => Photometric::Rgb,
-                _ => Photometric::YbrFull,
-            };
+            // Converted above, or RGB as stored: interleaved RGB now.
+            imaging.photometric = Photometric::Rgb;
         }
-        let bytes = decoded
-            .samples
-            .iter()
-            .flat_map(|s| s.to_le_bytes())
-            .collect();
         Ok((Cow::Owned(bytes), imaging))
     }
 
@@ -353,6 +378,13 @@ impl PixelSource {
         imaging.layout.planar = false;
         Ok(Some((Cow::Owned(pixels), imaging)))
     }
+}
+
+/// How our JPEG decoder failed: a stream it does not take (another decoder
+/// may), or one it found damaged or inconsistent (final).
+enum OwnJpeg {
+    Refused(PixelError),
+    Failed(PixelError),
 }
 
 const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";

@@ -6,7 +6,8 @@ use predicates::prelude::*;
 
 use super::harness::{
     Fixture, assert_matches_dcmtk, assert_matches_dcmtk_of, bin, dcmj2pnm_available, dcmtk_run,
-    export_ok, export_png, jpeg_flat_blocks, offset_table, read_png, rle_frame, split_at,
+    export_ok, export_png, jpeg_flat_blocks, jpeg_lossless_flat, offset_table, read_png, rle_frame,
+    split_at,
 };
 
 #[test]
@@ -509,16 +510,15 @@ fn rt_dose_32_bit() {
 }
 
 /// A panic inside a decoder (here dicom-pixeldata's JPEG adapter, handed a
-/// JPEG larger than the image the header declares) is one error line,
-/// without the panic hook's message or a backtrace, and exit code 1.
+/// lossless JPEG larger than the image the header declares, which it
+/// copies past its buffer) is one error line, without the panic hook's
+/// message or a backtrace, and exit code 1.
 #[test]
 fn decoder_panic_is_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let mut f = Fixture::mono_module(8, 8, 8, 8, "MONOCHROME2");
-    f.transfer_syntax("1.2.840.10008.1.2.4.50").encapsulated(
-        vec![],
-        vec![jpeg_flat_blocks(8, 4, &[10, 20, 30, 40, 50, 60, 70, 80])],
-    );
+    f.transfer_syntax("1.2.840.10008.1.2.4.70")
+        .encapsulated(vec![], vec![jpeg_lossless_flat(32, 16)]);
     let input = f.write(&dir.path().join("lies.dcm"));
     let out = bin()
         .args(["export", "-s"])
@@ -539,6 +539,24 @@ fn decoder_panic_is_one_line() {
         !stderr.contains("panicked") && !stderr.contains("backtrace"),
         "{stderr}"
     );
+
+    // Our own JPEG decoder checks the size instead of crashing.
+    let mut f = Fixture::mono_module(8, 8, 8, 8, "MONOCHROME2");
+    f.transfer_syntax("1.2.840.10008.1.2.4.50").encapsulated(
+        vec![],
+        vec![jpeg_flat_blocks(8, 4, &[10, 20, 30, 40, 50, 60, 70, 80])],
+    );
+    let input = f.write(&dir.path().join("bigger.dcm"));
+    bin()
+        .args(["export", "-s"])
+        .arg(&input)
+        .arg("-d")
+        .arg(dir.path().join("bigger.png"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "the JPEG image is 32x16, the header says 8x8",
+        ));
 }
 
 /// Damaged compressed pixel data of every kind: an error line each, never
@@ -635,4 +653,54 @@ fn single_file_destinations() {
         .success()
         .stdout(predicate::str::contains("(frame 2 of 3)"));
     assert!(folder.join("cine.png").is_file());
+}
+
+/// JPEG baseline written by DCMTK's `dcmcjpeg` from a colour image of odd
+/// size, in each chroma sampling it offers (4:4:4, 4:2:2, 4:1:1, RGB
+/// without transform) and with frames cut into 1 KB fragments: our
+/// decoder follows libjpeg's IDCT, upsampling and colour conversion, so
+/// every sample matches `dcmj2pnm`.
+#[test]
+fn jpeg_baseline_colour_from_dcmcjpeg_matches_dcmtk() {
+    if !dcmj2pnm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (rows, cols) = (61u16, 83u16);
+    let pixels: Vec<u8> = (0..rows)
+        .flat_map(|y| {
+            (0..cols).flat_map(move |x| {
+                let (fx, fy) = (f64::from(x), f64::from(y));
+                [
+                    (128.0 + 120.0 * (fx / 5.0).sin()) as u8,
+                    (fy * 8.0) as u8,
+                    if (x / 4 + y / 4) % 2 == 0 { 230 } else { 20 },
+                ]
+            })
+        })
+        .collect();
+    let native = Fixture::rgb8(rows, cols, &pixels).write(&dir.path().join("rgb.dcm"));
+    let variants: [(&str, &[&str]); 5] = [
+        ("422", &["+eb", "+s2"]),
+        ("444", &["+eb", "+s4"]),
+        ("411", &["+eb", "+np"]),
+        ("rgb", &["+eb", "+cr"]),
+        ("fragments", &["+eb", "+s2", "+fs", "1"]),
+    ];
+    for (name, options) in variants {
+        let input = dir.path().join(format!("jpeg_{name}.dcm"));
+        dcmtk_run("dcmcjpeg", options, &native, &input);
+        if name == "fragments" {
+            let object = dicom_object::open_file(&input).unwrap();
+            let fragments = object
+                .element(Tag(0x7FE0, 0x0010))
+                .unwrap()
+                .value()
+                .fragments()
+                .map_or(0, <[Vec<u8>]>::len);
+            assert!(fragments > 1, "one frame over {fragments} fragments");
+        }
+        let (max, _) = assert_matches_dcmtk(&input, &[], &[]);
+        assert_eq!(max, 0, "{name}: same arithmetic, same samples");
+    }
 }

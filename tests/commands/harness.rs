@@ -318,6 +318,26 @@ pub fn jpeg_flat_blocks(precision: u8, blocks_x: usize, values: &[u16]) -> Vec<u
     j
 }
 
+/// A lossless JPEG (SOF3, predictor 1) of `width` x `height` 8-bit
+/// samples, all 128: every difference is 0, coded as the single 1-bit
+/// code of a one-entry table.
+pub fn jpeg_lossless_flat(width: u16, height: u16) -> Vec<u8> {
+    let mut j = vec![0xFF, 0xD8, 0xFF, 0xC3, 0, 11, 8];
+    j.extend(height.to_be_bytes());
+    j.extend(width.to_be_bytes());
+    j.extend([1, 1, 0x11, 0]);
+    j.extend([
+        0xFF, 0xC4, 0, 20, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+    j.extend([0xFF, 0xDA, 0, 8, 1, 1, 0x00, 1, 0, 0]);
+    j.extend(vec![
+        0u8;
+        (usize::from(width) * usize::from(height)).div_ceil(8)
+    ]);
+    j.extend([0xFF, 0xD9]);
+    j
+}
+
 /// Whether DCMTK's `dcmj2pnm` is on PATH; with `DICOMMANAGER_REQUIRE_DCMTK`
 /// set (CI) its absence is a failure, as for `dcmdump`.
 pub fn dcmj2pnm_available() -> bool {

@@ -1,18 +1,18 @@
-//! A decoder for sequential DCT JPEG with 12-bit samples (ISO 10918-1
-//! process 4, "JPEG Extended", transfer syntax 1.2.840.10008.1.2.4.51).
+//! A decoder for sequential Huffman DCT JPEG, 8- and 12-bit (ISO 10918-1
+//! processes 1, 2 and 4: JPEG Baseline and Extended, transfer syntaxes
+//! 1.2.840.10008.1.2.4.50 and .51).
 //!
-//! jpeg-decoder, which dicom-pixeldata uses, decodes 8-bit DCT and lossless
-//! JPEG only, and 12-bit extended is common in older CT, MR and XA archives,
-//! so this small decoder fills the gap. It covers what that process allows:
-//! Huffman coding, sequential scans (interleaved or not), 8- or 16-bit
-//! quantisation tables, restart intervals, any sampling factors. The IDCT
-//! is the integer one DCMTK's libjpeg uses, so grayscale output matches
-//! `dcmj2pnm` sample for sample; subsampled chroma is replicated where
-//! libjpeg interpolates (12-bit colour JPEG is rare in DICOM).
-//! Progressive, arithmetic and hierarchical JPEG are refused with a
-//! reason. Samples come back as stored, one `u16` per
-//! sample, components interleaved; colour conversion is left to the
-//! caller, which knows the Photometric Interpretation.
+//! jpeg-decoder, which dicom-pixeldata uses, decodes 8-bit DCT only, and
+//! 12-bit extended is common in older CT, MR and XA archives. This decoder
+//! covers both precisions and does what DCMTK's libjpeg does, step for
+//! step, so that `export` matches `dcmj2pnm` sample for sample: the integer
+//! ("islow") IDCT, libjpeg's "fancy" triangular upsampling of 2:1 chroma,
+//! and its fixed-point YCbCr to RGB conversion. It takes Huffman coding,
+//! sequential scans (interleaved or not), 8- or 16-bit quantisation
+//! tables, restart intervals and any sampling factors. Progressive,
+//! arithmetic and hierarchical JPEG are refused with a reason (the caller
+//! can then try another decoder). Samples come back one `u16` per sample,
+//! components interleaved.
 
 /// Why a JPEG stream cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,10 +112,13 @@ impl Huffman {
     }
 
     fn decode(&self, bits: &mut BitReader<'_>) -> Result<u8, JpegError> {
-        let mut code = 0i32;
+        // Look at the next 16 bits once and find the code length in them
+        // (F.2.2.3 DECODE, without reading bit by bit).
+        let window = bits.peek16();
         for length in 1..=16 {
-            code = (code << 1) | bits.bit()?;
+            let code = (window >> (16 - length)) as i32;
             if code <= self.max_code[length] {
+                bits.consume(length as u32);
                 let index = self.val_ptr[length] + code - self.min_code[length];
                 return self
                     .values
@@ -174,8 +177,17 @@ impl<'a> BitReader<'a> {
         }
     }
 
-    fn bit(&mut self) -> Result<i32, JpegError> {
-        self.bits(1)
+    /// The next 16 bits, not consumed.
+    fn peek16(&mut self) -> u32 {
+        if self.count < 16 {
+            self.fill();
+        }
+        self.buffer >> 16
+    }
+
+    fn consume(&mut self, n: u32) {
+        self.buffer <<= n;
+        self.count -= n;
     }
 
     fn bits(&mut self, n: u32) -> Result<i32, JpegError> {
@@ -186,8 +198,7 @@ impl<'a> BitReader<'a> {
             self.fill();
         }
         let value = self.buffer >> (32 - n);
-        self.buffer <<= n;
-        self.count -= n;
+        self.consume(n);
         Ok(value as i32)
     }
 
@@ -283,8 +294,10 @@ fn segment(data: &[u8], pos: usize) -> Result<&[u8], JpegError> {
         .ok_or(JpegError::Truncated("marker segment"))
 }
 
-/// Decodes a sequential Huffman DCT JPEG stream (8- or 12-bit).
-pub fn decode(data: &[u8]) -> Result<Decoded, JpegError> {
+/// Decodes a sequential Huffman DCT JPEG stream (8- or 12-bit); with
+/// `ycc_to_rgb`, three components are taken as YCbCr and converted to RGB
+/// (DCMTK does so when the Photometric Interpretation is YBR_*).
+pub fn decode(data: &[u8], ycc_to_rgb: bool) -> Result<Decoded, JpegError> {
     if data.get(..2) != Some(&[0xFF, 0xD8]) {
         return Err(JpegError::Invalid("no start of image marker".into()));
     }
@@ -405,7 +418,11 @@ pub fn decode(data: &[u8]) -> Result<Decoded, JpegError> {
         }
     }
     let frame = frame.ok_or(JpegError::Truncated("no frame header"))?;
-    Ok(assemble(&frame))
+    let mut decoded = assemble(&frame);
+    if ycc_to_rgb && decoded.components == 3 {
+        ycc_to_rgb_in_place(&mut decoded.samples, decoded.precision);
+    }
+    Ok(decoded)
 }
 
 fn read_frame(body: &[u8]) -> Result<Frame, JpegError> {
@@ -697,27 +714,120 @@ fn idct_1d(x: &[i64; 8]) -> [i64; 8] {
     ]
 }
 
-/// Interleaves the component planes at full resolution (chroma planes of
-/// lower sampling are replicated).
+/// Interleaves the component planes at full resolution.
 fn assemble(frame: &Frame) -> Decoded {
     let count = frame.components.len();
-    let mut samples = vec![0u16; frame.width * frame.height * count];
+    let (width, height) = (frame.width, frame.height);
+    let mut samples = vec![0u16; width * height * count];
     for (ci, c) in frame.components.iter().enumerate() {
-        let stride = c.blocks_w * 8;
-        for y in 0..frame.height {
-            let sy = y * c.v / frame.v_max;
-            for x in 0..frame.width {
-                let sx = x * c.h / frame.h_max;
-                samples[(y * frame.width + x) * count + ci] = c.plane[sy * stride + sx];
-            }
+        let plane = upsample(frame, c);
+        for (i, &value) in plane.iter().enumerate() {
+            samples[i * count + ci] = value;
         }
     }
     Decoded {
-        width: frame.width as u32,
-        height: frame.height as u32,
+        width: width as u32,
+        height: height as u32,
         components: count as u16,
         precision: frame.precision,
         samples,
+    }
+}
+
+/// One component at the image's size, as libjpeg's upsampler (jdsample.c)
+/// makes it: full-size planes as they are, 2:1 horizontal or 2:1 both ways
+/// with its triangular ("fancy") filter, any other ratio by replication.
+fn upsample(frame: &Frame, c: &Component) -> Vec<u16> {
+    let (width, height) = (frame.width, frame.height);
+    let stride = c.blocks_w * 8;
+    // The component's own size (A.1.1), within its padded plane.
+    let dw = (width * c.h).div_ceil(frame.h_max);
+    let dh = (height * c.v).div_ceil(frame.v_max);
+    let at = |x: usize, y: usize| i32::from(c.plane[y * stride + x]);
+    let mut out = vec![0u16; width * height];
+    let h_ratio = frame.h_max / c.h;
+    let v_ratio = frame.v_max / c.v;
+    let exact = frame.h_max.is_multiple_of(c.h) && frame.v_max.is_multiple_of(c.v);
+    let fancy = exact && h_ratio == 2 && v_ratio <= 2 && dw > 2;
+    if fancy {
+        let mut row = vec![0u16; 2 * dw];
+        for y in 0..height {
+            let r = y / v_ratio;
+            // h2v2 mixes in the row above (even output rows) or below (odd
+            // ones), the first and last rows standing in for those beyond.
+            let column_sum = |x: usize| -> i32 {
+                if v_ratio == 1 {
+                    at(x, r)
+                } else {
+                    let other = if y % 2 == 0 {
+                        r.saturating_sub(1)
+                    } else {
+                        (r + 1).min(dh - 1)
+                    };
+                    3 * at(x, r) + at(x, other)
+                }
+            };
+            if v_ratio == 1 {
+                // h2v1: 3/4 of the nearer sample, 1/4 of the further one.
+                row[0] = at(0, r) as u16;
+                row[1] = ((3 * at(0, r) + at(1, r) + 2) >> 2) as u16;
+                for x in 1..dw - 1 {
+                    let v = 3 * at(x, r);
+                    row[2 * x] = ((v + at(x - 1, r) + 1) >> 2) as u16;
+                    row[2 * x + 1] = ((v + at(x + 1, r) + 2) >> 2) as u16;
+                }
+                let last = dw - 1;
+                row[2 * last] = ((3 * at(last, r) + at(last - 1, r) + 1) >> 2) as u16;
+                row[2 * last + 1] = at(last, r) as u16;
+            } else {
+                // Column sums of the previous, current and next input column.
+                let mut sums = (0, column_sum(0), column_sum(1));
+                row[0] = ((sums.1 * 4 + 8) >> 4) as u16;
+                row[1] = ((sums.1 * 3 + sums.2 + 7) >> 4) as u16;
+                for x in 1..dw - 1 {
+                    sums = (sums.1, sums.2, column_sum(x + 1));
+                    row[2 * x] = ((sums.1 * 3 + sums.0 + 8) >> 4) as u16;
+                    row[2 * x + 1] = ((sums.1 * 3 + sums.2 + 7) >> 4) as u16;
+                }
+                let (previous, this) = (sums.1, sums.2);
+                let last = dw - 1;
+                row[2 * last] = ((this * 3 + previous + 8) >> 4) as u16;
+                row[2 * last + 1] = ((this * 4 + 7) >> 4) as u16;
+            }
+            out[y * width..(y + 1) * width].copy_from_slice(&row[..width]);
+        }
+    } else {
+        for y in 0..height {
+            let sy = (y * c.v / frame.v_max).min(dh.saturating_sub(1));
+            for x in 0..width {
+                let sx = (x * c.h / frame.h_max).min(dw.saturating_sub(1));
+                out[y * width + x] = c.plane[sy * stride + sx];
+            }
+        }
+    }
+    out
+}
+
+/// YCbCr (JFIF, full range) to RGB in libjpeg's fixed point (jdcolor.c):
+/// 16 fractional bits, products rounded, results clamped.
+fn ycc_to_rgb_in_place(samples: &mut [u16], precision: u8) {
+    const SCALE: u32 = 16;
+    let fix = |x: f64| (x * f64::from(1u32 << SCALE) + 0.5) as i64;
+    let half = 1i64 << (SCALE - 1);
+    let center = 1i64 << (precision - 1);
+    let max = (1i64 << precision) - 1;
+    for ycc in samples.chunks_exact_mut(3) {
+        let (y, cb, cr) = (
+            i64::from(ycc[0]),
+            i64::from(ycc[1]) - center,
+            i64::from(ycc[2]) - center,
+        );
+        let r = y + ((fix(1.40200) * cr + half) >> SCALE);
+        let g = y + ((-fix(0.34414) * cb + half - fix(0.71414) * cr) >> SCALE);
+        let b = y + ((fix(1.77200) * cb + half) >> SCALE);
+        for (out, value) in ycc.iter_mut().zip([r, g, b]) {
+            *out = value.clamp(0, max) as u16;
+        }
     }
 }
 
@@ -800,7 +910,7 @@ mod tests {
         for restart in [false, true] {
             let stream = two_flat_blocks(restart);
             assert_eq!(frame_header(&stream), Some((0xC1, 12)));
-            let image = decode(&stream).unwrap();
+            let image = decode(&stream, false).unwrap();
             assert_eq!((image.width, image.height, image.precision), (16, 8, 12));
             for y in 0..8 {
                 let row = &image.samples[y * 16..y * 16 + 16];
@@ -817,7 +927,7 @@ mod tests {
     fn truncated_and_progressive_streams_are_errors_not_panics() {
         let stream = two_flat_blocks(false);
         for cut in 0..stream.len() {
-            let _ = decode(&stream[..cut]);
+            let _ = decode(&stream[..cut], false);
         }
         let mut progressive = stream.clone();
         let sof = progressive
@@ -826,9 +936,17 @@ mod tests {
             .unwrap();
         progressive[sof + 1] = 0xC2;
         assert!(matches!(
-            decode(&progressive),
+            decode(&progressive, false),
             Err(JpegError::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn ycc_grays_stay_gray_and_red_is_red() {
+        let mut px = [128u16, 128, 128, 76, 85, 255];
+        ycc_to_rgb_in_place(&mut px, 8);
+        assert_eq!(px[..3], [128, 128, 128]);
+        assert!(px[3] >= 253 && px[4] <= 2 && px[5] <= 2, "{px:?}");
     }
 
     #[test]
