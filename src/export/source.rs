@@ -694,3 +694,62 @@ fn read_lut(obj: &InMemDicomObject, descriptor: Tag, data: Tag, signed: bool) ->
         data: values,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+
+    fn object(elements: &[(Tag, VR, &str)]) -> InMemDicomObject {
+        let mut obj = InMemDicomObject::new_empty();
+        for &(tag, vr, value) in elements {
+            obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+        }
+        obj
+    }
+
+    #[test]
+    fn rescale_needs_slope_and_intercept_and_a_usable_slope() {
+        let both = object(&[
+            (tags::RESCALE_SLOPE, VR::DS, "2"),
+            (tags::RESCALE_INTERCEPT, VR::DS, "-10"),
+        ]);
+        assert_eq!(rescale(&both), (2.0, -10.0));
+        // A lone slope, a lone intercept or a zero slope: no rescale, as
+        // DCMTK does (a zero slope would flatten the image).
+        for elements in [
+            &[(tags::RESCALE_SLOPE, VR::DS, "2")][..],
+            &[(tags::RESCALE_INTERCEPT, VR::DS, "-1024")][..],
+            &[
+                (tags::RESCALE_SLOPE, VR::DS, "0"),
+                (tags::RESCALE_INTERCEPT, VR::DS, "5"),
+            ][..],
+        ] {
+            assert_eq!(rescale(&object(elements)), (1.0, 0.0), "{elements:?}");
+        }
+    }
+
+    #[test]
+    fn dose_grid_scaling_is_the_slope_when_there_is_no_rescale() {
+        let dose = object(&[(tags::DOSE_GRID_SCALING, VR::DS, "1.5E-5")]);
+        assert_eq!(rescale(&dose), (1.5e-5, 0.0));
+        let both = object(&[
+            (tags::DOSE_GRID_SCALING, VR::DS, "1.5E-5"),
+            (tags::RESCALE_SLOPE, VR::DS, "3"),
+            (tags::RESCALE_INTERCEPT, VR::DS, "0"),
+        ]);
+        assert_eq!(rescale(&both), (3.0, 0.0));
+    }
+
+    #[test]
+    fn xa_and_xrf_skip_the_modality_step() {
+        let xa = object(&[(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            "1.2.840.10008.5.1.4.1.1.12.1\0",
+        )]);
+        assert!(is_xa_or_xrf(&xa));
+        let ct = object(&[(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.2")]);
+        assert!(!is_xa_or_xrf(&ct));
+    }
+}

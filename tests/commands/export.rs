@@ -704,3 +704,60 @@ fn jpeg_baseline_colour_from_dcmcjpeg_matches_dcmtk() {
         assert_eq!(max, 0, "{name}: same arithmetic, same samples");
     }
 }
+
+/// Pixel data in an object that is not an image IOD (Raw Data here), with
+/// the untidy pixel-value attributes such objects carry: a zero Rescale
+/// Slope, or a slope without intercept. DCMTK ignores such a rescale, and
+/// so does `export` (a zero slope used to flatten the image); min-max
+/// spans the stored values.
+#[test]
+fn non_image_object_with_pixel_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let pixels: Vec<u16> = (0..12 * 20).map(|i| 100 + (i * 37) % 900).collect();
+    let variants: [(&str, &[(u16, &str)]); 3] = [
+        ("zero_slope", &[(0x1053, "0"), (0x1052, "0")]),
+        ("lone_negative_slope", &[(0x1053, "-1")]),
+        ("lone_intercept", &[(0x1052, "-1024")]),
+    ];
+    for (name, rescale) in variants {
+        let mut f = Fixture::mono16(12, 20, &pixels, "MONOCHROME2");
+        f.put(Tag(0x0008, 0x0016), VR::UI, "1.2.840.10008.5.1.4.1.1.66");
+        for &(element, value) in rescale {
+            f.put(Tag(0x0028, element), VR::DS, value);
+        }
+        let input = f.write(&dir.path().join(format!("{name}.dcm")));
+        let png = export_png(&["--window", "minmax"], &input);
+        let lo = f64::from(*pixels.iter().min().unwrap());
+        let hi = f64::from(*pixels.iter().max().unwrap());
+        for (i, &p) in pixels.iter().enumerate() {
+            let level = (f64::from(p) - lo + 0.5) / (hi - lo + 1.0) * 255.0;
+            assert!(
+                (f64::from(png.data[i]) - level).abs() <= 1.0,
+                "{name} pixel {i}"
+            );
+        }
+        if dcmj2pnm_available() {
+            assert_matches_dcmtk(&input, &["--window", "minmax"], &["+Wm"]);
+        }
+    }
+}
+
+/// Folder mode says how many multi-frame files had one frame written.
+#[test]
+fn folder_mode_counts_multi_frame_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    std::fs::create_dir_all(&src).unwrap();
+    multiframe(&src);
+    Fixture::mono16(1, 2, &[1, 2], "MONOCHROME2").write(&src.join("one.dcm"));
+    bin()
+        .args(["export", "-s"])
+        .arg(&src)
+        .arg("-d")
+        .arg(dir.path().join("out"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "multi-frame     1 (one frame written each; --all-frames for every frame)",
+        ));
+}
