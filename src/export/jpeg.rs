@@ -264,7 +264,8 @@ struct Component {
     blocks_h: usize,
     /// Decoded samples of the padded plane.
     plane: Vec<u16>,
-    dc_pred: i32,
+    /// In 64 bits: a hostile stream can add differences without bound.
+    dc_pred: i64,
 }
 
 struct Frame {
@@ -375,7 +376,7 @@ pub fn decode(data: &[u8], ycc_to_rgb: bool) -> Result<Decoded, JpegError> {
             }
             0xC0 | 0xC1 => {
                 let body = segment(data, pos)?;
-                frame = Some(read_frame(body)?);
+                frame = Some(read_frame(body, data.len())?);
                 pos += body.len() + 2;
             }
             0xC2 | 0xC6 | 0xCA | 0xCE => {
@@ -425,7 +426,7 @@ pub fn decode(data: &[u8], ycc_to_rgb: bool) -> Result<Decoded, JpegError> {
     Ok(decoded)
 }
 
-fn read_frame(body: &[u8]) -> Result<Frame, JpegError> {
+fn read_frame(body: &[u8], data_len: usize) -> Result<Frame, JpegError> {
     if body.len() < 6 {
         return Err(JpegError::Truncated("frame header"));
     }
@@ -464,6 +465,19 @@ fn read_frame(body: &[u8]) -> Result<Frame, JpegError> {
         });
     }
     let h_max = components.iter().map(|c| c.h).max().unwrap_or(1);
+    let v_max_check = components.iter().map(|c| c.v).max().unwrap_or(1);
+    let blocks: usize = components
+        .iter()
+        .map(|c| width.div_ceil(8 * h_max) * c.h * height.div_ceil(8 * v_max_check) * c.v)
+        .sum();
+    if blocks > 4 * data_len + 64 {
+        // Every block takes at least two bits (a DC and an end-of-block
+        // code): a header that claims more is damaged, and believing it
+        // would allocate gigabytes.
+        return Err(JpegError::Invalid(format!(
+            "a {width}x{height} frame cannot fit in {data_len} bytes"
+        )));
+    }
     let v_max = components.iter().map(|c| c.v).max().unwrap_or(1);
     let mcus_x = width.div_ceil(8 * h_max);
     let mcus_y = height.div_ceil(8 * v_max);
@@ -560,7 +574,7 @@ fn decode_scan(
     let shift = 1i32 << (frame.precision - 1);
     let max = (1i32 << frame.precision) - 1;
     let mut bits = BitReader::new(data, pos);
-    let mut block = [0i32; 64];
+    let mut block = [0i64; 64];
     // A non-interleaved scan covers the component's own blocks, only
     // those inside the image (A.2.2); an interleaved one whole MCUs.
     let units: Vec<(usize, usize, usize)> = if resolved.len() == 1 {
@@ -593,8 +607,11 @@ fn decode_scan(
                     let c = &mut frame.components[index];
                     block.fill(0);
                     let size = dc.decode(&mut bits)?;
-                    c.dc_pred += bits.receive_extend(size)?;
-                    block[0] = c.dc_pred * i32::from(q[0]);
+                    // Kept within what 16 bits of coefficient can mean, so
+                    // that no product below overflows on damaged data.
+                    c.dc_pred = (c.dc_pred + i64::from(bits.receive_extend(size)?))
+                        .clamp(-(1 << 20), 1 << 20);
+                    block[0] = c.dc_pred * i64::from(q[0]);
                     let mut k = 1;
                     while k < 64 {
                         let rs = ac.decode(&mut bits)?;
@@ -610,7 +627,7 @@ fn decode_scan(
                         if k > 63 {
                             return Err(JpegError::Invalid("AC run past the block".into()));
                         }
-                        block[ZIGZAG[k]] = bits.receive_extend(size)? * i32::from(q[k]);
+                        block[ZIGZAG[k]] = i64::from(bits.receive_extend(size)?) * i64::from(q[k]);
                         k += 1;
                     }
                     let (px, py) = if kind == 0 {
@@ -639,12 +656,12 @@ fn decode_scan(
 /// fixed-point constants), which is what DCMTK's decoders use by default:
 /// the same arithmetic gives the same samples, where a floating-point IDCT
 /// is off by one on some of them. Returns samples before the level shift.
-fn idct(block: &[i32; 64], precision: u8) -> [i32; 64] {
+fn idct(block: &[i64; 64], precision: u8) -> [i32; 64] {
     // Bits kept between the passes: fewer for 12-bit to stay in range.
     let pass1: u32 = if precision == 8 { 2 } else { 1 };
     let mut work = [0i64; 64];
     for column in 0..8 {
-        let input: [i64; 8] = std::array::from_fn(|row| i64::from(block[row * 8 + column]));
+        let input: [i64; 8] = std::array::from_fn(|row| block[row * 8 + column]);
         let out = idct_1d(&input);
         for (row, value) in out.into_iter().enumerate() {
             work[row * 8 + column] = descale(value, CONST_BITS - pass1);
@@ -655,7 +672,9 @@ fn idct(block: &[i32; 64], precision: u8) -> [i32; 64] {
         let input: [i64; 8] = std::array::from_fn(|column| work[row * 8 + column]);
         let out = idct_1d(&input);
         for (column, value) in out.into_iter().enumerate() {
-            samples[row * 8 + column] = descale(value, CONST_BITS + pass1 + 3) as i32;
+            // Clamped like libjpeg's range limit; damaged data may overshoot.
+            samples[row * 8 + column] =
+                descale(value, CONST_BITS + pass1 + 3).clamp(-(1 << 16), 1 << 16) as i32;
         }
     }
     samples
@@ -942,6 +961,29 @@ mod tests {
     }
 
     #[test]
+    fn damaged_streams_never_panic() {
+        // Deterministic byte flips over a valid stream, and a frame header
+        // that claims an enormous image.
+        let stream = two_flat_blocks(true);
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..2000 {
+            let mut damaged = stream.clone();
+            for _ in 0..3 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let at = (seed % damaged.len() as u64) as usize;
+                damaged[at] = (seed >> 32) as u8;
+            }
+            let _ = decode(&damaged, true);
+        }
+        let mut huge = stream.clone();
+        let sof = huge.windows(2).position(|w| w == [0xFF, 0xC1]).unwrap();
+        huge[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
+        assert!(matches!(decode(&huge, false), Err(JpegError::Invalid(_))));
+    }
+
+    #[test]
     fn ycc_grays_stay_gray_and_red_is_red() {
         let mut px = [128u16, 128, 128, 76, 85, 255];
         ycc_to_rgb_in_place(&mut px, 8);
@@ -951,7 +993,7 @@ mod tests {
 
     #[test]
     fn idct_of_a_dc_coefficient_is_flat() {
-        let mut block = [0i32; 64];
+        let mut block = [0i64; 64];
         block[0] = 80;
         assert!(idct(&block, 12).iter().all(|&v| v == 10));
         assert!(idct(&block, 8).iter().all(|&v| v == 10));
@@ -960,9 +1002,9 @@ mod tests {
     #[test]
     fn integer_idct_is_within_one_of_the_exact_transform() {
         use std::f64::consts::PI;
-        let mut block = [0i32; 64];
+        let mut block = [0i64; 64];
         for (i, b) in block.iter_mut().enumerate() {
-            *b = ((i as i32 * 37) % 200) - 100;
+            *b = ((i as i64 * 37) % 200) - 100;
         }
         block[0] = 1200;
         let exact = |x: usize, y: usize| -> f64 {
@@ -972,7 +1014,7 @@ mod tests {
                 for u in 0..8 {
                     sum += c(u)
                         * c(v)
-                        * f64::from(block[v * 8 + u])
+                        * block[v * 8 + u] as f64
                         * ((2 * x + 1) as f64 * u as f64 * PI / 16.0).cos()
                         * ((2 * y + 1) as f64 * v as f64 * PI / 16.0).cos();
                 }

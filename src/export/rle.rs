@@ -73,6 +73,15 @@ pub fn decode_frame(
             what: format!("{samples} samples of {bits_allocated} bits"),
         });
     }
+    // PackBits turns two bytes into at most 128: a frame larger than that
+    // allows is damaged, and believing it would allocate without bound.
+    if pixels > data.len().saturating_mul(64) {
+        return Err(RleError::ShortSegment {
+            segment: 1,
+            got: data.len().saturating_mul(64),
+            need: pixels,
+        });
+    }
     let offsets: Vec<u32> = (0..need).map(|s| word(4 + 4 * s)).collect();
     let mut out = vec![0u8; pixels * need];
     for (segment, &offset) in offsets.iter().enumerate() {
