@@ -104,11 +104,13 @@ impl PixelSource {
                 frames: self.frames,
             });
         }
-        if self.encapsulated {
-            self.decode_frame(index)
+        let (bytes, mut imaging) = if self.encapsulated {
+            self.decode_frame(index)?
         } else {
-            self.native_frame(index)
-        }
+            self.native_frame(index)?
+        };
+        per_frame_attributes(&self.object, index, &mut imaging);
+        Ok((bytes, imaging))
     }
 
     fn native_frame(&self, index: u32) -> Result<Frame<'_>, PixelError> {
@@ -531,25 +533,16 @@ fn read_imaging(obj: &InMemDicomObject) -> Result<Imaging, PixelError> {
             }
         }
     };
-    let (centers, widths) = (
-        floats(obj, tags::WINDOW_CENTER),
-        floats(obj, tags::WINDOW_WIDTH),
-    );
-    let windows = centers
-        .iter()
-        .zip(&widths)
-        .map(|(&center, &width)| Window { center, width })
-        .collect();
-    let voi_function = match obj
-        .get(tags::VOILUT_FUNCTION)
-        .and_then(|e| e.to_str().ok())
-        .as_deref()
-        .map(|s| s.trim_matches([' ', '\0']))
+    // An enhanced object keeps its windows in the Frame VOI LUT functional
+    // group; the shared one stands for every frame here, a per-frame one
+    // replaces it in `per_frame_attributes`.
+    let (mut windows, mut voi_function) = voi_of(obj);
+    if windows.is_empty()
+        && let Some(item) = first_item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)
+            .and_then(|g| first_item(g, tags::FRAME_VOILUT_SEQUENCE))
     {
-        Some("LINEAR_EXACT") => VoiFunction::LinearExact,
-        Some("SIGMOID") => VoiFunction::Sigmoid,
-        _ => VoiFunction::Linear,
-    };
+        (windows, voi_function) = voi_of(item);
+    }
     let voi_luts = obj
         .get(tags::VOILUT_SEQUENCE)
         .and_then(|e| e.items())
@@ -598,6 +591,63 @@ fn read_imaging(obj: &InMemDicomObject) -> Result<Imaging, PixelError> {
     })
 }
 
+/// Window Center / Width pairs and VOI LUT Function of one item.
+fn voi_of(obj: &InMemDicomObject) -> (Vec<Window>, VoiFunction) {
+    let (centers, widths) = (
+        floats(obj, tags::WINDOW_CENTER),
+        floats(obj, tags::WINDOW_WIDTH),
+    );
+    let windows = centers
+        .iter()
+        .zip(&widths)
+        .map(|(&center, &width)| Window { center, width })
+        .collect();
+    let function = match obj
+        .get(tags::VOILUT_FUNCTION)
+        .and_then(|e| e.to_str().ok())
+        .as_deref()
+        .map(|s| s.trim_matches([' ', '\0']))
+    {
+        Some("LINEAR_EXACT") => VoiFunction::LinearExact,
+        Some("SIGMOID") => VoiFunction::Sigmoid,
+        _ => VoiFunction::Linear,
+    };
+    (windows, function)
+}
+
+/// An enhanced object's own values for frame `index` (PS3.3 C.7.6.16):
+/// its Pixel Value Transformation (rescale) and Frame VOI LUT (windows),
+/// where its Per-frame Functional Groups item has them. They differ from
+/// frame to frame in PET and MR series, so the first frame's values are
+/// not right for the others. (DCMTK 3.6.7 reads only the shared group.)
+fn per_frame_attributes(obj: &InMemDicomObject, index: u32, imaging: &mut Imaging) {
+    let Some(group) = obj
+        .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+        .and_then(|e| e.items())
+        .and_then(|items| items.get(index as usize))
+    else {
+        return;
+    };
+    let top_level_rescale = obj.get(tags::RESCALE_SLOPE).is_some();
+    if let Modality::Rescale { .. } = imaging.modality
+        && !top_level_rescale
+        && !is_xa_or_xrf(obj)
+        && let Some(transformation) = first_item(group, tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE)
+        && let Some((slope, intercept)) = rescale_of(transformation)
+    {
+        imaging.modality = Modality::Rescale { slope, intercept };
+    }
+    if obj.get(tags::WINDOW_CENTER).is_none()
+        && let Some(voi) = first_item(group, tags::FRAME_VOILUT_SEQUENCE)
+    {
+        let (windows, function) = voi_of(voi);
+        if !windows.is_empty() {
+            imaging.windows = windows;
+            imaging.voi_function = function;
+        }
+    }
+}
+
 /// SOP classes whose Modality LUT is not applied for display.
 fn is_xa_or_xrf(obj: &InMemDicomObject) -> bool {
     let class = obj
@@ -620,16 +670,7 @@ fn is_xa_or_xrf(obj: &InMemDicomObject) -> bool {
 /// C.8.8.3.4.4). Both slope and intercept must be there, as the standard
 /// requires and DCMTK checks: a lone one is ignored rather than guessed.
 fn rescale(obj: &InMemDicomObject) -> (f64, f64) {
-    let read = |o: &InMemDicomObject| {
-        let slope = floats(o, tags::RESCALE_SLOPE).first().copied();
-        let intercept = floats(o, tags::RESCALE_INTERCEPT).first().copied();
-        match (slope, intercept) {
-            (Some(slope), Some(intercept)) if slope != 0.0 && slope.is_finite() => {
-                intercept.is_finite().then_some((slope, intercept))
-            }
-            _ => None,
-        }
-    };
+    let read = rescale_of;
     if let Some(found) = read(obj) {
         return found;
     }
@@ -651,6 +692,18 @@ fn rescale(obj: &InMemDicomObject) -> (f64, f64) {
         return (scaling, 0.0);
     }
     (1.0, 0.0)
+}
+
+/// Rescale Slope and Intercept of one item, when both are there and usable.
+fn rescale_of(obj: &InMemDicomObject) -> Option<(f64, f64)> {
+    let slope = floats(obj, tags::RESCALE_SLOPE).first().copied();
+    let intercept = floats(obj, tags::RESCALE_INTERCEPT).first().copied();
+    match (slope, intercept) {
+        (Some(slope), Some(intercept)) if slope != 0.0 && slope.is_finite() => {
+            intercept.is_finite().then_some((slope, intercept))
+        }
+        _ => None,
+    }
 }
 
 fn first_item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
@@ -739,6 +792,94 @@ mod tests {
             (tags::RESCALE_INTERCEPT, VR::DS, "0"),
         ]);
         assert_eq!(rescale(&both), (3.0, 0.0));
+    }
+
+    fn sequence(tag: Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
+        DataElement::new(tag, VR::SQ, dicom_core::value::DataSetSequence::from(items))
+    }
+
+    /// A Per-frame Functional Groups item with a rescale and a window.
+    fn frame_group(slope: &str, center: &str) -> InMemDicomObject {
+        let mut group = InMemDicomObject::new_empty();
+        group.put(sequence(
+            tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+            vec![object(&[
+                (tags::RESCALE_SLOPE, VR::DS, slope),
+                (tags::RESCALE_INTERCEPT, VR::DS, "0"),
+            ])],
+        ));
+        group.put(sequence(
+            tags::FRAME_VOILUT_SEQUENCE,
+            vec![object(&[
+                (tags::WINDOW_CENTER, VR::DS, center),
+                (tags::WINDOW_WIDTH, VR::DS, "100"),
+            ])],
+        ));
+        group
+    }
+
+    #[test]
+    fn each_frame_of_an_enhanced_object_gets_its_own_rescale_and_window() {
+        let mut obj = InMemDicomObject::new_empty();
+        obj.put(sequence(
+            tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
+            vec![frame_group("1", "50"), frame_group("2.5", "700")],
+        ));
+        let mut imaging = Imaging {
+            layout: PixelLayout {
+                rows: 1,
+                columns: 1,
+                samples_per_pixel: 1,
+                bits_allocated: 16,
+                bits_stored: 16,
+                high_bit: 15,
+                signed: false,
+                planar: false,
+                chroma_subsampled: false,
+            },
+            photometric: Photometric::Monochrome2,
+            modality: Modality::Rescale {
+                slope: rescale(&obj).0,
+                intercept: 0.0,
+            },
+            windows: vec![],
+            voi_function: VoiFunction::Linear,
+            voi_luts: vec![],
+            palette: None,
+            presentation: None,
+        };
+        // Before: the first frame's values stand for all frames.
+        assert_eq!(
+            imaging.modality,
+            Modality::Rescale {
+                slope: 1.0,
+                intercept: 0.0
+            }
+        );
+        per_frame_attributes(&obj, 1, &mut imaging);
+        assert_eq!(
+            imaging.modality,
+            Modality::Rescale {
+                slope: 2.5,
+                intercept: 0.0
+            }
+        );
+        assert_eq!(
+            imaging.windows,
+            [Window {
+                center: 700.0,
+                width: 100.0
+            }]
+        );
+        // A frame without its own group keeps what it had.
+        per_frame_attributes(&obj, 5, &mut imaging);
+        assert_eq!(
+            imaging.windows,
+            [Window {
+                center: 700.0,
+                width: 100.0
+            }]
+        );
     }
 
     #[test]
