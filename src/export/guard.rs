@@ -58,15 +58,18 @@ pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| message(payload.as_ref()))
 }
 
-/// The text of a panic payload (`panic!("...")` gives `&str` or `String`).
+/// The text of a panic payload (`panic!("...")` gives `&str` or `String`),
+/// on one line: it ends up in a one-line error report, and assertion
+/// messages span several.
 fn message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
+    let text = if let Some(text) = payload.downcast_ref::<&str>() {
+        text
     } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
+        text.as_str()
     } else {
-        "panic without a message".to_string()
-    }
+        "panic without a message"
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -80,6 +83,9 @@ mod tests {
         let formatted: Result<(), String> = catch(|| panic!("frame {} of {}", 3, 2));
         assert_eq!(formatted, Err("frame 3 of 2".to_string()));
         assert_eq!(catch(|| 7), Ok(7));
+        let multi_line: Result<(), String> = catch(|| assert_eq!(1, 2, "sizes"));
+        let text = multi_line.unwrap_err();
+        assert!(!text.contains('\n') && text.contains("left: 1"), "{text}");
     }
 
     #[test]
