@@ -238,6 +238,39 @@ fn twelve_bit_jpeg_from_dcmcjpeg_matches_dcmtk() {
     assert_matches_dcmtk(&input, &[], &["+Wi", "1"]);
 }
 
+/// 12-bit colour JPEG extended (rare, but DCMTK writes it): YCbCr with
+/// 4:2:2 and 4:1:1 chroma, 4:4:4, and RGB kept as RGB.
+#[test]
+fn twelve_bit_colour_jpeg_from_dcmcjpeg_matches_dcmtk() {
+    if !dcmj2pnm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (rows, cols) = (33u16, 45u16);
+    let pixels: Vec<u16> = (0..rows)
+        .flat_map(|y| {
+            (0..cols).flat_map(move |x| {
+                [
+                    (2000.0 + 1800.0 * (f64::from(x) / 6.0).sin()) as u16,
+                    y * 120,
+                    if (x / 5 + y / 5) % 2 == 0 { 300 } else { 3500 },
+                ]
+            })
+        })
+        .collect();
+    let native = Fixture::rgb16(rows, cols, 12, &pixels).write(&dir.path().join("rgb12.dcm"));
+    for (name, options) in [
+        ("422", ["+ee", "+s2"]),
+        ("411", ["+ee", "+np"]),
+        ("444", ["+ee", "+s4"]),
+        ("rgb", ["+ee", "+cr"]),
+    ] {
+        let input = dir.path().join(format!("jpeg12_{name}.dcm"));
+        dcmtk_run("dcmcjpeg", &options, &native, &input);
+        assert_matches_dcmtk(&input, &[], &[]);
+    }
+}
+
 /// 16-bit samples, two frames, each frame's RLE data split over three
 /// fragments: with a Basic Offset Table, and without one (frames found by
 /// their RLE headers); whole, cut inside the segments, and cut inside the

@@ -111,6 +111,19 @@ impl Fixture {
         f
     }
 
+    /// An RGB image of 16-bit words holding `stored`-bit samples, interleaved.
+    pub fn rgb16(rows: u16, columns: u16, stored: u16, pixels: &[u16]) -> Fixture {
+        let mut f = Fixture::new();
+        f.image_module(rows, columns, 3, 16, "RGB");
+        f.put_u16(Tag(0x0028, 0x0101), stored)
+            .put_u16(Tag(0x0028, 0x0102), stored - 1)
+            .put_u16(Tag(0x0028, 0x0006), 0)
+            .put_u16(Tag(0x0028, 0x0103), 0);
+        let bytes: Vec<u8> = pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
+        f.put_raw(Tag(0x7FE0, 0x0010), VR::OW, PrimitiveValue::from(bytes));
+        f
+    }
+
     fn image_module(&mut self, rows: u16, columns: u16, samples: u16, bits: u16, pi: &str) {
         self.put_u16(Tag(0x0028, 0x0002), samples);
         self.put(Tag(0x0028, 0x0004), VR::CS, pi);
