@@ -1,17 +1,20 @@
-//! A decoder for sequential Huffman DCT JPEG, 8- and 12-bit (ISO 10918-1
-//! processes 1, 2 and 4: JPEG Baseline and Extended, transfer syntaxes
-//! 1.2.840.10008.1.2.4.50 and .51).
+//! A JPEG decoder for what DICOM stores most: sequential Huffman DCT, 8-
+//! and 12-bit (ISO 10918-1 processes 1, 2 and 4: JPEG Baseline and
+//! Extended, transfer syntaxes 1.2.840.10008.1.2.4.50 and .51), and
+//! lossless (process 14, Annex H: .57 and .70, 2 to 16 bits).
 //!
 //! jpeg-decoder, which dicom-pixeldata uses, decodes 8-bit DCT only, and
-//! 12-bit extended is common in older CT, MR and XA archives. This decoder
-//! covers both precisions and does what DCMTK's libjpeg does, step for
-//! step, so that `export` matches `dcmj2pnm` sample for sample: the integer
-//! ("islow") IDCT, libjpeg's "fancy" triangular upsampling of 2:1 chroma,
-//! and its fixed-point YCbCr to RGB conversion. It takes Huffman coding,
-//! sequential scans (interleaved or not), 8- or 16-bit quantisation
-//! tables, restart intervals and any sampling factors. Progressive,
-//! arithmetic and hierarchical JPEG are refused with a reason (the caller
-//! can then try another decoder). Samples come back one `u16` per sample,
+//! refuses lossless streams that name a quantisation table (DCMTK's
+//! encoder does, harmlessly), while 12-bit extended is common in older CT,
+//! MR and XA archives. This decoder covers those and does what DCMTK's
+//! libjpeg does, step for step, so that `export` matches `dcmj2pnm`
+//! sample for sample: the integer ("islow") IDCT, libjpeg's "fancy"
+//! triangular upsampling of 2:1 chroma, and its fixed-point YCbCr to RGB
+//! conversion. It takes Huffman coding, sequential scans (interleaved or
+//! not), 8- or 16-bit quantisation tables, restart intervals and any
+//! sampling factors (lossless: 1x1). Progressive, arithmetic, hierarchical
+//! and subsampled lossless JPEG are refused with a reason (the caller can
+//! then try another decoder). Samples come back one `u16` per sample,
 //! components interleaved.
 
 /// Why a JPEG stream cannot be decoded.
@@ -269,6 +272,8 @@ struct Component {
 }
 
 struct Frame {
+    /// Process 14 (SOF3): predicted samples, no DCT.
+    lossless: bool,
     precision: u8,
     width: usize,
     height: usize,
@@ -374,17 +379,17 @@ pub fn decode(data: &[u8], ycc_to_rgb: bool) -> Result<Decoded, JpegError> {
                 }
                 pos += body.len() + 2;
             }
-            0xC0 | 0xC1 => {
+            0xC0 | 0xC1 | 0xC3 => {
                 let body = segment(data, pos)?;
-                frame = Some(read_frame(body, data.len())?);
+                frame = Some(read_frame(body, data.len(), marker == 0xC3)?);
                 pos += body.len() + 2;
             }
             0xC2 | 0xC6 | 0xCA | 0xCE => {
                 return Err(JpegError::Unsupported("progressive DCT".into()));
             }
-            0xC3 | 0xC7 | 0xCB | 0xCF => {
+            0xC7 | 0xCB | 0xCF => {
                 return Err(JpegError::Unsupported(
-                    "lossless JPEG in this decoder".into(),
+                    "differential or arithmetic lossless JPEG".into(),
                 ));
             }
             0xC5 | 0xC9 | 0xCD => {
@@ -409,7 +414,18 @@ pub fn decode(data: &[u8], ycc_to_rgb: bool) -> Result<Decoded, JpegError> {
                     dc: &dc_tables,
                     ac: &ac_tables,
                 };
-                pos = decode_scan(data, pos, frame, &scan, &tables, restart_interval)?;
+                pos = if frame.lossless {
+                    decode_lossless_scan(data, pos, frame, &scan, &dc_tables, restart_interval)?
+                } else {
+                    decode_scan(
+                        data,
+                        pos,
+                        frame,
+                        &scan.components,
+                        &tables,
+                        restart_interval,
+                    )?
+                };
             }
             0xD0..=0xD7 | 0x01 => {}
             _ => {
@@ -426,12 +442,17 @@ pub fn decode(data: &[u8], ycc_to_rgb: bool) -> Result<Decoded, JpegError> {
     Ok(decoded)
 }
 
-fn read_frame(body: &[u8], data_len: usize) -> Result<Frame, JpegError> {
+fn read_frame(body: &[u8], data_len: usize, lossless: bool) -> Result<Frame, JpegError> {
     if body.len() < 6 {
         return Err(JpegError::Truncated("frame header"));
     }
     let precision = body[0];
-    if precision != 8 && precision != 12 {
+    if lossless && !(2..=16).contains(&precision) {
+        return Err(JpegError::Invalid(format!(
+            "{precision}-bit lossless samples"
+        )));
+    }
+    if !lossless && precision != 8 && precision != 12 {
         return Err(JpegError::Unsupported(format!(
             "{precision}-bit DCT samples"
         )));
@@ -450,8 +471,13 @@ fn read_frame(body: &[u8], data_len: usize) -> Result<Frame, JpegError> {
     let mut components = Vec::with_capacity(count);
     for c in body[6..6 + 3 * count].chunks_exact(3) {
         let (h, v) = (usize::from(c[1] >> 4), usize::from(c[1] & 15));
-        if !(1..=4).contains(&h) || !(1..=4).contains(&v) || c[2] > 3 {
+        // Lossless JPEG has no quantisation table; some encoders (DCMTK's)
+        // still name one, which does not matter.
+        if !(1..=4).contains(&h) || !(1..=4).contains(&v) || (!lossless && c[2] > 3) {
             return Err(JpegError::Invalid("component sampling or table".into()));
+        }
+        if lossless && (h, v) != (1, 1) {
+            return Err(JpegError::Unsupported("subsampled lossless JPEG".into()));
         }
         components.push(Component {
             id: c[0],
@@ -470,7 +496,13 @@ fn read_frame(body: &[u8], data_len: usize) -> Result<Frame, JpegError> {
         .iter()
         .map(|c| width.div_ceil(8 * h_max) * c.h * height.div_ceil(8 * v_max_check) * c.v)
         .sum();
-    if blocks > 4 * data_len + 64 {
+    // Lossless: at least one bit per sample.
+    let limit = if lossless {
+        8 * data_len / 64 + 64
+    } else {
+        4 * data_len + 64
+    };
+    if blocks > limit {
         // Every block takes at least two bits (a DC and an end-of-block
         // code): a header that claims more is damaged, and believing it
         // would allocate gigabytes.
@@ -487,6 +519,7 @@ fn read_frame(body: &[u8], data_len: usize) -> Result<Frame, JpegError> {
         c.plane = vec![0; c.blocks_w * 8 * c.blocks_h * 8];
     }
     Ok(Frame {
+        lossless,
         precision,
         width,
         height,
@@ -505,31 +538,50 @@ struct ScanComponent {
     ac: usize,
 }
 
-fn read_scan(body: &[u8], frame: &Frame) -> Result<Vec<ScanComponent>, JpegError> {
+/// A scan header: its components, and for lossless JPEG its predictor
+/// (Ss) and point transform (Al).
+struct Scan {
+    components: Vec<ScanComponent>,
+    predictor: u8,
+    point_transform: u8,
+}
+
+fn read_scan(body: &[u8], frame: &Frame) -> Result<Scan, JpegError> {
     let count = usize::from(*body.first().ok_or(JpegError::Truncated("scan header"))?);
     if count == 0 || count > 4 || body.len() < 1 + 2 * count + 3 {
         return Err(JpegError::Invalid("scan header".into()));
     }
-    let mut out = Vec::with_capacity(count);
+    let mut components = Vec::with_capacity(count);
     for c in body[1..1 + 2 * count].chunks_exact(2) {
         let index = frame
             .components
             .iter()
             .position(|fc| fc.id == c[0])
             .ok_or_else(|| JpegError::Invalid(format!("scan names unknown component {}", c[0])))?;
-        out.push(ScanComponent {
+        components.push(ScanComponent {
             index,
             dc: usize::from(c[1] >> 4),
             ac: usize::from(c[1] & 15),
         });
     }
     let tail = &body[1 + 2 * count..];
-    if tail[0] != 0 || tail[1] != 63 || tail[2] != 0 {
+    let (ss, se, al) = (tail[0], tail[1], tail[2] & 15);
+    if frame.lossless {
+        if !(1..=7).contains(&ss) || al >= frame.precision {
+            return Err(JpegError::Unsupported(format!(
+                "lossless predictor {ss} with point transform {al}"
+            )));
+        }
+    } else if ss != 0 || se != 63 || tail[2] != 0 {
         return Err(JpegError::Unsupported(
             "a spectral selection (progressive scan)".into(),
         ));
     }
-    Ok(out)
+    Ok(Scan {
+        components,
+        predictor: ss,
+        point_transform: al,
+    })
 }
 
 struct Tables<'a> {
@@ -644,6 +696,92 @@ fn decode_scan(
                             c.plane[row + x] = value as u16;
                         }
                     }
+                }
+            }
+        }
+    }
+    Ok(bits.end())
+}
+
+/// Decodes one lossless scan (ISO 10918-1 Annex H) starting at `pos`;
+/// returns the position after it. Each sample is its prediction from the
+/// neighbours already decoded (left Ra, above Rb, above-left Rc, by the
+/// scan's predictor) plus a Huffman-coded difference, modulo 2^16. The
+/// first row of the scan and of each restart interval is predicted from
+/// the left (its first sample from 2^(P-Pt-1)), the first column from above.
+fn decode_lossless_scan(
+    data: &[u8],
+    pos: usize,
+    frame: &mut Frame,
+    scan: &Scan,
+    dc_tables: &[Option<Huffman>; 4],
+    restart_interval: usize,
+) -> Result<usize, JpegError> {
+    let mut tables = Vec::with_capacity(scan.components.len());
+    for sc in &scan.components {
+        let table = dc_tables
+            .get(sc.dc)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| JpegError::Invalid("scan uses an undefined DC table".into()))?;
+        tables.push((sc.index, table));
+    }
+    let (width, height) = (frame.width, frame.height);
+    let pt = u32::from(scan.point_transform);
+    let initial = 1i32 << (u32::from(frame.precision) - pt - 1);
+    let mut bits = BitReader::new(data, pos);
+    // Where the current restart interval began: its first row is predicted
+    // like the first row of the image.
+    let (mut start_row, mut start_col) = (0usize, 0usize);
+    let mut mcu = 0usize;
+    for y in 0..height {
+        for x in 0..width {
+            if restart_interval > 0 && mcu > 0 && mcu.is_multiple_of(restart_interval) {
+                bits.restart()?;
+                (start_row, start_col) = (y, x);
+            }
+            mcu += 1;
+            for &(index, table) in &tables {
+                let c = &mut frame.components[index];
+                let stride = c.blocks_w * 8;
+                let at = |xx: usize, yy: usize| i32::from(c.plane[yy * stride + xx]);
+                let prediction = if y == start_row {
+                    if x == start_col {
+                        initial
+                    } else {
+                        at(x - 1, y)
+                    }
+                } else if x == 0 {
+                    at(0, y - 1)
+                } else {
+                    let (ra, rb, rc) = (at(x - 1, y), at(x, y - 1), at(x - 1, y - 1));
+                    match scan.predictor {
+                        1 => ra,
+                        2 => rb,
+                        3 => rc,
+                        4 => ra + rb - rc,
+                        5 => ra + ((rb - rc) >> 1),
+                        6 => rb + ((ra - rc) >> 1),
+                        _ => (ra + rb) >> 1,
+                    }
+                };
+                let size = table.decode(&mut bits)?;
+                let difference = match size {
+                    16 => 32768,
+                    0..=15 => bits.receive_extend(size)?,
+                    _ => return Err(JpegError::Invalid(format!("difference of {size} bits"))),
+                };
+                c.plane[y * stride + x] = ((prediction + difference) & 0xFFFF) as u16;
+            }
+        }
+    }
+    // The point transform dropped Pt low bits: put them back as zeros.
+    if pt > 0 {
+        for sc in &scan.components {
+            let c = &mut frame.components[sc.index];
+            let stride = c.blocks_w * 8;
+            for y in 0..height {
+                for value in &mut c.plane[y * stride..y * stride + width] {
+                    *value <<= pt;
                 }
             }
         }

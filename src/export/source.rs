@@ -175,10 +175,11 @@ impl PixelSource {
     fn decode_frame_unguarded(&self, index: u32) -> Result<Frame<'_>, PixelError> {
         match self.transfer_syntax() {
             RLE_LOSSLESS => return self.decode_rle(index),
-            JPEG_BASELINE | JPEG_EXTENDED => {
+            JPEG_BASELINE | JPEG_EXTENDED | JPEG_LOSSLESS | JPEG_LOSSLESS_SV1 => {
                 let stream = self.frame_stream(index, |f| f.starts_with(&[0xFF, 0xD8]))?;
                 // Ours first (DCMTK's arithmetic, 12-bit too); jpeg-decoder
-                // for what ours refuses (progressive), 8-bit only.
+                // for what ours refuses (progressive, subsampled lossless),
+                // which it cannot do in 12-bit DCT either.
                 match self.decode_jpeg_own(&stream) {
                     Ok(frame) => return Ok(frame),
                     Err(OwnJpeg::Refused(_))
@@ -209,8 +210,18 @@ impl PixelSource {
             chroma_subsampled: false,
         };
         if decoded.samples_per_pixel() == 3 {
-            // Codecs return colour as interleaved RGB.
-            imaging.photometric = Photometric::Rgb;
+            // Codecs return colour interleaved; JPEG 2000 (and jpeg-decoder)
+            // also undo their colour transform, giving RGB. CharLS keeps
+            // the samples as stored: a JPEG-LS YBR_FULL image is still YBR
+            // (DCMTK converts it for display, and so does render).
+            let is_jpeg_ls = matches!(
+                self.transfer_syntax(),
+                "1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81"
+            );
+            imaging.photometric = match imaging.photometric {
+                Photometric::YbrFull if is_jpeg_ls => Photometric::YbrFull,
+                _ => Photometric::Rgb,
+            };
         }
         let data = decoded.data();
         if data.len() < imaging.layout.frame_bytes() {
@@ -326,7 +337,7 @@ impl PixelSource {
             ))));
         }
         let mut imaging = self.imaging.clone();
-        let (bits_allocated, bytes): (u16, Vec<u8>) = if decoded.precision == 8 {
+        let (bits_allocated, bytes): (u16, Vec<u8>) = if decoded.precision <= 8 {
             (8, decoded.samples.iter().map(|&s| s as u8).collect())
         } else {
             (
@@ -390,6 +401,8 @@ enum OwnJpeg {
 }
 
 const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
+const JPEG_LOSSLESS: &str = "1.2.840.10008.1.2.4.57";
+const JPEG_LOSSLESS_SV1: &str = "1.2.840.10008.1.2.4.70";
 const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 

@@ -545,13 +545,19 @@ fn rt_dose_32_bit() {
 /// A panic inside a decoder (here dicom-pixeldata's JPEG adapter, handed a
 /// lossless JPEG larger than the image the header declares, which it
 /// copies past its buffer) is one error line, without the panic hook's
-/// message or a backtrace, and exit code 1.
+/// message or a backtrace, and exit code 1. If this stops panicking (a
+/// fixed dicom-pixeldata), find another way in: the guard must stay tested.
 #[test]
 fn decoder_panic_is_one_line() {
     let dir = tempfile::tempdir().unwrap();
+    // Sampling factors 2x2 on the one component: meaningless but legal,
+    // refused by our lossless decoder, so the stream reaches jpeg-decoder.
+    let mut stream = jpeg_lossless_flat(32, 16);
+    let sof = stream.windows(2).position(|w| w == [0xFF, 0xC3]).unwrap();
+    stream[sof + 11] = 0x22;
     let mut f = Fixture::mono_module(8, 8, 8, 8, "MONOCHROME2");
     f.transfer_syntax("1.2.840.10008.1.2.4.70")
-        .encapsulated(vec![], vec![jpeg_lossless_flat(32, 16)]);
+        .encapsulated(vec![], vec![stream]);
     let input = f.write(&dir.path().join("lies.dcm"));
     let out = bin()
         .args(["export", "-s"])
@@ -793,4 +799,87 @@ fn folder_mode_counts_multi_frame_files() {
         .stdout(predicate::str::contains(
             "multi-frame     1 (one frame written each; --all-frames for every frame)",
         ));
+}
+
+/// A colour fixture stored as YBR_FULL (8-bit, interleaved).
+fn ybr_full(dir: &std::path::Path) -> std::path::PathBuf {
+    let (rows, cols) = (23u16, 31u16);
+    let pixels: Vec<u8> = (0..rows)
+        .flat_map(|y| {
+            (0..cols)
+                .flat_map(move |x| [(x * 8) as u8, (128 + y * 5) as u8, (255 - x * 7 - y) as u8])
+        })
+        .collect();
+    let mut f = Fixture::rgb8(rows, cols, &pixels);
+    f.put(Tag(0x0028, 0x0004), VR::CS, "YBR_FULL");
+    f.write(&dir.join("ybr.dcm"))
+}
+
+/// JPEG lossless (process 14) as DCMTK's `dcmcjpeg` writes it, which
+/// names a quantisation table in its frame header (jpeg-decoder refused
+/// such colour streams): every predictor, a point transform, signed 16-bit
+/// CT-like samples and YBR_FULL colour. Grayscale equals the uncompressed
+/// image level for level; both match dcmj2pnm. (YBR colour does not equal
+/// the uncompressed rendering even in DCMTK: libjpeg converts YCbCr with
+/// its own fixed-point formula, DCMTK's native path with another.)
+#[test]
+fn jpeg_lossless_from_dcmcjpeg_equals_the_source() {
+    // Without DCMTK: a stream written in code, all samples 128.
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = Fixture::mono_module(16, 32, 8, 8, "MONOCHROME2");
+    f.transfer_syntax("1.2.840.10008.1.2.4.70")
+        .encapsulated(vec![], vec![jpeg_lossless_flat(32, 16)]);
+    let flat = f.write(&dir.path().join("flat.dcm"));
+    let png = export_png(&["--window", "128,256"], &flat);
+    assert!(png.data.iter().all(|&v| v == 128), "{:?}", &png.data[..8]);
+    if !dcmj2pnm_available() {
+        return;
+    }
+    let (rows, cols) = (24u16, 36u16);
+    let ct: Vec<u16> = (0..rows * cols)
+        .map(|i| ((i % cols) * 90 + (i / cols) * 7) as i16 as u16 ^ 0x8000)
+        .collect();
+    let mut f = Fixture::mono16(rows, cols, &ct, "MONOCHROME2");
+    f.put_u16(Tag(0x0028, 0x0103), 1);
+    let sources = [f.write(&dir.path().join("ct.dcm")), ybr_full(dir.path())];
+    for source in &sources {
+        let reference = export_png(&["--window", "minmax"], source);
+        let mut options: Vec<Vec<&str>> = ["1", "2", "3", "4", "5", "6", "7"]
+            .iter()
+            .map(|sv| vec!["+el", "+sv", sv])
+            .collect();
+        options.push(vec!["+e1"]);
+        // A point transform drops low bits: not lossless, DCMTK only.
+        options.push(vec!["+el", "+sv", "1", "+pt", "2"]);
+        for (i, option) in options.iter().enumerate() {
+            let input = source.with_file_name(format!(
+                "{}_ll{i}.dcm",
+                source.file_stem().unwrap().to_string_lossy()
+            ));
+            dcmtk_run("dcmcjpeg", option, source, &input);
+            if source == &sources[0] && !option.contains(&"+pt") {
+                // Grayscale: nothing but the decoder between the two.
+                let png = export_png(&["--window", "minmax"], &input);
+                let differ = png.data.iter().zip(&reference.data).filter(|(a, b)| a != b);
+                assert_eq!(differ.count(), 0, "{option:?}: not lossless");
+            }
+            assert_matches_dcmtk(&input, &["--window", "minmax"], &["+Wm"]);
+        }
+    }
+}
+
+/// JPEG-LS keeps YBR_FULL samples as they are (CharLS does not convert):
+/// they are converted for display, as DCMTK's dcml2pnm does.
+#[test]
+fn jpeg_ls_ybr_full_matches_dcmtk() {
+    if !dcmj2pnm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let source = ybr_full(dir.path());
+    for (name, options) in [("lossless", &[][..]), ("near", &["+en", "+md", "2"][..])] {
+        let input = dir.path().join(format!("jls_{name}.dcm"));
+        dcmtk_run("dcmcjpls", options, &source, &input);
+        assert_matches_dcmtk(&input, &[], &[]);
+    }
 }

@@ -383,10 +383,17 @@ pub fn dcmtk_run(tool: &str, args: &[&str], input: &Path, output: &Path) {
     );
 }
 
-/// `dcmj2pnm --write-png ARGS INPUT`, read back.
+/// `dcmj2pnm --write-png ARGS INPUT` (`dcml2pnm` for JPEG-LS, which
+/// dcmj2pnm cannot read), read back.
 pub fn dcmj2pnm(args: &[&str], input: &Path) -> Png {
     let out = input.with_extension("dcmtk.png");
-    dcmtk_run("dcmj2pnm", &[&["--write-png"], args].concat(), input, &out);
+    let jpeg_ls = dicom_object::open_file(input).is_ok_and(|o| {
+        o.meta()
+            .transfer_syntax()
+            .starts_with("1.2.840.10008.1.2.4.8")
+    });
+    let tool = if jpeg_ls { "dcml2pnm" } else { "dcmj2pnm" };
+    dcmtk_run(tool, &[&["--write-png"], args].concat(), input, &out);
     read_png(&out)
 }
 
