@@ -1,7 +1,9 @@
 //! `export`: DICOM pixel data to images. Opening and decoding live in
-//! [`source`], the display pipeline in [`crate::render`], the file format
-//! behind [`crate::sink::ImageSink`]; this module ties them together for
-//! one file and names the outputs.
+//! [`source`] (with the project's own JPEG and RLE decoders in `jpeg` and
+//! `rle`, and `guard` keeping any decoder's panic to one error), the
+//! display pipeline in [`crate::render`], the file format behind
+//! [`crate::sink::ImageSink`]; this module ties them together for one file
+//! and names the outputs.
 
 mod guard;
 mod jpeg;
@@ -12,7 +14,6 @@ use std::path::{Path, PathBuf};
 
 use dicom_core::Tag;
 
-pub use guard::catch as catch_panic;
 pub use source::{PixelSource, open_object};
 
 use crate::render::{RenderError, RenderOptions, render};
@@ -49,8 +50,9 @@ pub enum PixelError {
     },
     #[error("cannot render: {0}")]
     Render(#[from] RenderError),
-    /// A decoder (or the parser) panicked: a bug or a limit of the library,
-    /// reported for this file rather than taking the run down.
+    /// Something below export (the parser, a library) panicked: a bug or a
+    /// limit, reported for this file rather than taking the run down.
+    /// (A decoder's panic is a [`PixelError::Decode`] naming the syntax.)
     #[error("the {step} crashed on this file ({message})")]
     Panicked { step: &'static str, message: String },
     #[error(transparent)]
@@ -117,11 +119,11 @@ pub fn export_file(
         source,
     };
     // Decoders are guarded one level down, with the transfer syntax in the
-    // message; this catches whatever else panics (the parser, a LUT).
+    // message; this catches whatever else panics (the parser, rendering).
     guard::catch(|| export_unguarded(input, output, sink, options))
         .unwrap_or_else(|message| {
             Err(PixelError::Panicked {
-                step: "reader",
+                step: "export",
                 message,
             })
         })
