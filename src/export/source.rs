@@ -567,19 +567,27 @@ fn read_imaging(obj: &InMemDicomObject) -> Result<Imaging, PixelError> {
         })
         .unwrap_or_default();
     let palette = if photometric == Photometric::Palette {
-        let lut = |descriptor, data| read_lut(obj, descriptor, data, signed);
+        // Plain table data, else the segmented form (PS3.3 C.7.9.2), which
+        // 16-bit palettes use to stay small (DCMTK does not read it).
+        let lut = |descriptor, data, segmented| {
+            read_lut(obj, descriptor, data, signed)
+                .or_else(|| read_segmented_lut(obj, descriptor, segmented, signed))
+        };
         match (
             lut(
                 tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
                 tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+                tags::SEGMENTED_RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
             ),
             lut(
                 tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
                 tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+                tags::SEGMENTED_GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
             ),
             lut(
                 tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
                 tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+                tags::SEGMENTED_BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
             ),
         ) {
             (Some(red), Some(green), Some(blue)) => Some(Palette { red, green, blue }),
@@ -726,24 +734,7 @@ fn first_item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
 /// Reads a LUT from its descriptor (entries, first mapped value, bits) and
 /// data. `None` when absent or inconsistent: the caller falls back.
 fn read_lut(obj: &InMemDicomObject, descriptor: Tag, data: Tag, signed: bool) -> Option<Lut> {
-    let desc: Vec<i64> = obj.get(descriptor)?.to_multi_int::<i64>().ok()?;
-    if desc.len() < 3 {
-        return None;
-    }
-    let entries = if desc[0] == 0 {
-        65536
-    } else {
-        desc[0] as u16 as usize
-    };
-    // The first mapped value is US or SS depending on the pixel values.
-    let first = if signed {
-        i64::from(desc[1] as u16 as i16)
-    } else {
-        i64::from(desc[1] as u16)
-    };
-    let bits = u16::try_from(desc[2])
-        .ok()
-        .filter(|b| (1..=16).contains(b))?;
+    let (entries, first, bits) = lut_descriptor(obj, descriptor, signed)?;
     let bytes = obj.get(data)?.to_bytes().ok()?;
     let values: Vec<u16> = if bits <= 8 && bytes.len() == entries {
         // Packed 8-bit entries.
@@ -761,10 +752,132 @@ fn read_lut(obj: &InMemDicomObject, descriptor: Tag, data: Tag, signed: bool) ->
     })
 }
 
+/// A LUT Descriptor: number of entries (0 means 65536), first mapped value
+/// (US or SS as the pixel values are) and bits per entry.
+fn lut_descriptor(
+    obj: &InMemDicomObject,
+    descriptor: Tag,
+    signed: bool,
+) -> Option<(usize, i64, u16)> {
+    let desc: Vec<i64> = obj.get(descriptor)?.to_multi_int::<i64>().ok()?;
+    if desc.len() < 3 {
+        return None;
+    }
+    let entries = if desc[0] == 0 {
+        65536
+    } else {
+        desc[0] as u16 as usize
+    };
+    let first = if signed {
+        i64::from(desc[1] as u16 as i16)
+    } else {
+        i64::from(desc[1] as u16)
+    };
+    let bits = u16::try_from(desc[2])
+        .ok()
+        .filter(|b| (1..=16).contains(b))?;
+    Some((entries, first, bits))
+}
+
+/// A palette LUT given as Segmented ... Palette Color Lookup Table Data.
+fn read_segmented_lut(
+    obj: &InMemDicomObject,
+    descriptor: Tag,
+    segmented: Tag,
+    signed: bool,
+) -> Option<Lut> {
+    let (entries, first, bits) = lut_descriptor(obj, descriptor, signed)?;
+    let bytes = obj.get(segmented)?.to_bytes().ok()?;
+    let words: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let data = expand_segments(&words, entries)?;
+    Some(Lut { first, bits, data })
+}
+
+/// Expands segmented LUT data (PS3.3 C.7.9.2): discrete segments (opcode
+/// 0: n values), linear ones (1: n steps from the last value to y1) and
+/// indirect ones (2: repeat n segments found at a 32-bit word offset).
+/// `None` when the data is damaged; at most `entries` values.
+fn expand_segments(words: &[u16], entries: usize) -> Option<Vec<u16>> {
+    let mut out: Vec<u16> = Vec::with_capacity(entries);
+    expand_from(words, 0, usize::MAX, entries, &mut out, true)?;
+    (!out.is_empty()).then_some(out)
+}
+
+/// Expands up to `count` segments starting at word `start`; indirect
+/// segments may not nest (the standard forbids it, and it bounds the work).
+fn expand_from(
+    words: &[u16],
+    start: usize,
+    count: usize,
+    entries: usize,
+    out: &mut Vec<u16>,
+    allow_indirect: bool,
+) -> Option<()> {
+    let mut i = start;
+    let mut done = 0;
+    while i < words.len() && done < count && out.len() < entries {
+        let (opcode, length) = (words[i], usize::from(*words.get(i + 1)?));
+        match opcode {
+            0 => {
+                let values = words.get(i + 2..i + 2 + length)?;
+                out.extend(values.iter().take(entries - out.len()));
+                i += 2 + length;
+            }
+            1 => {
+                let (y0, y1) = (f64::from(*out.last()?), f64::from(*words.get(i + 2)?));
+                for step in 1..=length.min(entries - out.len()) {
+                    let y = y0 + (y1 - y0) * step as f64 / length as f64;
+                    out.push(y.round() as u16);
+                }
+                i += 3;
+            }
+            2 if allow_indirect => {
+                let low = u32::from(*words.get(i + 2)?);
+                let high = u32::from(*words.get(i + 3)?);
+                // The offset counts bytes from the start of the data.
+                let offset = ((high << 16 | low) / 2) as usize;
+                expand_from(words, offset, length, entries, out, false)?;
+                i += 4;
+            }
+            _ => return None,
+        }
+        done += 1;
+    }
+    Some(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use dicom_core::{DataElement, PrimitiveValue, VR};
+
+    #[test]
+    fn segmented_lut_discrete_linear_and_indirect() {
+        // 3 discrete values, a ramp of 4 up to 100, then the first two
+        // segments again (byte offset 0).
+        let words = [0, 3, 10, 20, 30, 1, 4, 100, 2, 2, 0, 0];
+        let lut = expand_segments(&words, 100).unwrap();
+        assert_eq!(
+            lut,
+            [10, 20, 30, 48, 65, 83, 100, 10, 20, 30, 48, 65, 83, 100]
+        );
+        // Cut to the number of entries; damaged data is refused.
+        assert_eq!(expand_segments(&words, 4).unwrap(), [10, 20, 30, 48]);
+        assert_eq!(expand_segments(&[7, 1, 1], 10), None);
+        assert_eq!(
+            expand_segments(&[1, 4, 100], 10),
+            None,
+            "a ramp needs a start"
+        );
+        assert_eq!(
+            expand_segments(&[0, 9, 1], 10),
+            None,
+            "short discrete segment"
+        );
+    }
 
     fn object(elements: &[(Tag, VR, &str)]) -> InMemDicomObject {
         let mut obj = InMemDicomObject::new_empty();

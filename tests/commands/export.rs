@@ -883,3 +883,104 @@ fn jpeg_ls_ybr_full_matches_dcmtk() {
         assert_matches_dcmtk(&input, &[], &[]);
     }
 }
+
+/// A 16-bit PALETTE COLOR image whose tables are segmented (PS3.3
+/// C.7.9.2: discrete, linear and indirect segments), as 16-bit palettes
+/// often are. DCMTK does not read segmented tables, so the same image
+/// with the tables written out in full is what dcmj2pnm renders; ours of
+/// the segmented file must match it.
+#[test]
+fn segmented_sixteen_bit_palette() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rows, cols) = (16u16, 64u16);
+    let indices: Vec<u16> = (0..rows * cols).map(|i| (i * 5) % 1024).collect();
+    // Red: a ramp 0 -> 65535 over 1024 entries. Green: 4 discrete values,
+    // a ramp down to 0 over 508, then the two segments again (indirect).
+    // Blue: constant 30000 then a ramp up.
+    let red: Vec<u16> = vec![0, 1, 0, 1, 1023, 65535];
+    let green: Vec<u16> = vec![0, 4, 65535, 40000, 20000, 10000, 1, 508, 0, 2, 2, 0, 0];
+    let blue: Vec<u16> = vec![0, 1, 30000, 1, 511, 30000, 1, 512, 60000];
+    let expand = |segments: &[u16]| -> Vec<u16> {
+        // An independent expansion: the test's own reading of C.7.9.2.
+        let mut out: Vec<u16> = Vec::new();
+        let mut i = 0;
+        let mut pending: Vec<(usize, usize)> = Vec::new();
+        loop {
+            if i >= segments.len() {
+                match pending.pop() {
+                    Some((back, _)) => i = back,
+                    None => break,
+                }
+                continue;
+            }
+            match segments[i] {
+                0 => {
+                    let n = usize::from(segments[i + 1]);
+                    out.extend(&segments[i + 2..i + 2 + n]);
+                    i += 2 + n;
+                }
+                1 => {
+                    let n = usize::from(segments[i + 1]);
+                    let (y0, y1) = (f64::from(*out.last().unwrap()), f64::from(segments[i + 2]));
+                    out.extend(
+                        (1..=n).map(|k| (y0 + (y1 - y0) * k as f64 / n as f64).round() as u16),
+                    );
+                    i += 3;
+                }
+                _ => {
+                    // Indirect: replay the first `n` segments from offset 0.
+                    let n = usize::from(segments[i + 1]);
+                    let mut j = 0;
+                    for _ in 0..n {
+                        if segments[j] == 0 {
+                            let m = usize::from(segments[j + 1]);
+                            out.extend(&segments[j + 2..j + 2 + m]);
+                            j += 2 + m;
+                        } else {
+                            let m = usize::from(segments[j + 1]);
+                            let (y0, y1) =
+                                (f64::from(*out.last().unwrap()), f64::from(segments[j + 2]));
+                            out.extend(
+                                (1..=m)
+                                    .map(|k| (y0 + (y1 - y0) * k as f64 / m as f64).round() as u16),
+                            );
+                            j += 3;
+                        }
+                    }
+                    i += 4;
+                }
+            }
+        }
+        out.truncate(1024);
+        out
+    };
+    let build = |name: &str, segmented: bool| {
+        let mut f = Fixture::mono16(rows, cols, &indices, "PALETTE COLOR");
+        for (c, table) in [&red, &green, &blue].into_iter().enumerate() {
+            let c = c as u16;
+            f.put_raw(
+                Tag(0x0028, 0x1101 + c),
+                VR::US,
+                PrimitiveValue::U16(vec![1024, 0, 16].into()),
+            );
+            let (tag, words) = if segmented {
+                (Tag(0x0028, 0x1221 + c), table.clone())
+            } else {
+                (Tag(0x0028, 0x1201 + c), expand(table))
+            };
+            let bytes: Vec<u8> = words.iter().flat_map(|v| v.to_le_bytes()).collect();
+            f.put_raw(tag, VR::OW, PrimitiveValue::from(bytes));
+        }
+        f.write(&dir.path().join(format!("{name}.dcm")))
+    };
+    let segmented = build("segmented", true);
+    let full = build("full", false);
+    assert_eq!(expand(&red).len(), 1024);
+    assert_eq!(expand(&green).len(), 1024);
+    assert_eq!(expand(&blue).len(), 1024);
+    let ours = export_png(&[], &segmented);
+    assert_eq!(ours.data, export_png(&[], &full).data);
+    if dcmj2pnm_available() {
+        assert_matches_dcmtk_of(&segmented, &full, &[], &[]);
+    }
+}
