@@ -235,6 +235,11 @@ pub struct ExportArgs {
     pub source: PathBuf,
 
     /// The PNG file to write, or the folder to write into.
+    ///
+    /// With one source file: a name ending in .png is the image file (any
+    /// other extension is refused: only PNG is written); an existing
+    /// folder, or a name without extension, is a folder to write into.
+    /// Missing folders are created.
     #[arg(short, long, value_name = "OUT.png|DIR")]
     pub dest: PathBuf,
 

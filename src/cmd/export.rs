@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use dicommanager::engine::Progress;
 use dicommanager::export::{
-    ExportError, ExportOptions, Frames, PixelError, export_file, output_path,
+    ExportError, ExportOptions, Exported, Frames, PixelError, export_file, output_path,
 };
 use dicommanager::render::RenderOptions;
 use dicommanager::sink::{ImageSink, PngSink};
@@ -40,22 +40,62 @@ pub fn run(args: &ExportArgs) -> ExitCode {
     }
 }
 
-fn run_file(args: &ExportArgs, options: &ExportOptions, sink: &dyn ImageSink) -> ExitCode {
-    let output = if args.dest.is_dir() {
-        output_path(
+/// Where a single file's image goes: into `dest` when it is a folder (an
+/// existing one, or a name without extension, created), else to `dest`
+/// itself, which must end in `.png` (only PNG is written: a `.jpg` name
+/// would get PNG bytes under a JPEG name). Missing folders are created.
+fn single_output(args: &ExportArgs, sink: &dyn ImageSink) -> Result<PathBuf, String> {
+    let dest = &args.dest;
+    let as_folder = dest.is_dir()
+        || dest
+            .as_os_str()
+            .to_string_lossy()
+            .ends_with(std::path::MAIN_SEPARATOR)
+        || (dest.extension().is_none() && !dest.exists());
+    if as_folder {
+        std::fs::create_dir_all(dest)
+            .map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
+        return Ok(output_path(
             args.source.parent().unwrap_or(Path::new("")),
             &args.source,
-            &args.dest,
+            dest,
             sink.extension(),
-        )
-    } else {
-        args.dest.clone()
+        ));
+    }
+    let extension = dest
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    if extension.as_deref() != Some(sink.extension()) {
+        return Err(format!(
+            "{}: export writes PNG only; name the file .{} or give a folder",
+            dest.display(),
+            sink.extension()
+        ));
+    }
+    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    Ok(dest.clone())
+}
+
+fn run_file(args: &ExportArgs, options: &ExportOptions, sink: &dyn ImageSink) -> ExitCode {
+    let output = match single_output(args, sink) {
+        Ok(output) => output,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::Usage;
+        }
     };
     match export_file(&args.source, &output, sink, options) {
-        Ok(written) => {
+        Ok(exported) => {
             if !args.quiet {
-                for path in written {
-                    println!("wrote {}", path.display());
+                for (path, frame) in exported.written.iter().zip(&exported.frames) {
+                    println!(
+                        "wrote {}{}",
+                        path.display(),
+                        frame_note(args, *frame, &exported)
+                    );
                 }
             }
             ExitCode::Success
@@ -67,9 +107,23 @@ fn run_file(args: &ExportArgs, options: &ExportOptions, sink: &dyn ImageSink) ->
     }
 }
 
+/// For a multi-frame source, which frame an image is, so that nobody
+/// takes the first frame of a cine for the whole object.
+fn frame_note(args: &ExportArgs, frame: u32, exported: &Exported) -> String {
+    let total = exported.frames_in_file;
+    if total <= 1 {
+        String::new()
+    } else if args.frame.is_none() && !args.all_frames {
+        format!(" (frame {frame} of {total}; --frame N or --all-frames for the others)")
+    } else {
+        format!(" (frame {frame} of {total})")
+    }
+}
+
 /// What happened to one file of a folder.
 enum Outcome {
-    Written(usize),
+    /// Images written, and whether the file had frames left unwritten.
+    Written(usize, bool),
     NotDicom,
     NoPixelData,
     Failed(ExportError),
@@ -114,11 +168,13 @@ fn run_folder(args: &ExportArgs, options: &ExportOptions, sink: &dyn ImageSink) 
 
     // Reported in walk order, whatever order the workers finished in.
     let (mut images, mut files, mut not_dicom, mut no_pixels, mut failed) = (0, 0, 0, 0, 0);
+    let mut partly = 0;
     for (path, outcome) in found.files.iter().zip(outcomes) {
         match outcome {
-            Outcome::Written(n) => {
+            Outcome::Written(n, frames_left) => {
                 files += 1;
                 images += n;
+                partly += usize::from(frames_left);
             }
             Outcome::NotDicom => not_dicom += 1,
             Outcome::NoPixelData => {
@@ -139,6 +195,11 @@ fn run_folder(args: &ExportArgs, options: &ExportOptions, sink: &dyn ImageSink) 
         println!("no pixel data   {no_pixels}");
         println!("not DICOM       {not_dicom}");
         println!("failed          {failed}");
+        if partly > 0 {
+            println!(
+                "multi-frame     {partly} (one frame written each; --all-frames for every frame)"
+            );
+        }
     }
     if failed > 0 || !found.errors.is_empty() {
         ExitCode::SomeFailed
@@ -174,7 +235,10 @@ fn export_one(
         });
     }
     match export_file(file, &output, sink, options) {
-        Ok(written) => Outcome::Written(written.len()),
+        Ok(exported) => Outcome::Written(
+            exported.written.len(),
+            exported.written.len() < exported.frames_in_file as usize,
+        ),
         Err(ExportError {
             source: PixelError::NoPixelData,
             ..

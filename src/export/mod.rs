@@ -1,8 +1,13 @@
 //! `export`: DICOM pixel data to images. Opening and decoding live in
-//! [`source`], the display pipeline in [`crate::render`], the file format
-//! behind [`crate::sink::ImageSink`]; this module ties them together for
-//! one file and names the outputs.
+//! [`source`] (with the project's own JPEG and RLE decoders in `jpeg` and
+//! `rle`, and `guard` keeping any decoder's panic to one error), the
+//! display pipeline in [`crate::render`], the file format behind
+//! [`crate::sink::ImageSink`]; this module ties them together for one file
+//! and names the outputs.
 
+mod guard;
+mod jpeg;
+mod rle;
 mod source;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +50,11 @@ pub enum PixelError {
     },
     #[error("cannot render: {0}")]
     Render(#[from] RenderError),
+    /// Something below export (the parser, a library) panicked: a bug or a
+    /// limit, reported for this file rather than taking the run down.
+    /// (A decoder's panic is a [`PixelError::Decode`] naming the syntax.)
+    #[error("the {step} crashed on this file ({message})")]
+    Panicked { step: &'static str, message: String },
     #[error(transparent)]
     Write(#[from] SinkError),
 }
@@ -83,38 +93,71 @@ impl Default for ExportOptions {
     }
 }
 
+/// What [`export_file`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exported {
+    /// The images written, in frame order.
+    pub written: Vec<PathBuf>,
+    /// The frames written, 1-based, one per image.
+    pub frames: Vec<u32>,
+    /// How many frames the source holds.
+    pub frames_in_file: u32,
+}
+
 /// Exports `input` to `output` (the image path for a single frame; with
 /// [`Frames::All`], the frame number is added before the extension).
-/// Returns the files written.
+/// Never panics: a panic in a decoder is returned as
+/// [`PixelError::Panicked`].
 pub fn export_file(
     input: &Path,
     output: &Path,
     sink: &dyn ImageSink,
     options: &ExportOptions,
-) -> Result<Vec<PathBuf>, ExportError> {
+) -> Result<Exported, ExportError> {
     let fail = |source: PixelError| ExportError {
         path: input.to_path_buf(),
         source,
     };
-    let pixels = PixelSource::open(input).map_err(fail)?;
+    // Decoders are guarded one level down, with the transfer syntax in the
+    // message; this catches whatever else panics (the parser, rendering).
+    guard::catch(|| export_unguarded(input, output, sink, options))
+        .unwrap_or_else(|message| {
+            Err(PixelError::Panicked {
+                step: "export",
+                message,
+            })
+        })
+        .map_err(fail)
+}
+
+fn export_unguarded(
+    input: &Path,
+    output: &Path,
+    sink: &dyn ImageSink,
+    options: &ExportOptions,
+) -> Result<Exported, PixelError> {
+    let pixels = PixelSource::open(input)?;
     let frames: Vec<u32> = match options.frames {
         Frames::One(n) => vec![n],
         Frames::All => (0..pixels.frame_count()).collect(),
     };
-    let mut written = Vec::with_capacity(frames.len());
+    let mut exported = Exported {
+        written: Vec::with_capacity(frames.len()),
+        frames: Vec::with_capacity(frames.len()),
+        frames_in_file: pixels.frame_count(),
+    };
     for index in frames {
-        let (bytes, imaging) = pixels.frame(index).map_err(fail)?;
-        let image =
-            render(&bytes, &imaging, &options.render).map_err(|e| fail(PixelError::Render(e)))?;
+        let (bytes, imaging) = pixels.frame(index)?;
+        let image = render(&bytes, &imaging, &options.render)?;
         let path = match options.frames {
             Frames::One(_) => output.to_path_buf(),
             Frames::All => frame_path(output, index + 1),
         };
-        sink.write(&image, &path)
-            .map_err(|e| fail(PixelError::Write(e)))?;
-        written.push(path);
+        sink.write(&image, &path)?;
+        exported.written.push(path);
+        exported.frames.push(index + 1);
     }
-    Ok(written)
+    Ok(exported)
 }
 
 /// `out/name.png` → `out/name_0003.png` for frame 3 (1-based).

@@ -14,7 +14,6 @@ mod voi;
 pub use color::Palette;
 pub use samples::{PixelLayout, read_samples};
 pub use voi::{Lut, VoiFunction, Window};
-
 /// How the stored values of a sample are to be shown (0028,0004).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Photometric {
@@ -72,6 +71,28 @@ impl Modality {
         match self {
             Modality::Rescale { slope, intercept } => stored as f64 * slope + intercept,
             Modality::Lut(lut) => f64::from(lut.lookup(stored)),
+        }
+    }
+}
+
+/// Presentation LUT Shape (2050,0020): when present it, not the
+/// Photometric Interpretation, decides the polarity (PS3.3 C.11.6; DCMTK
+/// renders a MONOCHROME1 image marked IDENTITY without inverting it, and a
+/// MONOCHROME2 one marked INVERSE inverted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresentationShape {
+    Identity,
+    Inverse,
+}
+
+impl PresentationShape {
+    /// Parses the defined terms; `None` for anything else (ignored, as
+    /// DCMTK does).
+    pub fn parse(text: &str) -> Option<PresentationShape> {
+        match text.trim_matches([' ', '\0']) {
+            "IDENTITY" => Some(PresentationShape::Identity),
+            "INVERSE" => Some(PresentationShape::Inverse),
+            _ => None,
         }
     }
 }
@@ -150,6 +171,18 @@ pub struct Imaging {
     /// VOI LUT Sequence items, in file order.
     pub voi_luts: Vec<Lut>,
     pub palette: Option<Palette>,
+    pub presentation: Option<PresentationShape>,
+}
+
+impl Imaging {
+    /// Whether the gray levels are shown inverted (low values white).
+    pub fn inverted(&self) -> bool {
+        match self.presentation {
+            Some(PresentationShape::Inverse) => true,
+            Some(PresentationShape::Identity) => false,
+            None => self.photometric == Photometric::Monochrome1,
+        }
+    }
 }
 
 /// Rendering options.

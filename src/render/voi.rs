@@ -1,7 +1,7 @@
 //! The grayscale half of the pipeline: modality values, then a VOI window
 //! or LUT (PS3.3 C.11.2), then polarity.
 
-use super::{Imaging, Photometric, WindowChoice};
+use super::{Imaging, WindowChoice};
 
 /// A VOI window (Window Center / Window Width).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -114,9 +114,17 @@ pub(super) fn render_gray(
         }
     };
     let function = imaging.voi_function;
+    // A computed window is still shaped by the file's VOI LUT Function when
+    // that is SIGMOID, as DCMTK does (`dcmj2pnm +Wm`); LINEAR_EXACT is a
+    // rule for the file's own window values, so the min-max window (built
+    // for the linear formula) stays linear.
+    let min_max_function = match function {
+        VoiFunction::Sigmoid => VoiFunction::Sigmoid,
+        VoiFunction::Linear | VoiFunction::LinearExact => VoiFunction::Linear,
+    };
     let mapped: Vec<f64> = match options.window {
         WindowChoice::Fixed(w) => by_window(&values, w, function, ymax),
-        WindowChoice::MinMax => by_window(&values, min_max(), VoiFunction::Linear, ymax),
+        WindowChoice::MinMax => by_window(&values, min_max(), min_max_function, ymax),
         WindowChoice::File => match imaging.windows.iter().find(|w| w.is_valid(function)) {
             Some(&w) => by_window(&values, w, function, ymax),
             None => match imaging.voi_luts.first() {
@@ -127,11 +135,11 @@ pub(super) fn render_gray(
                         .map(|&v| f64::from(lut.lookup(v.round() as i64)) * scale)
                         .collect()
                 }
-                None => by_window(&values, min_max(), VoiFunction::Linear, ymax),
+                None => by_window(&values, min_max(), min_max_function, ymax),
             },
         },
     };
-    let invert = imaging.photometric == Photometric::Monochrome1;
+    let invert = imaging.inverted();
     mapped
         .into_iter()
         .map(|y| {
@@ -152,7 +160,9 @@ fn by_window(values: &[f64], window: Window, function: VoiFunction, ymax: f64) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::{Depth, Modality, PixelLayout, RenderOptions};
+    use crate::render::{
+        Depth, Modality, Photometric, PixelLayout, PresentationShape, RenderOptions,
+    };
 
     fn imaging(photometric: Photometric) -> Imaging {
         Imaging {
@@ -173,6 +183,7 @@ mod tests {
             voi_function: VoiFunction::Linear,
             voi_luts: vec![],
             palette: None,
+            presentation: None,
         }
     }
 
@@ -200,6 +211,37 @@ mod tests {
         let im = imaging(Photometric::Monochrome1);
         let out = gray(&[0, 100], &im, WindowChoice::MinMax, Depth::Eight);
         assert_eq!(out, [255, 0]);
+    }
+
+    #[test]
+    fn presentation_lut_shape_decides_polarity() {
+        let mut im = imaging(Photometric::Monochrome1);
+        im.presentation = Some(PresentationShape::Identity);
+        assert_eq!(
+            gray(&[0, 100], &im, WindowChoice::MinMax, Depth::Eight),
+            [0, 255]
+        );
+        let mut im = imaging(Photometric::Monochrome2);
+        im.presentation = Some(PresentationShape::Inverse);
+        assert_eq!(
+            gray(&[0, 100], &im, WindowChoice::MinMax, Depth::Eight),
+            [255, 0]
+        );
+        assert_eq!(
+            PresentationShape::parse("INVERSE "),
+            Some(PresentationShape::Inverse)
+        );
+        assert_eq!(PresentationShape::parse("LIN OD"), None);
+    }
+
+    #[test]
+    fn min_max_follows_a_sigmoid_voi_function() {
+        let mut im = imaging(Photometric::Monochrome2);
+        im.voi_function = VoiFunction::Sigmoid;
+        // Window 50.5 / 101 over 0..=100: 255 / (1 + e^(-4 (x - c) / w)),
+        // so the ends are not 0 and 255.
+        let out = gray(&[0, 50, 100], &im, WindowChoice::MinMax, Depth::Eight);
+        assert_eq!(out, [30, 126, 224]);
     }
 
     #[test]
