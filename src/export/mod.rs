@@ -5,7 +5,6 @@
 //! [`crate::sink::ImageSink`]; this module ties them together for one file
 //! and names the outputs.
 
-mod guard;
 mod jpeg;
 mod rle;
 mod source;
@@ -16,6 +15,7 @@ use dicom_core::Tag;
 
 pub use source::{PixelSource, open_object};
 
+use crate::guard;
 use crate::render::{RenderError, RenderOptions, render};
 use crate::sink::{ImageSink, SinkError};
 
@@ -120,7 +120,7 @@ pub fn export_file(
     };
     // Decoders are guarded one level down, with the transfer syntax in the
     // message; this catches whatever else panics (the parser, rendering).
-    guard::catch(|| export_unguarded(input, output, sink, options))
+    guard::catch_quietly(|| export_unguarded(input, output, sink, options))
         .unwrap_or_else(|message| {
             Err(PixelError::Panicked {
                 step: "export",

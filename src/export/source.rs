@@ -16,7 +16,8 @@ use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, InMemDicomObject};
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
-use super::{PixelError, guard, jpeg, rle};
+use super::{PixelError, jpeg, rle};
+use crate::guard;
 use crate::render::{
     Imaging, Lut, Modality, Palette, Photometric, PixelLayout, PresentationShape, VoiFunction,
     Window,
@@ -157,7 +158,7 @@ impl PixelSource {
     /// Decodes an encapsulated frame. A panic in a decoder becomes an
     /// error naming the transfer syntax, and prints nothing.
     fn decode_frame(&self, index: u32) -> Result<Frame<'_>, PixelError> {
-        guard::catch(|| self.decode_frame_unguarded(index)).unwrap_or_else(|message| {
+        guard::catch_quietly(|| self.decode_frame_unguarded(index)).unwrap_or_else(|message| {
             Err(PixelError::Decode {
                 transfer_syntax: self.transfer_syntax().to_string(),
                 message: format!("the decoder crashed ({message})"),
