@@ -24,11 +24,17 @@ pub const FOLDER_MODE: u32 = 0o700;
 /// already at `path` (a file, or a link, which is never followed) is
 /// removed first; a folder there is an error.
 pub fn create_private(path: &Path) -> io::Result<File> {
-    remove_entry(path)?;
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     no_follow(&mut options);
-    options.open(path)
+    // Usually nothing is there: one system call, not a look first.
+    match options.open(path) {
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+            remove_entry(path)?;
+            options.open(path)
+        }
+        result => result,
+    }
 }
 
 /// Opens an existing regular file for reading and writing, refusing a link.
