@@ -24,6 +24,7 @@
 mod patient_key;
 pub mod ps315;
 mod selector;
+mod suggest;
 mod template;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,7 @@ use serde::Deserialize;
 pub use patient_key::{Fallback, KeyAttribute, PatientKey};
 pub use ps315::MethodCode;
 pub use selector::{Selector, pack};
+pub use suggest::{closest, did_you_mean};
 pub use template::{OutputTemplate, PathNumbers};
 
 /// Profiles compiled into the binary, usable by name without any file.
@@ -363,7 +365,7 @@ impl Builder {
                         file: source.display.clone(),
                         line,
                     },
-                    message: err.message().trim_end().to_string(),
+                    message: with_key_suggestion(err.message().trim_end()),
                 });
                 return;
             }
@@ -450,10 +452,12 @@ impl Builder {
         for (key, value) in file.attributes {
             let origin = origin_of(value.span());
             let Some(selector) = Selector::parse(&key) else {
+                let suggestion = suggest::one_edit_away(&key, |w| Selector::parse(w).is_some());
                 self.errors.push(ProfileError::Invalid {
                     origin,
                     message: format!(
-                        "unknown attribute {key:?}: write a DICOM keyword (PatientName), a tag ((0010,0010) or 00100010) or a tag pattern ((50xx,xxxx))"
+                        "unknown attribute {key:?}{}: write a DICOM keyword (PatientName), a tag ((0010,0010) or 00100010) or a tag pattern ((50xx,xxxx))",
+                        did_you_mean(suggestion.as_deref())
                     ),
                 });
                 continue;
@@ -574,6 +578,32 @@ fn resolve(spec: &str, base: Option<&Path>) -> Result<ProfileSource, ProfileErro
 /// Names of the profiles compiled into the binary.
 pub fn builtin_names() -> Vec<&'static str> {
     BUILTIN_PROFILES.iter().map(|(name, _)| *name).collect()
+}
+
+/// The keys a profile file may have (its top level).
+const PROFILE_KEYS: [&str; 10] = [
+    "description",
+    "extends",
+    "output",
+    "private-attributes",
+    "unlisted-attributes",
+    "deidentification-method",
+    "temporal-information",
+    "patient-key",
+    "patient-key-fallback",
+    "attributes",
+];
+
+/// The TOML reader's message, with a likely key for an unknown one
+/// (serde says "unknown field `atributes`, expected one of ...").
+fn with_key_suggestion(message: &str) -> String {
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next());
+    match unknown.and_then(|key| closest(key, PROFILE_KEYS)) {
+        Some(key) => format!("{message}{}", did_you_mean(Some(key))),
+        None => message.to_string(),
+    }
 }
 
 /// `patient-key-fallback`: `"per-file"` or a list of keywords.

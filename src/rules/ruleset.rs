@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use dicom_core::{Tag, VR};
 
-use super::{ACTIONS, ActionDef, Rule, Stamp, action, vr};
+use super::{ACTIONS, ActionDef, Disposition, Rule, Stamp, action, vr};
 use crate::profile::{
-    ActionRef, OutputTemplate, PatientKey, Profile, ProfileError, ProfileErrors, Selector,
-    sort_by_place,
+    ActionRef, OutputTemplate, PatientKey, Profile, ProfileError, ProfileErrors, Selector, closest,
+    did_you_mean, sort_by_place,
 };
 use crate::stream::implicit_vr;
 
@@ -111,10 +111,12 @@ impl RuleSet {
         patterns.sort_by_key(|(selector, _)| std::cmp::Reverse(selector.specificity()));
         let mut policy = |action: &Option<ActionRef>, what: &str| match action {
             None => Arc::clone(&keep),
-            Some(action) => build(action, None, what).unwrap_or_else(|err| {
-                errors.push(err);
-                Arc::clone(&keep)
-            }),
+            Some(action) => build(action, None, what)
+                .and_then(|rule| fits_any_vr(rule, action, what))
+                .unwrap_or_else(|err| {
+                    errors.push(err);
+                    Arc::clone(&keep)
+                }),
         };
         let private = policy(&profile.private_attributes, "private-attributes");
         let unlisted = policy(&profile.unlisted_attributes, "unlisted-attributes");
@@ -205,6 +207,84 @@ impl RuleSet {
     }
 }
 
+/// Every VR an attribute can have.
+const ALL_VRS: [VR; 34] = [
+    VR::AE,
+    VR::AS,
+    VR::AT,
+    VR::CS,
+    VR::DA,
+    VR::DS,
+    VR::DT,
+    VR::FL,
+    VR::FD,
+    VR::IS,
+    VR::LO,
+    VR::LT,
+    VR::OB,
+    VR::OD,
+    VR::OF,
+    VR::OL,
+    VR::OV,
+    VR::OW,
+    VR::PN,
+    VR::SH,
+    VR::SL,
+    VR::SQ,
+    VR::SS,
+    VR::ST,
+    VR::SV,
+    VR::TM,
+    VR::UC,
+    VR::UI,
+    VR::UL,
+    VR::UN,
+    VR::UR,
+    VR::US,
+    VR::UT,
+    VR::UV,
+];
+
+/// The VRs a policy rule would have to rewrite but cannot.
+fn unfit_vrs(rule: &dyn Rule) -> Vec<VR> {
+    ALL_VRS
+        .into_iter()
+        .filter(|vr| rule.disposition(*vr) == Disposition::Rewrite && !rule.fits(*vr))
+        .collect()
+}
+
+/// A policy (`private-attributes`, `unlisted-attributes`) meets attributes
+/// of any VR: its action must handle every one, or every file with such
+/// an attribute would fail at run time.
+fn fits_any_vr(
+    rule: Arc<dyn Rule>,
+    spec: &ActionRef,
+    what: &str,
+) -> Result<Arc<dyn Rule>, ProfileError> {
+    let unfit = unfit_vrs(rule.as_ref());
+    if unfit.is_empty() {
+        return Ok(rule);
+    }
+    let names: Vec<String> = unfit.iter().map(|vr| vr.to_string().to_string()).collect();
+    let allowed: Vec<&str> = ACTIONS
+        .iter()
+        .filter(|def| {
+            let value = def.takes_value.then_some("X");
+            unfit_vrs((def.build)(value).as_ref()).is_empty()
+        })
+        .map(|def| def.name)
+        .collect();
+    Err(ProfileError::Invalid {
+        origin: spec.origin.clone(),
+        message: format!(
+            "action {:?} cannot be the {what} policy: it meets attributes of every VR and does not fit {}; allowed: {}",
+            spec.name,
+            names.join(", "),
+            allowed.join(", ")
+        ),
+    })
+}
+
 fn build(
     spec: &ActionRef,
     known_vr: Option<VR>,
@@ -217,8 +297,9 @@ fn build(
     let def: &ActionDef = action(&spec.name).ok_or_else(|| {
         let allowed: Vec<&str> = ACTIONS.iter().map(|a| a.name).collect();
         invalid(format!(
-            "unknown action {:?} for {what}; allowed: {}",
+            "unknown action {:?} for {what}{}; allowed: {}",
             spec.name,
+            did_you_mean(closest(&spec.name, allowed.iter().copied())),
             allowed.join(", ")
         ))
     })?;
@@ -259,11 +340,35 @@ fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Disposition;
 
     fn compile(text: &str) -> Result<RuleSet, String> {
         let profile = Profile::from_text("site.toml", text).map_err(|e| e.to_string())?;
         RuleSet::compile(&profile).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_policy_must_fit_every_vr_it_can_meet() {
+        let err = compile("unlisted-attributes = \"replace-with-index\"\n").unwrap_err();
+        assert!(
+            err.contains("site.toml:1") && err.contains("cannot be the unlisted-attributes policy"),
+            "{err}"
+        );
+        assert!(err.contains("allowed: keep, remove"), "{err}");
+        let err = compile("private-attributes = \"shift-date\"\n").unwrap_err();
+        assert!(err.contains("does not fit AE"), "{err}");
+        for builtin in crate::profile::builtin_names() {
+            RuleSet::load(&[builtin.to_string()]).unwrap();
+        }
+    }
+
+    #[test]
+    fn misspelt_actions_and_keys_get_a_suggestion() {
+        let err = compile("[attributes]\nPatientName = \"blnk\"\n").unwrap_err();
+        assert!(err.contains("did you mean \"blank\""), "{err}");
+        let err = compile("[atributes]\nPatientName = \"blank\"\n").unwrap_err();
+        assert!(err.contains("did you mean \"attributes\""), "{err}");
+        let err = compile("[attributes]\nPatientsBirthDate = \"blank\"\n").unwrap_err();
+        assert!(err.contains("did you mean \"PatientBirthDate\""), "{err}");
     }
 
     #[test]
@@ -339,7 +444,7 @@ mod tests {
         let err = compile("[attributes]\n\nPatientName = \"blnk\"\n").unwrap_err();
         assert_eq!(
             err,
-            "site.toml:3: unknown action \"blnk\" for PatientName (0010,0010); allowed: keep, remove, blank, replace, replace-with-index, hash, dummy, clean, shift-date"
+            "site.toml:3: unknown action \"blnk\" for PatientName (0010,0010); did you mean \"blank\"?; allowed: keep, remove, blank, replace, replace-with-index, hash, dummy, clean, shift-date"
         );
     }
 
