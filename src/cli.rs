@@ -83,6 +83,16 @@ pub enum Command {
     /// `_out.csv` in DEST).
     Verify(VerifyArgs),
 
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell) to standard output.
+    ///
+    /// For bash: `dicommanager completions bash > /etc/bash_completion.d/dicommanager`.
+    Completions(CompletionsArgs),
+
+    /// Print the manual page (roff) to standard output:
+    /// `dicommanager man > dicommanager.1; man ./dicommanager.1`.
+    Man,
+
     /// Look into or fill a patient registry (see `anomize --registry`).
     ///
     /// A registry keeps patient indices and image numbers across runs. It
@@ -90,6 +100,13 @@ pub enum Command {
     /// secret the registry was made with; `show` prints counts only.
     #[command(subcommand)]
     Registry(RegistryCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -196,9 +213,14 @@ pub struct VerifyArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct MetadataArgs {
-    /// The DICOM file to read.
-    #[arg(short, long, value_name = "FILE")]
-    pub file: PathBuf,
+    /// The DICOM file(s) to read (`-f a.dcm b.dcm`, or the files after
+    /// the options).
+    #[arg(short = 'f', long = "file", value_name = "FILE", num_args = 1..)]
+    pub file: Vec<PathBuf>,
+
+    /// More files to read.
+    #[arg(value_name = "FILE", required_unless_present = "file")]
+    pub more: Vec<PathBuf>,
 
     /// Dump every element (file meta included), sequences indented.
     #[arg(long, conflicts_with = "json")]

@@ -2,6 +2,7 @@
 //! and its outcome into an exit code, printing what the user asked to see.
 
 mod anomize;
+mod docs;
 mod export;
 mod metadata;
 mod registry;
@@ -21,5 +22,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Export(args) => export::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Registry(command) => registry::run(&command),
+        Command::Completions(args) => docs::completions(args.shell),
+        Command::Man => docs::man(),
     }
 }

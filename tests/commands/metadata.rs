@@ -149,3 +149,59 @@ fn iso_2022_japanese_names() {
             "Yamada^Tarou=山田^太郎=やまだ^たろう",
         ));
 }
+
+#[test]
+fn several_files_are_printed_one_after_another_and_a_bad_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = patient(dir.path());
+    let bad = dir.path().join("notes.txt");
+    std::fs::write(&bad, b"not DICOM").unwrap();
+    let out = bin()
+        .args(["metadata", "-f"])
+        .arg(&file)
+        .arg(&bad)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.matches(&format!("# {}", file.display())).count(),
+        2,
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("PID-17").count(), 2, "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("notes.txt"));
+
+    // JSON for several files is an array of DICOM JSON objects.
+    let out = bin()
+        .args(["metadata", "--json"])
+        .arg(&file)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json.as_array().map(Vec::len), Some(2));
+    assert_eq!(json[1]["00100020"]["Value"][0], "PID-17");
+}
+
+#[test]
+fn completions_and_the_manual_page_are_generated_from_the_command_line() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = bin().args(["completions", shell]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        for word in ["anomize", "registry", "secret-file", "metadata"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let out = bin().arg("man").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH dicommanager"),
+        "{page}"
+    );
+    assert!(page.contains("anomize"), "{page}");
+}
