@@ -83,6 +83,10 @@ pub enum Command {
     /// `_out.csv` in DEST).
     Verify(VerifyArgs),
 
+    /// See the built-in profiles, or what a profile does once resolved.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+
     /// Print a shell completion script (bash, zsh, fish, elvish,
     /// powershell) to standard output.
     ///
@@ -100,6 +104,23 @@ pub enum Command {
     /// secret the registry was made with; `show` prints counts only.
     #[command(subcommand)]
     Registry(RegistryCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ProfileCommand {
+    /// The built-in profiles, each with its description.
+    List,
+    /// The resolved profile as TOML: every `extends` and layer applied,
+    /// each rule with the file and line it came from. The output is itself
+    /// a profile that does the same (its fingerprint is printed too).
+    Show(ProfileShowArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProfileShowArgs {
+    /// Profiles to layer, as `anomize --profile` takes them (default basic).
+    #[arg(value_name = "NAME|FILE")]
+    pub profile: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]

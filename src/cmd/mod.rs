@@ -5,6 +5,7 @@ mod anomize;
 mod docs;
 mod export;
 mod metadata;
+mod profile;
 mod registry;
 mod secret;
 mod splitby;
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Export(args) => export::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Registry(command) => registry::run(&command),
+        Command::Profile(command) => profile::run(&command),
         Command::Completions(args) => docs::completions(args.shell),
         Command::Man => docs::man(),
     }

@@ -24,6 +24,7 @@
 mod patient_key;
 pub mod ps315;
 mod selector;
+mod show;
 mod suggest;
 mod template;
 
@@ -36,6 +37,7 @@ use serde::Deserialize;
 pub use patient_key::{Fallback, KeyAttribute, PatientKey};
 pub use ps315::MethodCode;
 pub use selector::{Selector, pack};
+pub use show::to_toml;
 pub use suggest::{closest, did_you_mean};
 pub use template::{OutputTemplate, PathNumbers};
 
@@ -219,7 +221,7 @@ struct ProfileFile {
     output: Option<toml::Spanned<String>>,
     private_attributes: Option<toml::Spanned<toml::Value>>,
     unlisted_attributes: Option<toml::Spanned<toml::Value>>,
-    deidentification_method: Option<toml::Spanned<String>>,
+    deidentification_method: Option<toml::Spanned<toml::Value>>,
     temporal_information: Option<toml::Spanned<String>>,
     patient_key: Option<toml::Spanned<Vec<String>>>,
     patient_key_fallback: Option<toml::Spanned<toml::Value>>,
@@ -390,17 +392,25 @@ impl Builder {
         if let Some(output) = file.output {
             self.output = Some((output.get_ref().clone(), origin_of(output.span())));
         }
-        if let Some(code) = file.deidentification_method {
-            match ps315::method_code(code.get_ref()) {
-                Some(method) if self.methods.contains(&method) => {}
-                Some(method) => self.methods.push(method),
-                None => self.errors.push(ProfileError::Invalid {
-                    origin: origin_of(code.span()),
-                    message: format!(
-                        "deidentification-method {:?} is not a CID 7050 code of PS3.15 (113100 and the options' codes)",
-                        code.get_ref()
-                    ),
-                }),
+        if let Some(codes) = file.deidentification_method {
+            let origin = origin_of(codes.span());
+            // One code, or a list (a resolved profile shows all of its layers').
+            let codes: Vec<toml::Value> = match codes.into_inner() {
+                toml::Value::Array(codes) => codes,
+                code => vec![code],
+            };
+            for code in codes {
+                let method = code.as_str().and_then(ps315::method_code);
+                match method {
+                    Some(method) if self.methods.contains(&method) => {}
+                    Some(method) => self.methods.push(method),
+                    None => self.errors.push(ProfileError::Invalid {
+                        origin: origin.clone(),
+                        message: format!(
+                            "deidentification-method {code} is not a CID 7050 code of PS3.15 (113100 and the options' codes)"
+                        ),
+                    }),
+                }
             }
         }
         if let Some(text) = file.temporal_information {

@@ -890,3 +890,63 @@ fn the_workbook_has_a_frozen_header_a_filter_and_column_widths() {
     assert!(sheet.contains(r#"<autoFilter ref="A1:J7""#), "{sheet}");
     assert!(sheet.contains(r#"<col min="1" max="1" width="#), "{sheet}");
 }
+
+#[test]
+fn profile_list_and_show_tell_what_a_profile_does() {
+    let out = dicommanager().args(["profile", "list"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let list = String::from_utf8_lossy(&out.stdout);
+    for name in dicommanager::profile::builtin_names() {
+        assert!(list.contains(name), "{name} missing from {list}");
+    }
+
+    let dir = TempDir::new().unwrap();
+    let site = dir.path().join("site.toml");
+    fs::write(
+        &site,
+        "extends = [\"ps3.15-basic\"]\n\n[attributes]\nInstitutionName = { action = \"replace\", value = \"SITE\" }\n",
+    )
+    .unwrap();
+    let out = dicommanager()
+        .args(["profile", "show"])
+        .arg(&site)
+        .arg("retain-uids")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        shown.contains(&format!(
+            "\"InstitutionName\" = {{ action = \"replace\", value = \"SITE\" }}  # InstitutionName (0008,0080) from {}:4",
+            site.display()
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("from built-in profile \"retain-uids\""),
+        "{shown}"
+    );
+    // What is shown is a profile that does the same.
+    let copy = dir.path().join("shown.toml");
+    fs::write(&copy, &shown).unwrap();
+    let again = dicommanager()
+        .args(["profile", "show"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let fingerprint = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("# Fingerprint:"))
+            .map(String::from)
+    };
+    assert_eq!(
+        fingerprint(&String::from_utf8_lossy(&again.stdout)),
+        fingerprint(&shown)
+    );
+
+    let out = dicommanager()
+        .args(["profile", "show", "no-such-profile"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
