@@ -386,6 +386,13 @@ pub struct AnomizeArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// Plan only: walk SOURCE, read the headers and print (as CSV, the
+    /// audit's columns) what would happen to each file: its patient index,
+    /// output path, burned-in risk or why it would fail. No DICOM is
+    /// written; DEST is neither created nor looked into.
+    #[arg(long, conflicts_with_all = ["resume", "overwrite", "registry"])]
+    pub dry_run: bool,
+
     /// Write the audit (_out.xlsx, _out.csv, _metadata.csv) to this folder
     /// instead of DEST.
     ///

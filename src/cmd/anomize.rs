@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use dicommanager::dest::create_private;
 use dicommanager::engine::{
-    AUDIT_CSV, AUDIT_XLSX, ExistingOutput, METADATA_CSV, RegistryChoice, RunConfig, Summary,
-    run as run_engine,
+    AUDIT_CSV, AUDIT_XLSX, ExistingOutput, METADATA_CSV, RegistryChoice, RunConfig, SinkFactory,
+    Summary, audit_sinks, run as run_engine,
 };
 use dicommanager::rules::RuleSet;
+use dicommanager::sink::{CsvSink, SinkError, TableSink};
 
 use super::secret::{self, SECRET_FILE_VAR, SECRET_VAR};
 use crate::cli::AnomizeArgs;
@@ -81,13 +82,22 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
         quarantine_burned_in: args.quarantine_burned_in,
         cancel,
         audit_dir: args.audit_dir.clone(),
+        dry_run: args.dry_run,
         registry: args.registry.as_ref().map(|path| RegistryChoice {
             path: path.clone(),
             force: args.force_registry,
         }),
     };
     let bar = Bar::new(args.quiet);
-    match run_engine(&config, &rules, &bar) {
+    let plan_sinks = |_: &Path| -> Result<Vec<Box<dyn TableSink>>, SinkError> {
+        Ok(vec![Box::new(CsvSink::to_stdout()?)])
+    };
+    let sinks: SinkFactory<'_> = if args.dry_run {
+        &plan_sinks
+    } else {
+        &audit_sinks
+    };
+    match run_engine(&config, &rules, &bar, sinks) {
         Ok(summary) => {
             for err in &summary.walk_errors {
                 eprintln!("warning: skipped {err}");
@@ -98,8 +108,14 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
                     summary.workers
                 );
             }
-            if !args.quiet {
-                print_summary(&summary, &rules);
+            if args.dry_run {
+                // Standard output holds the plan.
+                if !args.quiet {
+                    eprint!("{}", summary_text(&summary, &rules, true));
+                    eprintln!("dry run: nothing was written");
+                }
+            } else if !args.quiet {
+                print!("{}", summary_text(&summary, &rules, false));
             }
             if let Some(path) = &args.summary_json
                 && let Err(err) = write_summary_json(path, &summary, &rules)
@@ -134,72 +150,84 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
     }
 }
 
-fn print_summary(summary: &Summary, rules: &RuleSet) {
+/// The end summary a person reads.
+fn summary_text(summary: &Summary, rules: &RuleSet, dry_run: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let seconds = summary.elapsed.as_secs_f64();
     let rate = if seconds > 0.0 {
         summary.dicom_files as f64 / seconds
     } else {
         0.0
     };
-    println!("profile      {}", rules.layers().join(" + "));
-    println!("files seen   {}", summary.files_seen);
-    println!("DICOM files  {}", summary.dicom_files);
-    println!("OK           {}", summary.ok);
-    println!("ERROR        {}", summary.errors);
+    let _ = writeln!(out, "profile      {}", rules.layers().join(" + "));
+    let _ = writeln!(out, "files seen   {}", summary.files_seen);
+    let _ = writeln!(out, "DICOM files  {}", summary.dicom_files);
+    let _ = writeln!(out, "OK           {}", summary.ok);
+    let _ = writeln!(out, "ERROR        {}", summary.errors);
     if !summary.walk_errors.is_empty() {
-        println!("unreadable   {}", summary.walk_errors.len());
+        let _ = writeln!(out, "unreadable   {}", summary.walk_errors.len());
     }
     if summary.resumed > 0 {
-        println!(
+        let _ = writeln!(
+            out,
             "kept         {} (already done by the interrupted run)",
             summary.resumed
         );
     }
     if summary.exported_before > 0 {
-        println!(
+        let _ = writeln!(
+            out,
             "exported     {} before by earlier runs (registry): not written again",
             summary.exported_before
         );
     }
     if summary.empty_key > 0 {
-        println!(
+        let _ = writeln!(
+            out,
             "empty key    {} files had no patient key (see the patient_key column), e.g.:",
             summary.empty_key
         );
         for file in &summary.first_empty_key {
-            println!("  {file}");
+            let _ = writeln!(out, "  {file}");
         }
     }
     if summary.redone > 0 {
-        println!(
+        let _ = writeln!(
+            out,
             "redone       {} (something else was at their output names)",
             summary.redone
         );
     }
-    println!("patients     {}", summary.patients);
+    let _ = writeln!(out, "patients     {}", summary.patients);
     if summary.burned_in_risk > 0 {
         let quarantined = if summary.quarantined > 0 {
             format!(", {} of them in _quarantine/", summary.quarantined)
         } else {
             String::new()
         };
-        println!(
+        let _ = writeln!(
+            out,
             "burned-in    {} may have text in their pixels (burned_in_risk column){quarantined}",
             summary.burned_in_risk
         );
     }
-    println!("time         {seconds:.2} s ({rate:.0} files/s)");
+    let _ = writeln!(out, "time         {seconds:.2} s ({rate:.0} files/s)");
     if !summary.first_errors.is_empty() {
-        println!("failed files (first {}):", summary.first_errors.len());
+        let _ = writeln!(out, "failed files (first {}):", summary.first_errors.len());
         for (file, reason) in &summary.first_errors {
-            println!("  {file}: {reason}");
+            let _ = writeln!(out, "  {file}: {reason}");
         }
     }
-    println!(
-        "audit        {} and {} (they map pseudonyms back to patients: keep them safe)",
-        summary.audit_dir.join(AUDIT_XLSX).display(),
-        summary.audit_dir.join(AUDIT_CSV).display()
-    );
+    if !dry_run {
+        let _ = writeln!(
+            out,
+            "audit        {} and {} (they map pseudonyms back to patients: keep them safe)",
+            summary.audit_dir.join(AUDIT_XLSX).display(),
+            summary.audit_dir.join(AUDIT_CSV).display()
+        );
+    }
+    out
 }
 
 /// The summary for pipelines, written private to its owner.

@@ -59,7 +59,7 @@ use listing::{Listing, ListingFiles};
 use lock::RunLock;
 pub use manifest::{Manifest, RunCounts, RunState};
 use turns::{Batches, Turns};
-use worker::{Book, Numbering, Walked, Worker};
+use worker::{Book, Numbered, Numbering, Walked, Worker};
 
 /// Names of the audit files in DEST.
 pub const METADATA_CSV: &str = "_metadata.csv";
@@ -191,6 +191,9 @@ pub struct RunConfig {
     /// Where `_metadata.csv`, `_out.csv` and `_out.xlsx` go (they map
     /// pseudonyms back to patients); `None` for DEST.
     pub audit_dir: Option<PathBuf>,
+    /// Read headers and plan only: DEST is not touched, the sinks get one
+    /// `PLANNED` (or `ERROR`) row per file with its output path.
+    pub dry_run: bool,
 }
 
 /// `--registry FILE` (and `--force-registry`).
@@ -283,12 +286,29 @@ impl Summary {
     }
 }
 
-/// Runs `anomize` from SOURCE to DEST with `rules`.
+/// Makes the audit tables of a run in its audit folder (the caller's
+/// choice: a site can add a sink without touching the engine).
+pub type SinkFactory<'a> = &'a dyn Fn(&Path) -> Result<Vec<Box<dyn TableSink>>, SinkError>;
+
+/// The audit tables a run writes by default: `_out.csv` and `_out.xlsx`.
+pub fn audit_sinks(audit_dir: &Path) -> Result<Vec<Box<dyn TableSink>>, SinkError> {
+    Ok(vec![
+        Box::new(CsvSink::create(&audit_dir.join(AUDIT_CSV))?),
+        Box::new(XlsxSink::create(&audit_dir.join(AUDIT_XLSX), audit_dir)?),
+    ])
+}
+
+/// Runs `anomize` from SOURCE to DEST with `rules`, writing the audit to
+/// the tables `sinks` makes.
 pub fn run(
     config: &RunConfig,
     rules: &RuleSet,
     progress: &dyn Progress,
+    sinks: SinkFactory<'_>,
 ) -> Result<Summary, RunError> {
+    if config.dry_run {
+        return dry_run(config, rules, progress, sinks);
+    }
     let started = Instant::now();
     let started_at = manifest::utc_timestamp(SystemTime::now());
     let (source, dest, audit_dir) = prepare_folders(config)?;
@@ -386,26 +406,203 @@ pub fn run(
     };
     lock.announce(&manifest.started)?;
     manifest.write(&dest)?;
-    let sinks: Vec<Box<dyn TableSink>> = vec![
-        Box::new(CsvSink::create(&audit_dir.join(AUDIT_CSV))?),
-        Box::new(XlsxSink::create(&audit_dir.join(AUDIT_XLSX), &audit_dir)?),
-    ];
-    let outputs = Outputs {
+    let sinks = sinks(&audit_dir)?;
+    let numbering = Numbering::new(listing, rules.patient_key().clone(), book);
+    let work = Work {
+        config,
+        rules,
+        source: &source,
         dest: &dest,
+        jobs,
+        listing: Some(&listing_files),
+        progress,
+    };
+    let Executed {
+        tally,
+        workers,
+        fewer_workers,
+        numbered,
+        complete,
+        halt,
+    } = execute(&work, numbering, sinks)?;
+    let mut stopped = halt.reason();
+    let interrupted = !complete;
+    manifest.state = match (&stopped, interrupted) {
+        (Some(_), _) => RunState::Stopped,
+        (None, true) => RunState::Interrupted,
+        (None, false) => RunState::Complete,
+    };
+    manifest.counts = RunCounts {
+        dicom_files: numbered.files as u64,
+        ok: tally.ok,
+        errors: tally.errors,
+    };
+    if let Err(err) = manifest.write(&dest) {
+        stopped.get_or_insert_with(|| err.to_string());
+    }
+    if let Book::Registry {
+        mut registry, run, ..
+    } = numbered.book
+    {
+        let end = RunEnd {
+            state: manifest.state.as_str(),
+            files: manifest.counts.dicom_files,
+            ok: manifest.counts.ok,
+            errors: manifest.counts.errors,
+        };
+        if let Err(err) = registry.finish_run(run, end) {
+            stopped.get_or_insert_with(|| err.to_string());
+        }
+    }
+    Ok(Summary {
+        files_seen: numbered.files_seen,
+        dicom_files: numbered.files as u64,
+        ok: tally.ok,
+        errors: tally.errors,
+        patients: u64::from(numbered.patients),
+        walk_errors: numbered.walk_errors,
+        elapsed: started.elapsed(),
+        resumed: tally.resumed,
+        redone: tally.redone,
+        exported_before: tally.exported_before,
+        empty_key: tally.own_key,
+        first_empty_key: tally.first_empty_key,
+        burned_in_risk: tally.burned_in_risk,
+        quarantined: tally.quarantined,
+        first_errors: tally.first_errors,
+        interrupted,
+        stopped,
+        workers,
+        fewer_workers,
+        audit_dir,
+    })
+}
+
+/// `--dry-run`: the walk, the scan and the numbering of a run, and the
+/// output path each file would get, to the sinks; no DICOM is written and
+/// DEST is neither created nor looked into.
+fn dry_run(
+    config: &RunConfig,
+    rules: &RuleSet,
+    progress: &dyn Progress,
+    sinks: SinkFactory<'_>,
+) -> Result<Summary, RunError> {
+    let started = Instant::now();
+    let source = config.source.canonicalize().map_err(|e| RunError::Source {
+        path: config.source.clone(),
+        source: e,
+    })?;
+    let dest = std::path::absolute(&config.dest).map_err(|e| RunError::Dest {
+        path: config.dest.clone(),
+        source: e,
+    })?;
+    let audit_dir = match &config.audit_dir {
+        Some(dir) => std::path::absolute(dir).map_err(|e| RunError::Dest {
+            path: dir.clone(),
+            source: e,
+        })?,
+        None => dest.clone(),
+    };
+    let jobs = config
+        .jobs
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+        .max(1);
+    let work = Work {
+        config,
+        rules,
+        source: &source,
+        dest: &dest,
+        jobs,
+        listing: None,
+        progress,
+    };
+    let numbering = Numbering::new(
+        Listing::new(0),
+        rules.patient_key().clone(),
+        Book::Run(RunAssigner::default()),
+    );
+    let executed = execute(&work, numbering, sinks(&audit_dir)?)?;
+    let Executed {
+        tally, numbered, ..
+    } = executed;
+    Ok(Summary {
+        files_seen: numbered.files_seen,
+        dicom_files: numbered.files as u64,
+        ok: tally.ok,
+        errors: tally.errors,
+        patients: u64::from(numbered.patients),
+        walk_errors: numbered.walk_errors,
+        elapsed: started.elapsed(),
+        empty_key: tally.own_key,
+        first_empty_key: tally.first_empty_key,
+        burned_in_risk: tally.burned_in_risk,
+        first_errors: tally.first_errors,
+        interrupted: !executed.complete,
+        stopped: executed.halt.reason(),
+        workers: executed.workers,
+        fewer_workers: executed.fewer_workers,
+        audit_dir,
+        ..Summary::default()
+    })
+}
+
+/// What the threads of a run share, besides the numbering and the sinks.
+struct Work<'a> {
+    config: &'a RunConfig,
+    rules: &'a RuleSet,
+    source: &'a Path,
+    dest: &'a Path,
+    jobs: usize,
+    /// `None` in a dry run: nothing is listed.
+    listing: Option<&'a ListingFiles>,
+    progress: &'a dyn Progress,
+}
+
+/// What the threads did.
+struct Executed {
+    tally: Tally,
+    workers: usize,
+    fewer_workers: Option<String>,
+    numbered: Numbered,
+    /// Every file walked was numbered and every numbered file has a row.
+    complete: bool,
+    halt: Halt,
+}
+
+/// Walks, numbers, rewrites (or, in a dry run, plans) and audits: the
+/// walker, the workers and the audit writer, each on a thread of its own.
+fn execute(
+    work: &Work<'_>,
+    numbering: Numbering,
+    sinks: Vec<Box<dyn TableSink>>,
+) -> Result<Executed, RunError> {
+    let Work {
+        config,
+        rules,
+        source,
+        dest,
+        jobs,
+        listing,
+        progress,
+    } = *work;
+    let outputs = Outputs {
+        dest,
         rules,
         quarantine_burned_in: config.quarantine_burned_in,
     };
     let halt = Halt::default();
-    let numbering = Turns::new(Numbering::new(listing, rules.patient_key().clone(), book));
+    let numbering = Turns::new(numbering);
     let worker = Worker {
         outputs: &outputs,
         rules,
         secret: &config.secret,
         resume: config.existing == ExistingOutput::Resume,
         overwrite: config.existing == ExistingOutput::Overwrite,
+        dry_run: config.dry_run,
         cancel: &config.cancel,
         halt: &halt,
-        listing: &listing_files,
+        listing,
         numbering: &numbering,
         progress,
     };
@@ -415,7 +612,7 @@ pub fn run(
     progress.start(0);
     let (sender, receiver) = mpsc::channel::<Vec<Outcome>>();
     let threads = std::thread::scope(|scope| {
-        let (source, dest, walk_complete) = (&source, &dest, &walk_complete);
+        let walk_complete = &walk_complete;
         let spawn = |name: &str| std::thread::Builder::new().name(name.to_string());
         let walker = spawn("walk").spawn_scoped(scope, move || {
             for entry in walk(source, Some(dest)) {
@@ -486,61 +683,18 @@ pub fn run(
     });
     let (tally, workers, fewer_workers) = threads?;
     progress.finish();
-    let numbered = numbering.into_inner().finish(&halt, &listing_files);
+    let numbered = numbering.into_inner().finish(&halt, listing);
     let done = tally.ok + tally.errors;
     let complete = walk_complete.load(Ordering::Relaxed)
         && batches.all_handed_out()
         && done == numbered.files as u64;
-    let mut stopped = halt.reason();
-    let interrupted = !complete;
-    manifest.state = match (&stopped, interrupted) {
-        (Some(_), _) => RunState::Stopped,
-        (None, true) => RunState::Interrupted,
-        (None, false) => RunState::Complete,
-    };
-    manifest.counts = RunCounts {
-        dicom_files: numbered.files as u64,
-        ok: tally.ok,
-        errors: tally.errors,
-    };
-    if let Err(err) = manifest.write(&dest) {
-        stopped.get_or_insert_with(|| err.to_string());
-    }
-    if let Book::Registry {
-        mut registry, run, ..
-    } = numbered.book
-    {
-        let end = RunEnd {
-            state: manifest.state.as_str(),
-            files: manifest.counts.dicom_files,
-            ok: manifest.counts.ok,
-            errors: manifest.counts.errors,
-        };
-        if let Err(err) = registry.finish_run(run, end) {
-            stopped.get_or_insert_with(|| err.to_string());
-        }
-    }
-    Ok(Summary {
-        files_seen: numbered.files_seen,
-        dicom_files: numbered.files as u64,
-        ok: tally.ok,
-        errors: tally.errors,
-        patients: u64::from(numbered.patients),
-        walk_errors: numbered.walk_errors,
-        elapsed: started.elapsed(),
-        resumed: tally.resumed,
-        redone: tally.redone,
-        exported_before: tally.exported_before,
-        empty_key: tally.own_key,
-        first_empty_key: tally.first_empty_key,
-        burned_in_risk: tally.burned_in_risk,
-        quarantined: tally.quarantined,
-        first_errors: tally.first_errors,
-        interrupted,
-        stopped,
+    Ok(Executed {
+        tally,
         workers,
         fewer_workers,
-        audit_dir,
+        numbered,
+        complete,
+        halt,
     })
 }
 
@@ -723,12 +877,19 @@ enum Done {
     Redone,
     /// A registry says an earlier run exported it: not written again.
     Exported,
+    /// A dry run: this is where it would be written.
+    Planned,
 }
 
 impl Outcome {
     fn audit_row(&self, outputs: &Outputs<'_>) -> AuditRow {
         let file = &self.file;
         let (status, destination_file, reason) = match (&self.result, file.numbers) {
+            (Ok(Done::Planned), Some(numbers)) => (
+                Status::Planned,
+                outputs.path(file, numbers).to_string_lossy().into_owned(),
+                String::new(),
+            ),
             (Ok(Done::Exported), _) => (
                 Status::Ok,
                 String::new(),
@@ -781,7 +942,7 @@ struct Tally {
 impl Tally {
     fn add(&mut self, row: &AuditRow, outcome: &Outcome, quarantine: bool) {
         match row.status {
-            Status::Ok => self.ok += 1,
+            Status::Ok | Status::Planned => self.ok += 1,
             Status::Error => {
                 self.errors += 1;
                 if self.first_errors.len() < FIRST_ERRORS {
@@ -888,7 +1049,48 @@ mod tests {
             cancel: Arc::new(AtomicBool::new(cancel)),
             registry: None,
             audit_dir: None,
+            dry_run: false,
         }
+    }
+
+    /// A sink of a site's own, the rows kept in memory.
+    struct Collect(Arc<parking_lot::Mutex<Vec<AuditRow>>>);
+
+    impl TableSink for Collect {
+        fn write_row(&mut self, row: &AuditRow) -> Result<(), SinkError> {
+            self.0.lock().push(row.clone());
+            Ok(())
+        }
+
+        fn finish(self: Box<Self>) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_caller_chooses_the_sinks() {
+        let source = tempfile::TempDir::new().unwrap();
+        std::fs::write(source.path().join("a.dcm"), testing::image(10, Vec::new())).unwrap();
+        let dest = tempfile::TempDir::new().unwrap();
+        let rows = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let collect = |_: &Path| -> Result<Vec<Box<dyn TableSink>>, SinkError> {
+            Ok(vec![Box::new(Collect(Arc::clone(&rows)))])
+        };
+        let rules = RuleSet::load(&["basic".to_string()]).unwrap();
+        let summary = run(
+            &config(source.path(), dest.path(), false),
+            &rules,
+            &NoProgress,
+            &collect,
+        )
+        .unwrap();
+        assert_eq!(summary.ok, 1);
+        let rows = rows.lock();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].status, Status::Ok);
+        assert!(rows[0].destination_file.ends_with("1_001.dcm"));
+        // The default tables were not made.
+        assert!(!dest.path().join(AUDIT_CSV).exists());
     }
 
     #[test]
@@ -905,6 +1107,7 @@ mod tests {
             &config(source.path(), dest.path(), true),
             &rules,
             &NoProgress,
+            &audit_sinks,
         )
         .unwrap();
         assert!(summary.interrupted);
@@ -914,6 +1117,7 @@ mod tests {
             &config(source.path(), &dest.path().join("again"), false),
             &rules,
             &NoProgress,
+            &audit_sinks,
         )
         .unwrap();
         assert!(!summary.interrupted);

@@ -39,8 +39,11 @@ pub struct Worker<'a> {
     pub cancel: &'a AtomicBool,
     /// Set when DEST cannot be written: no new file is started.
     pub halt: &'a Halt,
-    /// The listing files, written before any output of a batch appears.
-    pub listing: &'a ListingFiles,
+    /// The listing files, written before any output of a batch appears;
+    /// `None` in a dry run.
+    pub listing: Option<&'a ListingFiles>,
+    /// Plan only: no output is written.
+    pub dry_run: bool,
     pub numbering: &'a Turns<Numbering>,
     pub progress: &'a dyn Progress,
 }
@@ -188,7 +191,7 @@ impl Numbering {
         scanned: Vec<Scanned>,
         files: u64,
         output_of: &dyn Fn(&PlannedFile) -> Option<String>,
-        files_out: &ListingFiles,
+        files_out: Option<&ListingFiles>,
     ) -> (Vec<InHand>, bool) {
         self.files_seen += files;
         if self.failed.is_some() {
@@ -246,6 +249,10 @@ impl Numbering {
                 facts: header.ok(),
             });
         }
+        let Some(files_out) = files_out else {
+            // A dry run lists nothing.
+            return (numbered, false);
+        };
         files_out.queue(listing.take());
         // The listing is written out, then the registry's numbers made
         // durable, before any output of the batch appears: after a kill a
@@ -271,8 +278,8 @@ impl Numbering {
 
     /// The end of numbering: what it found. A listing that could not be
     /// written stops the run.
-    pub fn finish(mut self, halt: &Halt, files_out: &ListingFiles) -> Numbered {
-        if let Err(err) = files_out.write_queued() {
+    pub fn finish(mut self, halt: &Halt, files_out: Option<&ListingFiles>) -> Numbered {
+        if let Some(Err(err)) = files_out.map(ListingFiles::write_queued) {
             self.failed.get_or_insert(err);
         }
         if let Some(err) = self.failed {
@@ -320,7 +327,7 @@ impl Worker<'_> {
             });
             if deferred
                 && !in_hand.is_empty()
-                && let Err(err) = self.listing.write_queued()
+                && let Some(Err(err)) = self.listing.map(ListingFiles::write_queued)
             {
                 // Not listed for sure: none of them may get an output.
                 self.halt.stop(err);
@@ -393,6 +400,9 @@ impl Worker<'_> {
         };
         if planned.exported_before.is_some() {
             return Ok(Done::Exported);
+        }
+        if self.dry_run {
+            return Ok(Done::Planned);
         }
         let context = FileContext {
             patient_index,

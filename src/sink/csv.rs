@@ -10,7 +10,7 @@
 //! what was written.
 
 use std::borrow::Cow;
-use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{AUDIT_HEADERS, AuditRow, SinkError, TableSink};
@@ -23,15 +23,24 @@ const BUFFER: usize = 1024 * 1024;
 /// The audit as CSV.
 pub struct CsvSink {
     path: PathBuf,
-    writer: csv::Writer<File>,
+    writer: csv::Writer<Box<dyn Write + Send>>,
 }
 
 impl CsvSink {
     pub fn create(path: &Path) -> Result<CsvSink, SinkError> {
         let file = create_private(path).map_err(|e| SinkError::new(path, e))?;
+        CsvSink::with_writer(path, Box::new(file))
+    }
+
+    /// The audit as CSV on standard output (a dry run's plan).
+    pub fn to_stdout() -> Result<CsvSink, SinkError> {
+        CsvSink::with_writer(Path::new("standard output"), Box::new(std::io::stdout()))
+    }
+
+    fn with_writer(path: &Path, out: Box<dyn Write + Send>) -> Result<CsvSink, SinkError> {
         let mut writer = csv::WriterBuilder::new()
             .buffer_capacity(BUFFER)
-            .from_writer(file);
+            .from_writer(out);
         writer
             .write_record(AUDIT_HEADERS)
             .map_err(|e| SinkError::new(path, e))?;

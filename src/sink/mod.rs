@@ -37,6 +37,8 @@ pub const AUDIT_HEADERS: [&str; 10] = [
 pub enum Status {
     Ok,
     Error,
+    /// A dry run's row: the file would be written where the row says.
+    Planned,
 }
 
 impl Status {
@@ -44,6 +46,7 @@ impl Status {
         match self {
             Status::Ok => "OK",
             Status::Error => "ERROR",
+            Status::Planned => "PLANNED",
         }
     }
 }

@@ -950,3 +950,37 @@ fn profile_list_and_show_tell_what_a_profile_does() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_dry_run_plans_what_a_run_does_and_writes_nothing() {
+    let source = pacs_tree();
+    let work = TempDir::new().unwrap();
+    let dest = work.path().join("dest");
+    let out = anomize(source.path(), &dest, &["--dry-run"]);
+    // Headers only: the file cut short after its header is found by the
+    // rewrite, not by the plan.
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!dest.exists(), "a dry run created DEST");
+    assert!(stderr(&out).contains("dry run: nothing was written"));
+    let plan: Vec<Vec<String>> = csv::Reader::from_reader(out.stdout.as_slice())
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+
+    let run = anomize(source.path(), &dest, &["-q"]);
+    assert_eq!(run.status.code(), Some(1));
+    let audit = read_csv_rows(&dest.join("_out.csv"));
+    assert_eq!(plan.len(), audit.len() - 1);
+    for (planned, done) in plan.iter().zip(&audit[1..]) {
+        assert_eq!(planned[..5], done[..5], "same file, patient and index");
+        if done[6] == "OK" {
+            assert_eq!(planned[5], done[5], "the output the run wrote");
+            assert_eq!(planned[6], "PLANNED", "{planned:?}");
+        } else {
+            assert!(done[0].ends_with("truncated.dcm"), "{done:?}");
+        }
+    }
+    // The registry, resume and overwrite write things: not with a dry run.
+    let out = anomize(source.path(), &dest, &["--dry-run", "--resume"]);
+    assert_eq!(out.status.code(), Some(2));
+}
