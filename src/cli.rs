@@ -114,6 +114,32 @@ pub enum ProfileCommand {
     /// each rule with the file and line it came from. The output is itself
     /// a profile that does the same (its fingerprint is printed too).
     Show(ProfileShowArgs),
+    /// What the profile does to every element of one file, at every depth,
+    /// and which profile line decided it. Values (PHI) only with
+    /// --show-values, computed as for patient index 1.
+    Explain(ProfileExplainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProfileExplainArgs {
+    /// Profiles to layer, as `anomize --profile` takes them (default basic).
+    #[arg(value_name = "NAME|FILE")]
+    pub profile: Vec<String>,
+
+    /// The DICOM file to explain the profile on.
+    #[arg(short, long, value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Also print each value before and after. They are PHI: not where
+    /// the output is logged or shared.
+    #[arg(long)]
+    pub show_values: bool,
+
+    /// The secret for keyed hashes and date shifts (else
+    /// DICOMMANAGER_SECRET_FILE or DICOMMANAGER_SECRET); only needed to
+    /// show the values they make.
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

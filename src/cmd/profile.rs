@@ -1,10 +1,15 @@
 //! `dicommanager profile list | show`: know what a profile does before a
 //! run.
 
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use dicommanager::engine::explain_file;
 use dicommanager::profile::{BUILTIN_PROFILES, Profile, to_toml};
 use dicommanager::rules::RuleSet;
 
-use crate::cli::ProfileCommand;
+use super::secret;
+use crate::cli::{ProfileCommand, ProfileExplainArgs};
 use crate::exit::ExitCode;
 
 pub fn run(command: &ProfileCommand) -> ExitCode {
@@ -24,6 +29,7 @@ pub fn run(command: &ProfileCommand) -> ExitCode {
             }
             ExitCode::Success
         }
+        ProfileCommand::Explain(args) => explain(args),
         ProfileCommand::Show(args) => {
             // Checked as a run would check it: actions against VRs too.
             if let Err(errors) = RuleSet::load(&args.profile) {
@@ -32,7 +38,7 @@ pub fn run(command: &ProfileCommand) -> ExitCode {
             }
             match Profile::load(&args.profile) {
                 Ok(profile) => {
-                    print!("{}", to_toml(&profile));
+                    write_out(&to_toml(&profile));
                     ExitCode::Success
                 }
                 Err(errors) => {
@@ -42,4 +48,59 @@ pub fn run(command: &ProfileCommand) -> ExitCode {
             }
         }
     }
+}
+
+fn explain(args: &ProfileExplainArgs) -> ExitCode {
+    let rules = match RuleSet::load(&args.profile) {
+        Ok(rules) => rules,
+        Err(errors) => {
+            eprintln!("error: the profile is not usable:\n{errors}");
+            return ExitCode::Usage;
+        }
+    };
+    let secret = match secret::load(args.secret_file.as_deref()) {
+        Ok(secret) => secret.map(|s| s.bytes).unwrap_or_default(),
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::Usage;
+        }
+    };
+    let lines = match explain_file(&args.file, &rules, &secret, args.show_values) {
+        Ok(lines) => lines,
+        Err(err) => {
+            eprintln!("error: {}: {err}", args.file.display());
+            return ExitCode::SomeFailed;
+        }
+    };
+    let mut text = format!(
+        "profile {} on {}\n",
+        rules.layers().join(" + "),
+        args.file.display()
+    );
+    let mut fails = false;
+    for line in &lines {
+        let indent = "  ".repeat(line.depth);
+        let _ = writeln!(
+            text,
+            "{indent}{} {}  {}  [{}]  -> {}",
+            line.element, line.vr, line.action, line.decided_by, line.result
+        );
+        if let Some((before, after)) = &line.values
+            && before != after
+        {
+            let _ = writeln!(text, "{indent}    {before} -> {after}");
+        }
+        fails |= line.result.starts_with("fails");
+    }
+    write_out(&text);
+    if fails {
+        ExitCode::SomeFailed
+    } else {
+        ExitCode::Success
+    }
+}
+
+/// Prints `text`; a closed pipe (`| head`) is not an error worth a panic.
+fn write_out(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }

@@ -17,6 +17,7 @@
 //!    `_metadata.csv` order as they complete.
 
 mod burned_in;
+mod explain;
 mod head;
 mod header;
 mod identify;
@@ -44,6 +45,7 @@ use parking_lot::Mutex;
 use dicom_core::Tag;
 
 pub use burned_in::BurnedInRisk;
+pub use explain::{Explained, explain_file};
 pub use header::{HeaderFacts, SopUids, read_header_facts_from};
 pub use plan::{Assigner, Assignment, Identity, KeyNote, PlannedFile, Planner, RunAssigner};
 pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file, rewrite_path};

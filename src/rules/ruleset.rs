@@ -55,6 +55,9 @@ pub struct RuleSet {
     exact: HashMap<Tag, Arc<dyn Rule>, BuildHasherDefault<TagHasher>>,
     /// Most specific first.
     patterns: Vec<(Selector, Arc<dyn Rule>)>,
+    /// Which profile line each exact rule, pattern and policy came from
+    /// (for `profile explain`; the lookups above stay lean).
+    origins: Origins,
     private: Arc<dyn Rule>,
     unlisted: Arc<dyn Rule>,
     output: OutputTemplate,
@@ -92,23 +95,32 @@ impl RuleSet {
         let keep = (super::keep::ACTION.build)(None);
         let mut exact = HashMap::default();
         let mut patterns = Vec::new();
+        let mut origins = Origins::default();
         for entry in &profile.entries {
             let known_vr = match entry.selector {
                 Selector::Tag(tag) => Some(implicit_vr(tag)).filter(|vr| *vr != VR::UN),
                 Selector::Pattern { .. } => None,
             };
             let described = entry.selector.to_string();
+            let source = format!("{} ({})", entry.action.origin, entry.key);
             match build(&entry.action, known_vr, &described) {
                 Ok(rule) => match entry.selector {
                     Selector::Tag(tag) => {
                         exact.insert(tag, rule);
+                        origins.exact.insert(tag, source);
                     }
-                    selector => patterns.push((selector, rule)),
+                    selector => {
+                        patterns.push((selector, rule));
+                        origins.patterns.push((selector, source));
+                    }
                 },
                 Err(err) => errors.push(err),
             }
         }
         patterns.sort_by_key(|(selector, _)| std::cmp::Reverse(selector.specificity()));
+        origins
+            .patterns
+            .sort_by_key(|(selector, _)| std::cmp::Reverse(selector.specificity()));
         let mut policy = |action: &Option<ActionRef>, what: &str| match action {
             None => Arc::clone(&keep),
             Some(action) => build(action, None, what)
@@ -120,6 +132,12 @@ impl RuleSet {
         };
         let private = policy(&profile.private_attributes, "private-attributes");
         let unlisted = policy(&profile.unlisted_attributes, "unlisted-attributes");
+        let policy_source = |action: &Option<ActionRef>, what: &str| match action {
+            Some(action) => format!("{} ({what})", action.origin),
+            None => format!("{what} default (keep)"),
+        };
+        origins.private = policy_source(&profile.private_attributes, "private-attributes");
+        origins.unlisted = policy_source(&profile.unlisted_attributes, "unlisted-attributes");
         if !errors.is_empty() {
             sort_by_place(&mut errors);
             return Err(ProfileErrors(errors));
@@ -127,6 +145,7 @@ impl RuleSet {
         let mut rules = RuleSet {
             exact,
             patterns,
+            origins,
             private,
             unlisted,
             output: profile.output.clone(),
@@ -143,6 +162,22 @@ impl RuleSet {
         rules.cleans = cleans;
         rules.shifts_dates = shifts_dates;
         Ok(rules)
+    }
+
+    /// Where the rule for `tag` was written: `file:line (key)`, or the
+    /// policy that decided.
+    pub fn origin_of(&self, tag: Tag) -> &str {
+        if let Some(source) = self.origins.exact.get(&tag) {
+            return source;
+        }
+        if let Some((_, source)) = self.origins.patterns.iter().find(|(s, _)| s.matches(tag)) {
+            return source;
+        }
+        if tag.group() & 1 == 1 {
+            &self.origins.private
+        } else {
+            &self.origins.unlisted
+        }
     }
 
     /// The rule for an element with this tag, at any depth.
@@ -205,6 +240,16 @@ impl RuleSet {
     pub fn layers(&self) -> &[String] {
         &self.layers
     }
+}
+
+/// Where each rule of a rule set was written.
+#[derive(Debug, Clone, Default)]
+struct Origins {
+    exact: HashMap<Tag, String>,
+    /// In the order of the rule set's patterns (most specific first).
+    patterns: Vec<(Selector, String)>,
+    private: String,
+    unlisted: String,
 }
 
 /// Every VR an attribute can have.

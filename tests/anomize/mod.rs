@@ -984,3 +984,51 @@ fn a_dry_run_plans_what_a_run_does_and_writes_nothing() {
     let out = anomize(source.path(), &dest, &["--dry-run", "--resume"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn profile_explain_names_the_rule_and_line_of_a_nested_element() {
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("a.dcm");
+    write_patient_file(&file, &ALICE, "1.2.3", 1);
+    let site = dir.path().join("site.toml");
+    fs::write(
+        &site,
+        "extends = [\"basic\"]\n\n[attributes]\nReferencedPatientSequence = \"keep\"\n",
+    )
+    .unwrap();
+    let out = dicommanager()
+        .args(["profile", "explain"])
+        .arg(&site)
+        .arg("-f")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let site_line = format!("[{}:4 (ReferencedPatientSequence)]", site.display());
+    assert!(text.contains(&site_line), "{text}");
+    // Inside the sequence's item, indented: the basic profile's rule.
+    let nested = text
+        .lines()
+        .find(|l| l.starts_with("  PatientName (0010,0010)"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        nested.contains(
+            "replace-with-index  [built-in profile \"basic\":16 (PatientName)]  -> rewritten"
+        ),
+        "{nested}"
+    );
+    // Values are PHI: only on request.
+    assert!(!text.contains(ALICE.name), "{text}");
+    let out = dicommanager()
+        .args(["profile", "explain", "-f"])
+        .arg(&file)
+        .arg("--show-values")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("{:?} -> \"1\"", ALICE.name)),
+        "{text}"
+    );
+}
