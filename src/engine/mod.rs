@@ -232,6 +232,8 @@ pub trait Progress: Sync {
     fn found(&self, _files: u64) {}
     /// One more file is done.
     fn advance(&self) {}
+    /// This many more of the files found are DICOM (numbered).
+    fn dicom(&self, _files: u64) {}
     /// All files are done.
     fn finish(&self) {}
 }

@@ -333,6 +333,7 @@ impl Worker<'_> {
                 self.halt.stop(err);
                 in_hand.clear();
             }
+            self.progress.dicom(in_hand.len() as u64);
             for _ in in_hand.len()..files {
                 self.progress.advance();
             }
