@@ -2,7 +2,8 @@
 //! around it (metadata, PNG export, grouping per patient).
 //!
 //! Layers, lowest first; each uses only those above it in this list:
-//! - [`guard`]: panics of code we cannot change turned into errors.
+//! - [`guard`]: panics of code we cannot change turned into errors;
+//!   [`pathtext`]: file paths as text that reads back without loss.
 //! - [`charset`]: text under a Specific Character Set.
 //! - [`stream`]: DICOM read and written element by element, or read into
 //!   a tree of raw values.
@@ -22,6 +23,7 @@ pub mod engine;
 pub mod export;
 pub mod guard;
 pub mod metadata;
+pub mod pathtext;
 pub mod profile;
 pub mod registry;
 pub mod render;

@@ -252,7 +252,7 @@ pub fn check_resumable(
             )));
         };
         let same = row_seq == seq.to_string()
-            && field(1) == file.to_string_lossy()
+            && field(1) == crate::pathtext::path_to_text(&file)
             && field(2) == size.to_string();
         if !same {
             return Err(mismatch(format!(

@@ -45,9 +45,10 @@ pub struct PlannedFile {
 }
 
 impl PlannedFile {
-    /// The full source path as text (lossy for non-UTF-8 names).
+    /// The full source path as text; a name that is not UTF-8 is escaped
+    /// so that it reads back (see [`crate::pathtext`]).
     pub fn source_display(&self) -> std::borrow::Cow<'_, str> {
-        self.source.to_string_lossy()
+        crate::pathtext::path_to_text(&self.source)
     }
 }
 

@@ -129,7 +129,9 @@ pub fn locate(root: &Path, listed: &str) -> Result<Located, LocateError> {
     if listed.is_empty() {
         return Err(LocateError::Empty);
     }
-    let listed_path = Path::new(listed);
+    // The audit writes names that are not UTF-8 escaped (see pathtext).
+    let listed_buf = crate::pathtext::text_to_path(listed);
+    let listed_path = listed_buf.as_path();
     if listed_path.is_relative() {
         if listed_path
             .components()

@@ -204,11 +204,24 @@ fn file_names_that_are_not_utf8_are_processed() {
     let (code, rows) = run(source.path(), dest.path(), &[]);
     assert_eq!(code, Some(0));
     assert_eq!(rows[0][6], "OK");
+    // Escaped, not replaced: the audit and the listing name the very file.
     assert!(
-        rows[0][0].ends_with("scan_\u{fffd}\u{fffd}.dcm"),
+        rows[0][0].ends_with("scan_\\xFF\\xFE.dcm"),
         "{}",
         rows[0][0]
     );
+    let listed = dicommanager::pathtext::text_to_path(&rows[0][0]);
+    assert_eq!(listed, source.path().canonicalize().unwrap().join(name));
+    let metadata = read_csv_rows(&dest.path().join("_metadata.csv"));
+    assert_eq!(metadata[0][1], rows[0][0]);
+    // verify finds the source again (the basic profile keeps the UIDs it
+    // then reports; what matters is that no file is missing).
+    let out = verify(source.path(), dest.path(), &[]);
+    assert!(!stderr(&out).contains("not found"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("cannot read"), "{}", stderr(&out));
+    // A resume checks the escaped listing against SOURCE and accepts it.
+    let out = anomize(source.path(), dest.path(), &["-q", "--resume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[cfg(target_os = "linux")]
