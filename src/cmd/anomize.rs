@@ -19,12 +19,9 @@ use crate::exit::ExitCode;
 use crate::progress::Bar;
 
 pub fn run(args: &AnomizeArgs) -> ExitCode {
-    let rules = match RuleSet::load(&args.profile) {
+    let rules = match super::load_rules(&args.profile) {
         Ok(rules) => rules,
-        Err(errors) => {
-            eprintln!("error: the profile is not usable:\n{errors}");
-            return ExitCode::Usage;
-        }
+        Err(code) => return code,
     };
     let secret = match secret::load(args.secret_file.as_deref()) {
         Ok(Some(secret)) => {

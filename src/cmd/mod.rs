@@ -28,3 +28,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Man => docs::man(),
     }
 }
+
+/// The rule set of the profiles named on the command line; a profile that
+/// is not usable is reported (every problem) and is exit code 2.
+fn load_rules(specs: &[String]) -> Result<dicommanager::rules::RuleSet, ExitCode> {
+    dicommanager::rules::RuleSet::load(specs).map_err(|errors| {
+        eprintln!("error: the profile is not usable:\n{errors}");
+        ExitCode::Usage
+    })
+}

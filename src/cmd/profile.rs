@@ -6,7 +6,6 @@ use std::io::Write as _;
 
 use dicommanager::engine::explain_file;
 use dicommanager::profile::{BUILTIN_PROFILES, Profile, to_toml};
-use dicommanager::rules::RuleSet;
 
 use super::secret;
 use crate::cli::{ProfileCommand, ProfileExplainArgs};
@@ -32,9 +31,8 @@ pub fn run(command: &ProfileCommand) -> ExitCode {
         ProfileCommand::Explain(args) => explain(args),
         ProfileCommand::Show(args) => {
             // Checked as a run would check it: actions against VRs too.
-            if let Err(errors) = RuleSet::load(&args.profile) {
-                eprintln!("error: the profile is not usable:\n{errors}");
-                return ExitCode::Usage;
+            if let Err(code) = super::load_rules(&args.profile) {
+                return code;
             }
             match Profile::load(&args.profile) {
                 Ok(profile) => {
@@ -51,12 +49,9 @@ pub fn run(command: &ProfileCommand) -> ExitCode {
 }
 
 fn explain(args: &ProfileExplainArgs) -> ExitCode {
-    let rules = match RuleSet::load(&args.profile) {
+    let rules = match super::load_rules(&args.profile) {
         Ok(rules) => rules,
-        Err(errors) => {
-            eprintln!("error: the profile is not usable:\n{errors}");
-            return ExitCode::Usage;
-        }
+        Err(code) => return code,
     };
     let secret = match secret::load(args.secret_file.as_deref()) {
         Ok(secret) => secret.map(|s| s.bytes).unwrap_or_default(),

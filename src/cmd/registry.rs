@@ -1,7 +1,6 @@
 //! `dicommanager registry show | lookup | import`.
 
 use dicommanager::registry::{ImportError, Registry, read_audit, read_lookup_table};
-use dicommanager::rules::RuleSet;
 
 use super::secret;
 use crate::cli::{RegistryAccess, RegistryCommand};
@@ -89,13 +88,7 @@ fn show(path: &std::path::Path) -> ExitCode {
 /// Opens the registry with the profile's key and the secret (creating it
 /// if `create`); the error is printed.
 fn open(access: &RegistryAccess, create: bool) -> Option<Registry> {
-    let rules = match RuleSet::load(&access.profile) {
-        Ok(rules) => rules,
-        Err(errors) => {
-            eprintln!("error: the profile is not usable:\n{errors}");
-            return None;
-        }
-    };
+    let rules = super::load_rules(&access.profile).ok()?;
     let secret = match secret::load(access.secret_file.as_deref()) {
         Ok(secret) => secret.map(|s| s.bytes).unwrap_or_default(),
         Err(err) => {

@@ -9,7 +9,7 @@ use dicom_core::VR;
 use super::identify::collect_identifiers;
 use crate::charset::{CharacterSet, printable};
 use crate::metadata::{Extent, Item, Value, read_file};
-use crate::rules::{Disposition, ElementValue, FileContext, RuleSet, date_shift_days};
+use crate::rules::{Disposition, ElementValue, FileContext, RuleSet, date_shift_days, is_text};
 use crate::stream::{describe_tag, open_file, sniff};
 
 /// What happens to one element.
@@ -147,26 +147,7 @@ impl Explainer<'_> {
 
 /// A value as text for a person: decoded where it is text, else its size.
 fn shown(raw: &[u8], vr: VR, charset: &CharacterSet) -> String {
-    let text = matches!(
-        vr,
-        VR::AE
-            | VR::AS
-            | VR::CS
-            | VR::DA
-            | VR::DS
-            | VR::DT
-            | VR::IS
-            | VR::LO
-            | VR::LT
-            | VR::PN
-            | VR::SH
-            | VR::ST
-            | VR::TM
-            | VR::UC
-            | VR::UI
-            | VR::UR
-            | VR::UT
-    );
+    let text = is_text(vr);
     if text {
         let decoded = printable(&charset.decode(raw));
         format!("{:?}", decoded.trim_end_matches(['\0', ' ']))

@@ -284,6 +284,29 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The counts of a run's tally and numbering.
+    fn of(tally: Tally, numbered: Numbered, elapsed: Duration, audit_dir: PathBuf) -> Summary {
+        Summary {
+            files_seen: numbered.files_seen,
+            dicom_files: numbered.files as u64,
+            ok: tally.ok,
+            errors: tally.errors,
+            patients: u64::from(numbered.patients),
+            walk_errors: numbered.walk_errors,
+            elapsed,
+            resumed: tally.resumed,
+            redone: tally.redone,
+            exported_before: tally.exported_before,
+            empty_key: tally.own_key,
+            first_empty_key: tally.first_empty_key,
+            burned_in_risk: tally.burned_in_risk,
+            quarantined: tally.quarantined,
+            first_errors: tally.first_errors,
+            audit_dir,
+            ..Summary::default()
+        }
+    }
+
     /// Whether every file was found, read and written.
     pub fn all_ok(&self) -> bool {
         self.errors == 0 && self.walk_errors.is_empty()
@@ -324,11 +347,7 @@ pub fn run(
     };
     let mut lock = RunLock::take(&dest)?;
     check_previous_run(config, &dest, &audit_dir)?;
-    let jobs = config
-        .jobs
-        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
-        .unwrap_or(1)
-        .max(1);
+    let jobs = worker_count(config);
     let mut manifest = Manifest {
         tool: env!("CARGO_PKG_NAME").to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -425,7 +444,7 @@ pub fn run(
         tally,
         workers,
         fewer_workers,
-        numbered,
+        mut numbered,
         complete,
         halt,
     } = execute(&work, numbering, sinks)?;
@@ -444,41 +463,23 @@ pub fn run(
     if let Err(err) = manifest.write(&dest) {
         stopped.get_or_insert_with(|| err.to_string());
     }
-    if let Book::Registry {
-        mut registry, run, ..
-    } = numbered.book
-    {
+    if let Book::Registry { registry, run, .. } = &mut numbered.book {
         let end = RunEnd {
             state: manifest.state.as_str(),
             files: manifest.counts.dicom_files,
             ok: manifest.counts.ok,
             errors: manifest.counts.errors,
         };
-        if let Err(err) = registry.finish_run(run, end) {
+        if let Err(err) = registry.finish_run(*run, end) {
             stopped.get_or_insert_with(|| err.to_string());
         }
     }
     Ok(Summary {
-        files_seen: numbered.files_seen,
-        dicom_files: numbered.files as u64,
-        ok: tally.ok,
-        errors: tally.errors,
-        patients: u64::from(numbered.patients),
-        walk_errors: numbered.walk_errors,
-        elapsed: started.elapsed(),
-        resumed: tally.resumed,
-        redone: tally.redone,
-        exported_before: tally.exported_before,
-        empty_key: tally.own_key,
-        first_empty_key: tally.first_empty_key,
-        burned_in_risk: tally.burned_in_risk,
-        quarantined: tally.quarantined,
-        first_errors: tally.first_errors,
         interrupted,
         stopped,
         workers,
         fewer_workers,
-        audit_dir,
+        ..Summary::of(tally, numbered, started.elapsed(), audit_dir)
     })
 }
 
@@ -507,11 +508,7 @@ fn dry_run(
         })?,
         None => dest.clone(),
     };
-    let jobs = config
-        .jobs
-        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
-        .unwrap_or(1)
-        .max(1);
+    let jobs = worker_count(config);
     let work = Work {
         config,
         rules,
@@ -527,28 +524,27 @@ fn dry_run(
         Book::Run(RunAssigner::default()),
     );
     let executed = execute(&work, numbering, sinks(&audit_dir)?)?;
-    let Executed {
-        tally, numbered, ..
-    } = executed;
     Ok(Summary {
-        files_seen: numbered.files_seen,
-        dicom_files: numbered.files as u64,
-        ok: tally.ok,
-        errors: tally.errors,
-        patients: u64::from(numbered.patients),
-        walk_errors: numbered.walk_errors,
-        elapsed: started.elapsed(),
-        empty_key: tally.own_key,
-        first_empty_key: tally.first_empty_key,
-        burned_in_risk: tally.burned_in_risk,
-        first_errors: tally.first_errors,
         interrupted: !executed.complete,
         stopped: executed.halt.reason(),
         workers: executed.workers,
         fewer_workers: executed.fewer_workers,
-        audit_dir,
-        ..Summary::default()
+        ..Summary::of(
+            executed.tally,
+            executed.numbered,
+            started.elapsed(),
+            audit_dir,
+        )
     })
+}
+
+/// Worker threads asked for: `--jobs`, else one per core.
+fn worker_count(config: &RunConfig) -> usize {
+    config
+        .jobs
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+        .max(1)
 }
 
 /// What the threads of a run share, besides the numbering and the sinks.

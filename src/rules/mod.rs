@@ -32,7 +32,7 @@ pub use identifiers::Identifiers;
 pub use ruleset::RuleSet;
 pub use shift_date::date_shift_days;
 pub use stamp::{Stamp, StampElement, element as encode_element};
-pub use vr::padding;
+pub use vr::{is_text, padding};
 
 /// What the engine does with an element before any value is looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -226,12 +226,11 @@ fn issue11_links_at_the_lock_or_between_folders_are_refused() {
     fs::remove_file(dest.path().join(".dicommanager.lock")).unwrap();
 
     // Patient 1's folder leads outside DEST.
-    let profile = dest.path().join("../folders.toml");
-    fs::write(
-        &profile,
+    let profile = profile_file(
+        dest.path(),
+        "../folders.toml",
         "extends = [\"basic\"]\noutput = \"{patient_index}/{image_number:03}.dcm\"\n",
-    )
-    .unwrap();
+    );
     let dest = TempDir::new().unwrap();
     symlink(outside.path(), dest.path().join("1")).unwrap();
     let out = anomize(
@@ -256,12 +255,11 @@ fn issue11_links_at_the_lock_or_between_folders_are_refused() {
 fn issue11_dest_and_its_folders_are_private_under_any_umask() {
     let source = many_files(6);
     let work = TempDir::new().unwrap();
-    let profile = work.path().join("folders.toml");
-    fs::write(
-        &profile,
+    let profile = profile_file(
+        work.path(),
+        "folders.toml",
         "extends = [\"basic\"]\noutput = \"{patient_index}/{study}/{image_number:03}.dcm\"\n",
-    )
-    .unwrap();
+    );
     let dest = work.path().join("new/dest");
     let status = Command::new("sh")
         .arg("-c")
@@ -370,12 +368,11 @@ fn issue11_resume_refuses_other_settings_and_overwrite_clears_the_previous_outpu
     let out = anomize_keyed(source.path(), dest.path(), &["ps3.15-basic"]);
     assert_eq!(out.status.code(), Some(2), "refused without --overwrite");
     let site = TempDir::new().unwrap();
-    let profile = site.path().join("site.toml");
-    fs::write(
-        &profile,
+    let profile = profile_file(
+        site.path(),
+        "site.toml",
         "extends = [\"ps3.15-basic\"]\noutput = \"{patient_index}/{image_number:03}.dcm\"\n",
-    )
-    .unwrap();
+    );
     let out = dicommanager()
         .env("DICOMMANAGER_SECRET", TEST_SECRET)
         .args(["anomize", "-q", "--overwrite", "--profile"])
@@ -514,12 +511,11 @@ fn issue11_formula_cells_are_escaped_in_the_csv_audit() {
 fn issue11_outputs_never_share_a_path() {
     let source = many_files(30);
     let work = TempDir::new().unwrap();
-    let profile = work.path().join("colliding.toml");
-    fs::write(
-        &profile,
+    let profile = profile_file(
+        work.path(),
+        "colliding.toml",
         "extends = [\"basic\"]\n\noutput = \"{patient_index}{image_number}.dcm\"\n",
-    )
-    .unwrap();
+    );
     let dest = work.path().join("dest");
     let out = anomize(
         source.path(),

@@ -489,12 +489,11 @@ fn the_patient_key_is_the_profiles_choice_and_empty_ids_are_not_merged() {
         );
     }
     let work = TempDir::new().unwrap();
-    let profile = work.path().join("issuer.toml");
-    fs::write(
-        &profile,
+    let profile = profile_file(
+        work.path(),
+        "issuer.toml",
         "extends = [\"basic\"]\npatient-key = [\"PatientID\", \"IssuerOfPatientID\"]\n",
-    )
-    .unwrap();
+    );
     let dest = work.path().join("dest");
     let out = anomize(
         source.path(),

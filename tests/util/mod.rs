@@ -114,6 +114,13 @@ pub fn put_text(obj: &mut InMemDicomObject, tag: Tag, vr: VR, value: &str) {
     obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
 }
 
+/// Writes a profile `name` with `text` into `dir`; its path.
+pub fn profile_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("the profile is written");
+    path
+}
+
 /// Runs `anomize` from `source` to `dest` with extra arguments.
 pub fn anomize(source: &Path, dest: &Path, extra: &[&str]) -> Output {
     from_source_to_dest("anomize", source, dest)
