@@ -230,8 +230,27 @@ pub struct RegistryImportArgs {
     pub table: Option<PathBuf>,
 }
 
+/// How much a command says besides its results and errors (as DCMTK's
+/// `-q` and `-v`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Verbosity {
+    /// Say nothing but results, warnings and errors: no progress bar, no
+    /// summary, no line per file done.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Say more: every failed file in anomize's summary (not the first
+    /// five), a line per file written by export and splitby, and per
+    /// clean file in verify.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+
     /// The folder anomize read (source files are only read).
     #[arg(short, long, value_name = "SOURCE")]
     pub source: PathBuf,
@@ -280,6 +299,9 @@ pub struct MetadataArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct SplitbyArgs {
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+
     /// Folder whose files are grouped (not searched recursively).
     #[arg(short, long, value_name = "DIR")]
     pub source: PathBuf,
@@ -333,9 +355,8 @@ pub struct ExportArgs {
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
 
-    /// No progress bar and no summary.
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 }
 
 fn parse_window(text: &str) -> Result<WindowChoice, String> {
@@ -408,9 +429,8 @@ pub struct AnomizeArgs {
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
 
-    /// No progress bar and no summary.
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 
     /// Plan only: walk SOURCE, read the headers and print (as CSV, the
     /// audit's columns) what would happen to each file: its patient index,

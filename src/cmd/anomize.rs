@@ -80,12 +80,17 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
         cancel,
         audit_dir: args.audit_dir.clone(),
         dry_run: args.dry_run,
+        failures_named: if args.verbosity.verbose {
+            usize::MAX
+        } else {
+            5
+        },
         registry: args.registry.as_ref().map(|path| RegistryChoice {
             path: path.clone(),
             force: args.force_registry,
         }),
     };
-    let bar = Bar::new(args.quiet);
+    let bar = Bar::new(args.verbosity.quiet);
     let plan_sinks = |_: &Path| -> Result<Vec<Box<dyn TableSink>>, SinkError> {
         Ok(vec![Box::new(CsvSink::to_stdout()?)])
     };
@@ -107,11 +112,11 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
             }
             if args.dry_run {
                 // Standard output holds the plan.
-                if !args.quiet {
+                if !args.verbosity.quiet {
                     eprint!("{}", summary_text(&summary, &rules, true));
                     eprintln!("dry run: nothing was written");
                 }
-            } else if !args.quiet {
+            } else if !args.verbosity.quiet {
                 print!("{}", summary_text(&summary, &rules, false));
             }
             if let Some(path) = &args.summary_json
@@ -211,7 +216,12 @@ fn summary_text(summary: &Summary, rules: &RuleSet, dry_run: bool) -> String {
     }
     let _ = writeln!(out, "time         {seconds:.2} s ({rate:.0} files/s)");
     if !summary.first_errors.is_empty() {
-        let _ = writeln!(out, "failed files (first {}):", summary.first_errors.len());
+        let named = summary.first_errors.len();
+        let _ = if named as u64 == summary.errors {
+            writeln!(out, "failed files:")
+        } else {
+            writeln!(out, "failed files (first {named}; -v names all):")
+        };
         for (file, reason) in &summary.first_errors {
             let _ = writeln!(out, "  {file}: {reason}");
         }

@@ -89,7 +89,7 @@ fn run_file(args: &ExportArgs, options: &ExportOptions, sink: &dyn ImageSink) ->
     };
     match export_file(&args.source, &output, sink, options) {
         Ok(exported) => {
-            if !args.quiet {
+            if !args.verbosity.quiet {
                 for (path, frame) in exported.written.iter().zip(&exported.frames) {
                     println!(
                         "wrote {}{}",
@@ -138,7 +138,7 @@ fn run_folder(args: &ExportArgs, options: &ExportOptions, sink: &dyn ImageSink) 
     for err in &found.errors {
         eprintln!("warning: skipped {err}");
     }
-    let bar = Bar::new(args.quiet);
+    let bar = Bar::new(args.verbosity.quiet);
     bar.start(found.files.len() as u64);
     let work = || -> Vec<Outcome> {
         found
@@ -172,6 +172,9 @@ fn run_folder(args: &ExportArgs, options: &ExportOptions, sink: &dyn ImageSink) 
     for (path, outcome) in found.files.iter().zip(outcomes) {
         match outcome {
             Outcome::Written(n, frames_left) => {
+                if args.verbosity.verbose {
+                    println!("exported {}", path.display());
+                }
                 files += 1;
                 images += n;
                 partly += usize::from(frames_left);
@@ -179,7 +182,7 @@ fn run_folder(args: &ExportArgs, options: &ExportOptions, sink: &dyn ImageSink) 
             Outcome::NotDicom => not_dicom += 1,
             Outcome::NoPixelData => {
                 no_pixels += 1;
-                if !args.quiet {
+                if !args.verbosity.quiet {
                     eprintln!("skipped {}: no pixel data", path.display());
                 }
             }
@@ -189,7 +192,7 @@ fn run_folder(args: &ExportArgs, options: &ExportOptions, sink: &dyn ImageSink) 
             }
         }
     }
-    if !args.quiet {
+    if !args.verbosity.quiet {
         println!("files seen      {}", found.files.len());
         println!("exported        {files} ({images} images)");
         println!("no pixel data   {no_pixels}");

@@ -17,15 +17,20 @@ pub fn run(args: &SplitbyArgs) -> ExitCode {
             return ExitCode::Usage;
         }
     };
+    let quiet = args.verbosity.quiet;
     let outcome = if args.dry_run {
-        for m in &planned.moves {
+        for m in planned.moves.iter().filter(|_| !quiet) {
             println!("would move {} -> {}", m.from.display(), m.to.display());
         }
         planned
     } else {
-        execute(planned)
+        let done = execute(planned);
+        for m in done.moves.iter().filter(|_| args.verbosity.verbose) {
+            println!("moved {} -> {}", m.from.display(), m.to.display());
+        }
+        done
     };
-    report(&outcome, args.dry_run);
+    report(&outcome, args.dry_run, quiet);
     if outcome.left.iter().any(|l| l.reason.is_error()) {
         ExitCode::SomeFailed
     } else {
@@ -33,14 +38,17 @@ pub fn run(args: &SplitbyArgs) -> ExitCode {
     }
 }
 
-fn report(outcome: &Plan, dry_run: bool) {
+fn report(outcome: &Plan, dry_run: bool, quiet: bool) {
     for left in &outcome.left {
         let line = format!("left {}: {}", left.path.display(), left.reason);
         if left.reason.is_error() {
             eprintln!("error: {line}");
-        } else {
+        } else if !quiet {
             println!("{line}");
         }
+    }
+    if quiet {
+        return;
     }
     let clashes = outcome.left.iter().filter(|l| l.reason.is_error()).count();
     let verb = if dry_run { "to move" } else { "moved" };

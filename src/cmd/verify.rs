@@ -28,7 +28,9 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
         }
     };
     let _ = out.flush();
-    eprintln!("{}", summary_line(&summary, args.strict));
+    if !args.verbosity.quiet {
+        eprintln!("{}", summary_line(&summary, args.strict));
+    }
     if summary.clean() {
         ExitCode::Success
     } else {
@@ -42,6 +44,9 @@ fn print_check(out: &mut impl Write, check: &FileCheck, args: &VerifyArgs) {
         Ok(leaks) => {
             // A path that itself leaks is PHI too: name the file by its
             // audit row instead, unless values are to be shown.
+            if leaks.is_empty() && args.verbosity.verbose {
+                let _ = writeln!(out, "{}: clean", check.output);
+            }
             let path_leaks = leaks.iter().any(|l| l.location == Location::FilePath);
             let file = if path_leaks && !show_values {
                 format!("{AUDIT_CSV} line {}", check.line)

@@ -196,6 +196,8 @@ pub struct RunConfig {
     /// Read headers and plan only: DEST is not touched, the sinks get one
     /// `PLANNED` (or `ERROR`) row per file with its output path.
     pub dry_run: bool,
+    /// How many failed files the summary names (the audit has them all).
+    pub failures_named: usize,
 }
 
 /// `--registry FILE` (and `--force-registry`).
@@ -590,6 +592,7 @@ fn execute(
         dest,
         rules,
         quarantine_burned_in: config.quarantine_burned_in,
+        failures_named: config.failures_named,
     };
     let halt = Halt::default();
     let numbering = Turns::new(numbering);
@@ -728,11 +731,12 @@ impl Halt {
     }
 }
 
-/// Where the outputs of a run go.
+/// Where the outputs of a run go, and what the audit says of them.
 struct Outputs<'a> {
     dest: &'a Path,
     rules: &'a RuleSet,
     quarantine_burned_in: bool,
+    failures_named: usize,
 }
 
 impl Outputs<'_> {
@@ -921,12 +925,11 @@ impl Outcome {
     }
 }
 
-/// ERROR rows the summary names; the audit has them all.
-const FIRST_ERRORS: usize = 5;
-
 /// Counts of a run's outcomes.
 #[derive(Debug, Default)]
 struct Tally {
+    /// How many failed files (and files without a patient key) to name.
+    named: usize,
     ok: u64,
     errors: u64,
     resumed: u64,
@@ -945,7 +948,7 @@ impl Tally {
             Status::Ok | Status::Planned => self.ok += 1,
             Status::Error => {
                 self.errors += 1;
-                if self.first_errors.len() < FIRST_ERRORS {
+                if self.first_errors.len() < self.named {
                     self.first_errors
                         .push((row.source_file.clone(), row.reason.clone()));
                 }
@@ -965,7 +968,7 @@ impl Tally {
         }
         if outcome.file.key_note != KeyNote::Key {
             self.own_key += 1;
-            if self.first_empty_key.len() < FIRST_ERRORS {
+            if self.first_empty_key.len() < self.named {
                 self.first_empty_key.push(row.source_file.clone());
             }
         }
@@ -985,7 +988,10 @@ fn write_in_order(
     let mut audit = Audit {
         sinks,
         outputs,
-        tally: Tally::default(),
+        tally: Tally {
+            named: outputs.failures_named,
+            ..Tally::default()
+        },
     };
     let mut pending: BTreeMap<usize, Outcome> = BTreeMap::new();
     let mut next = 1;
@@ -1050,6 +1056,7 @@ mod tests {
             registry: None,
             audit_dir: None,
             dry_run: false,
+            failures_named: 5,
         }
     }
 

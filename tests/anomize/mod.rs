@@ -779,7 +779,7 @@ fn the_summary_names_failed_files_and_where_the_audit_is() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let summary = String::from_utf8_lossy(&out.stdout);
-    assert!(summary.contains("failed files (first 1):"), "{summary}");
+    assert!(summary.contains("failed files:"), "{summary}");
     assert!(summary.contains("c_ward/truncated.dcm: "), "{summary}");
     let audit = dest.path().canonicalize().unwrap().join("_out.xlsx");
     assert!(
@@ -1031,4 +1031,65 @@ fn profile_explain_names_the_rule_and_line_of_a_nested_element() {
         text.contains(&format!("{:?} -> \"1\"", ALICE.name)),
         "{text}"
     );
+}
+
+#[test]
+fn quiet_and_verbose_in_every_command_that_talks() {
+    let source = TempDir::new().unwrap();
+    for i in 0..7 {
+        fs::write(source.path().join(format!("broken{i}.dcm")), b"DICM").unwrap();
+        let mut bytes = vec![0u8; 128];
+        bytes.extend_from_slice(b"DICM\x02\x00\x10\x00UI\x04\x001.2");
+        fs::write(source.path().join(format!("cut{i}.dcm")), bytes).unwrap();
+    }
+    write_patient_file(&source.path().join("good.dcm"), &ALICE, "1.2", 1);
+    let dest = TempDir::new().unwrap();
+    let out = anomize(source.path(), dest.path(), &[]);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("failed files (first 5; -v names all):"),
+        "{summary}"
+    );
+    let out = anomize(source.path(), &dest.path().join("v"), &["-v"]);
+    let verbose = String::from_utf8_lossy(&out.stdout);
+    assert!(verbose.contains("failed files:"), "{verbose}");
+    assert_eq!(verbose.matches("cut").count(), 7, "{verbose}");
+    let out = anomize(source.path(), &dest.path().join("q"), &["-q"]);
+    assert!(out.stdout.is_empty());
+
+    // verify: -q keeps only the findings, -v adds a line per clean file.
+    let out = verify(source.path(), &dest.path().join("v"), &["-q"]);
+    assert!(!stderr(&out).contains("files checked"), "{}", stderr(&out));
+    let out = verify(source.path(), &dest.path().join("v"), &["-v"]);
+    assert!(stderr(&out).contains("files checked"), "{}", stderr(&out));
+
+    // splitby: -v names each move, -q only errors.
+    let pngs = TempDir::new().unwrap();
+    for name in ["1_001.png", "2_001.png", "loose.png"] {
+        fs::write(pngs.path().join(name), b"x").unwrap();
+    }
+    let out = dicommanager()
+        .args(["splitby", "-v", "-m", ".png", "-d", "_", "-s"])
+        .arg(pngs.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.matches("\nmoved /").count() + usize::from(text.starts_with("moved /")),
+        2,
+        "{text}"
+    );
+    fs::write(pngs.path().join("3_001.png"), b"x").unwrap();
+    let out = dicommanager()
+        .args(["splitby", "-q", "-m", ".png", "-d", "_", "-s"])
+        .arg(pngs.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(pngs.path().join("3/3_001.png").exists());
 }
