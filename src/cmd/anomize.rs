@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use dicommanager::dest::create_private;
+use dicommanager::dest::{create_folder_all, create_private};
 use dicommanager::engine::{
     AUDIT_CSV, AUDIT_XLSX, ExistingOutput, METADATA_CSV, RegistryChoice, RunConfig, SinkFactory,
     Summary, audit_sinks, run as run_engine,
@@ -14,6 +14,9 @@ use dicommanager::rules::RuleSet;
 use dicommanager::sink::{CsvSink, SinkError, TableSink};
 
 use super::secret::{self, SECRET_FILE_VAR, SECRET_VAR};
+
+/// Where `--dry-run --audit-dir DIR` keeps its plan.
+const PLAN_CSV: &str = "_plan.csv";
 use crate::cli::AnomizeArgs;
 use crate::exit::ExitCode;
 use crate::progress::Bar;
@@ -91,8 +94,14 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
         }),
     };
     let bar = Bar::new(args.verbosity.quiet);
-    let plan_sinks = |_: &Path| -> Result<Vec<Box<dyn TableSink>>, SinkError> {
-        Ok(vec![Box::new(CsvSink::to_stdout()?)])
+    // A dry run prints its plan; with --audit-dir it also keeps it there.
+    let plan_sinks = |dir: &Path| -> Result<Vec<Box<dyn TableSink>>, SinkError> {
+        let mut sinks: Vec<Box<dyn TableSink>> = vec![Box::new(CsvSink::to_stdout()?)];
+        if args.audit_dir.is_some() {
+            create_folder_all(dir).map_err(|e| SinkError::new(dir, e))?;
+            sinks.push(Box::new(CsvSink::create(&dir.join(PLAN_CSV))?));
+        }
+        Ok(sinks)
     };
     let sinks: SinkFactory<'_> = if args.dry_run {
         &plan_sinks

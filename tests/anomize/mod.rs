@@ -983,6 +983,18 @@ fn a_dry_run_plans_what_a_run_does_and_writes_nothing() {
     // The registry, resume and overwrite write things: not with a dry run.
     let out = anomize(source.path(), &dest, &["--dry-run", "--resume"]);
     assert_eq!(out.status.code(), Some(2));
+
+    // Asked to, the plan is also kept in the audit folder (DEST untouched).
+    let keys = work.path().join("keys");
+    let other = work.path().join("other");
+    let out = anomize(
+        source.path(),
+        &other,
+        &["--dry-run", "--audit-dir", keys.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!other.exists());
+    assert_eq!(fs::read(keys.join("_plan.csv")).unwrap(), out.stdout);
 }
 
 #[test]
