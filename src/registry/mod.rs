@@ -195,6 +195,11 @@ impl Registry {
             .map_err(sql)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql)?;
+        // Checkpoints copy the WAL back into the file in the committing
+        // thread, which numbering waits for: rarer ones during a run, one
+        // at its end (finish_run).
+        conn.pragma_update(None, "wal_autocheckpoint", 16_384)
+            .map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
         Ok(Registry {
             path: path.to_path_buf(),
