@@ -12,7 +12,7 @@ use super::header::read_header_facts_of_file;
 use super::rewrite::output_instance_uid;
 use super::scan::open_dicom;
 use crate::rules::{FileContext, RuleSet};
-use crate::stream::{meta, open_file};
+use crate::stream::{meta, open_file, unpad};
 
 /// Why the entry at `output` is not the output of the source with
 /// `facts`, if it is not.
@@ -29,7 +29,7 @@ pub fn check_kept(
     let expected = output_instance_uid(rules, context, &facts.sop_uids)
         .map_err(|e| e.to_string())?
         .ok_or("the source has no SOP Instance UID to check it by")?;
-    let expected = trimmed(&expected);
+    let expected = unpad(&expected);
     let opened = open_dicom(output, Vec::new())
         .map_err(|e| e.to_string())?
         .ok_or("not DICOM")?;
@@ -37,31 +37,22 @@ pub fn check_kept(
         .map_err(|e| e.to_string())?
         .meta
         .ok_or("no file meta")?;
-    if file_meta.get(meta::IMPLEMENTATION_CLASS_UID).map(trimmed)
+    if file_meta.get(meta::IMPLEMENTATION_CLASS_UID).map(unpad)
         != Some(meta::IMPLEMENTATION_UID.as_bytes())
     {
         return Err("not written by dicommanager".into());
     }
     if file_meta
         .get(meta::MEDIA_STORAGE_SOP_INSTANCE_UID)
-        .map(trimmed)
+        .map(unpad)
         != Some(expected)
     {
         return Err("the output of another file".into());
     }
     let written = read_header_facts_of_file(&opened.head, &opened.file, opened.layout)
         .map_err(|e| e.to_string())?;
-    if written.sop_uids.instance.as_deref().map(trimmed) != Some(expected) {
+    if written.sop_uids.instance.as_deref().map(unpad) != Some(expected) {
         return Err("its data set is not the one its meta names".into());
     }
     Ok(())
-}
-
-/// A UID value without its padding.
-fn trimmed(value: &[u8]) -> &[u8] {
-    let end = value
-        .iter()
-        .rposition(|&b| b != 0 && b != b' ')
-        .map_or(0, |i| i + 1);
-    &value[..end]
 }

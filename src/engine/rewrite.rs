@@ -31,7 +31,7 @@ use crate::rules::{
 use crate::stream::{
     FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError, OpenedFile,
     SEQUENCE_DELIMITER, Source, StreamError, Syntax, UNDEFINED_LENGTH, What, meta, open_file,
-    open_reader, pad, skip_value,
+    open_reader, pad, skip_value, unpad,
 };
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
@@ -513,13 +513,7 @@ impl Rewriter<'_> {
         facts: &HeaderFacts,
         syntax: Syntax,
     ) -> Result<Vec<StampElement>, FileError> {
-        let class = facts.sop_uids.class.as_deref().map(|uid| {
-            let end = uid
-                .iter()
-                .rposition(|&b| b != 0 && b != b' ')
-                .map_or(0, |i| i + 1);
-            &uid[..end]
-        });
+        let class = facts.sop_uids.class.as_deref().map(unpad);
         let has_patient_module = class
             .is_some_and(|class| !WITHOUT_PATIENT_MODULE.iter().any(|c| c.as_bytes() == class));
         if !has_patient_module {

@@ -19,13 +19,13 @@ mod import;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit, Mac};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use sha2::Sha256;
 
 pub use import::{ImportError, ImportReport, LookupRow, read_audit, read_lookup_table};
 
 use crate::profile::PatientKey;
+use crate::rules::{hmac, lower_hex};
+use crate::stream::unpad;
 
 /// Schema of the file; a registry of another version is refused.
 const SCHEMA_VERSION: &str = "1";
@@ -248,7 +248,7 @@ impl Registry {
     /// A new registry takes the secret and key of its first run; an
     /// existing one must have been made with them.
     fn check(&self, key: &PatientKey, force: bool) -> Result<(), RegistryError> {
-        let check = hex(&self.hash("secret-check", b"dicommanager registry"));
+        let check = lower_hex(&self.hash("secret-check", b"dicommanager registry"));
         let key = key.to_string();
         if self.meta("schema")?.is_none() {
             self.set_meta("schema", SCHEMA_VERSION)?;
@@ -276,7 +276,14 @@ impl Registry {
     fn hash(&self, domain: &str, value: &[u8]) -> Vec<u8> {
         keyed_hash(&self.secret, domain, value)
     }
+}
 
+/// A keyed hash (HMAC-SHA-256, the same as the rules') of `value`.
+fn keyed_hash(secret: &[u8], domain: &str, value: &[u8]) -> Vec<u8> {
+    hmac(secret, domain, value).to_vec()
+}
+
+impl Registry {
     /// Records a new run; its id numbers its files in the registry.
     pub fn start_run(&mut self, record: &RunRecord) -> Result<i64, RegistryError> {
         self.conn
@@ -466,7 +473,7 @@ impl Batch<'_> {
             });
         }
         let instance_hash = instance
-            .map(trim_uid)
+            .map(unpad)
             .filter(|uid| !uid.is_empty())
             .map(|uid| keyed_hash(self.secret, INSTANCE_DOMAIN, uid));
         if let Some(hash) = &instance_hash {
@@ -590,7 +597,7 @@ CREATE TABLE IF NOT EXISTS run_files (
 fn identity_bytes(identity: PatientIdentity<'_>) -> Vec<u8> {
     match identity {
         PatientIdentity::Key(text) => [b"key\0", text.as_bytes()].concat(),
-        PatientIdentity::OwnInstance(uid) => [b"own-instance\0", trim_uid(uid)].concat(),
+        PatientIdentity::OwnInstance(uid) => [b"own-instance\0", unpad(uid)].concat(),
         PatientIdentity::OwnFile(path) => [b"own-file\0", path].concat(),
     }
 }
@@ -603,27 +610,6 @@ pub fn identity_text(values: &[String], fallback: bool) -> String {
     } else {
         joined
     }
-}
-
-fn keyed_hash(secret: &[u8], domain: &str, value: &[u8]) -> Vec<u8> {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(domain.as_bytes());
-    mac.update(&[0]);
-    mac.update(value);
-    mac.finalize().into_bytes().to_vec()
-}
-
-fn trim_uid(uid: &[u8]) -> &[u8] {
-    let end = uid
-        .iter()
-        .rposition(|&b| b != 0 && b != b' ')
-        .map_or(0, |i| i + 1);
-    &uid[..end]
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// SQLite creates files after the umask; the registry is made private

@@ -66,13 +66,15 @@ fn hex_width(vr: VR) -> usize {
     }
 }
 
-pub(super) fn hmac(secret: &[u8], domain: &str, text: &str) -> [u8; 32] {
+/// HMAC-SHA-256 of `value` keyed with `secret`, in a `domain` of its own
+/// (so that one value hashed for two purposes gives two hashes).
+pub(crate) fn hmac(secret: &[u8], domain: &str, value: &[u8]) -> [u8; 32] {
     // HMAC accepts keys of any length, the empty one included.
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(domain.as_bytes());
     mac.update(&[0]);
-    mac.update(text.as_bytes());
+    mac.update(value);
     mac.finalize().into_bytes().into()
 }
 
@@ -83,13 +85,18 @@ pub fn secret_fingerprint(secret: &[u8]) -> String {
     if secret.is_empty() {
         return "none".to_string();
     }
-    let digest = hmac(secret, "secret-fingerprint", "dicommanager");
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    let digest = hmac(secret, "secret-fingerprint", b"dicommanager");
+    lower_hex(&digest[..8])
+}
+
+/// Bytes as lower-case hex digits.
+pub(crate) fn lower_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A keyed hash of `text` as `width` upper-case hex digits (valid CS too).
 pub fn hash_text(secret: &[u8], text: &str, width: usize) -> String {
-    let digest = hmac(secret, "text", text);
+    let digest = hmac(secret, "text", text.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02X}")).collect();
     hex[..width.min(hex.len())].to_string()
 }
@@ -97,7 +104,7 @@ pub fn hash_text(secret: &[u8], text: &str, width: usize) -> String {
 /// A keyed hash of a UID as a `2.25.` UID (PS3.5 B.2): the first 128 bits
 /// of the HMAC, marked as a version 8 (custom) UUID, in decimal.
 pub fn hash_uid(secret: &[u8], uid: &str) -> String {
-    let digest = hmac(secret, "uid", uid);
+    let digest = hmac(secret, "uid", uid.as_bytes());
     let mut uuid = [0u8; 16];
     uuid.copy_from_slice(&digest[..16]);
     uuid[6] = (uuid[6] & 0x0F) | 0x80;

@@ -28,6 +28,7 @@ use dicom_core::{Tag, VR};
 use crate::charset::{CharacterSet, UnencodableText};
 
 pub use hash::{hash_text, hash_uid, secret_fingerprint};
+pub(crate) use hash::{hmac, lower_hex};
 pub use identifiers::Identifiers;
 pub use ruleset::RuleSet;
 pub use shift_date::date_shift_days;

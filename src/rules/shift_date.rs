@@ -35,7 +35,7 @@ const SHIFT_RANGE_DAYS: u32 = 3653;
 /// The offset of one patient's dates, in days (negative: into the past).
 /// The same patient ID and secret always give the same offset.
 pub fn date_shift_days(secret: &[u8], patient_id: &str) -> i32 {
-    let digest = hmac(secret, "date-shift", patient_id);
+    let digest = hmac(secret, "date-shift", patient_id.as_bytes());
     let draw = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
     let days = MIN_SHIFT_DAYS + draw % SHIFT_RANGE_DAYS;
     -i32::try_from(days).unwrap_or(i32::MAX)

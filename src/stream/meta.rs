@@ -142,6 +142,16 @@ pub fn pad(value: &[u8], with: u8) -> Vec<u8> {
     out
 }
 
+/// A value without the padding [`pad`] (or another writer) added: trailing
+/// NULs and spaces.
+pub fn unpad(value: &[u8]) -> &[u8] {
+    let end = value
+        .iter()
+        .rposition(|&b| b != 0 && b != b' ')
+        .map_or(0, |i| i + 1);
+    &value[..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ pub mod tree;
 
 pub use element::{Header, ITEM, ITEM_DELIMITER, SEQUENCE_DELIMITER, Syntax, UNDEFINED_LENGTH};
 pub use element::{describe_tag, implicit_vr, vr_from_bytes};
-pub use meta::{FileMeta, MetaElement, pad};
+pub use meta::{FileMeta, MetaElement, pad, unpad};
 pub use open::{IO_BUFFER, OpenError, OpenedFile, open_file, open_reader, open_source};
 pub use skip::skip_value;
 pub use sniff::{Layout, guess_bare_syntax, sniff, sniff_bytes, sniff_reader};
