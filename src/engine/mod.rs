@@ -750,9 +750,11 @@ impl Outputs<'_> {
         }
     }
 
-    /// The output path of a numbered file.
-    fn path(&self, file: &PlannedFile, numbers: PathNumbers) -> PathBuf {
-        self.dest.join(self.relative_path(file, numbers))
+    /// The output path of a listed file.
+    fn path(&self, file: &PlannedFile) -> Option<PathBuf> {
+        file.output
+            .as_ref()
+            .map(|relative| self.dest.join(relative))
     }
 }
 
@@ -888,12 +890,9 @@ enum Done {
 impl Outcome {
     fn audit_row(&self, outputs: &Outputs<'_>) -> AuditRow {
         let file = &self.file;
-        let (status, destination_file, reason) = match (&self.result, file.numbers) {
-            (Ok(Done::Planned), Some(numbers)) => (
-                Status::Planned,
-                outputs.path(file, numbers).to_string_lossy().into_owned(),
-                String::new(),
-            ),
+        let output = outputs.path(file).map(|p| p.to_string_lossy().into_owned());
+        let (status, destination_file, reason) = match (&self.result, output) {
+            (Ok(Done::Planned), Some(output)) => (Status::Planned, output, String::new()),
             (Ok(Done::Exported), _) => (
                 Status::Ok,
                 String::new(),
@@ -902,11 +901,7 @@ impl Outcome {
                     .unwrap_or_default()
                     .to_string(),
             ),
-            (Ok(_), Some(numbers)) => (
-                Status::Ok,
-                outputs.path(file, numbers).to_string_lossy().into_owned(),
-                String::new(),
-            ),
+            (Ok(_), Some(output)) => (Status::Ok, output, String::new()),
             (Ok(_), None) => (Status::Error, String::new(), "not numbered".into()),
             (Err(reason), _) => (Status::Error, String::new(), reason.to_string()),
         };

@@ -33,6 +33,9 @@ pub struct PlannedFile {
     pub patient_index: Option<u32>,
     /// The numbers the output path is made from.
     pub numbers: Option<PathNumbers>,
+    /// The output path relative to DEST, made once from the numbers when
+    /// the file is listed.
+    pub output: Option<PathBuf>,
     /// Why the file cannot be processed, found by the scan.
     pub problem: Option<Box<str>>,
     /// Whether its pixels may hold burned-in text.
@@ -197,6 +200,7 @@ impl Planner {
             patient_id: Arc::from(""),
             patient_index: None,
             numbers: None,
+            output: None,
             problem: None,
             burned_in: BurnedInRisk::None,
             key_note: KeyNote::Key,

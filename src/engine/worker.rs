@@ -190,7 +190,7 @@ impl Numbering {
         &mut self,
         scanned: Vec<Scanned>,
         files: u64,
-        output_of: &dyn Fn(&PlannedFile) -> Option<String>,
+        output_of: &dyn Fn(&PlannedFile) -> Option<PathBuf>,
         files_out: Option<&ListingFiles>,
     ) -> (Vec<InHand>, bool) {
         self.files_seen += files;
@@ -235,12 +235,13 @@ impl Numbering {
                     break;
                 }
             };
-            let output = output_of(&planned);
+            let mut planned = planned;
+            planned.output = output_of(&planned);
             listing.add(
                 planned.seq,
                 &planned.source_display(),
                 planned.size,
-                output.as_deref(),
+                planned.output.as_deref().and_then(Path::to_str),
             );
             numbered.push(InHand {
                 planned,
@@ -313,11 +314,8 @@ impl Worker<'_> {
                     Err(err) => Scanned::Unreadable(err),
                 })
                 .collect();
-            let output_of = |planned: &PlannedFile| {
-                let numbers = planned.numbers?;
-                let relative = self.outputs.relative_path(planned, numbers);
-                Some(relative.to_string_lossy().into_owned())
-            };
+            let output_of =
+                |planned: &PlannedFile| Some(self.outputs.relative_path(planned, planned.numbers?));
             let (mut in_hand, deferred) = self.numbering.in_turn(number, |numbering| {
                 let numbered = numbering.number(scanned, files as u64, &output_of, self.listing);
                 if let Some(err) = numbering.failure() {
@@ -390,15 +388,14 @@ impl Worker<'_> {
         known: usize,
         scratch: &mut Scratch,
     ) -> Result<Done, FileError> {
-        let (patient_index, output, facts) = match (facts, planned.patient_index, planned.numbers) {
-            (Some(facts), Some(index), Some(numbers)) => {
-                (index, self.outputs.path(planned, numbers), facts)
-            }
-            _ => {
-                let problem = planned.problem.as_deref().unwrap_or("not numbered");
-                return Err(FileError::Header(problem.to_string()));
-            }
-        };
+        let (patient_index, output, facts) =
+            match (facts, planned.patient_index, self.outputs.path(planned)) {
+                (Some(facts), Some(index), Some(output)) => (index, output, facts),
+                _ => {
+                    let problem = planned.problem.as_deref().unwrap_or("not numbered");
+                    return Err(FileError::Header(problem.to_string()));
+                }
+            };
         if planned.exported_before.is_some() {
             return Ok(Done::Exported);
         }
