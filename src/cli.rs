@@ -29,7 +29,8 @@ pub enum Command {
     /// far is written, and `--resume` finishes the run later.
     ///
     /// Exit code: 0 all files OK, 1 some files failed, 2 bad arguments,
-    /// profile or destination (nothing done), 130 interrupted.
+    /// profile or destination (nothing done), 3 stopped because DEST could
+    /// not be written (disk full: `--resume` finishes), 130 interrupted.
     #[command(visible_alias = "anonymize")]
     Anomize(AnomizeArgs),
 

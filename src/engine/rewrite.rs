@@ -513,6 +513,10 @@ impl Rewriter<'_> {
         facts: &HeaderFacts,
         syntax: Syntax,
     ) -> Result<Vec<StampElement>, FileError> {
+        // The usual case: both are there, nothing to add.
+        if facts.has_patient_name && facts.has_patient_id {
+            return Ok(Vec::new());
+        }
         let class = facts.sop_uids.class.as_deref().map(unpad);
         let has_patient_module = class
             .is_some_and(|class| !WITHOUT_PATIENT_MODULE.iter().any(|c| c.as_bytes() == class));
