@@ -74,6 +74,21 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Runs `registry VERB -r REGISTRY ARGS...` with the test secret.
+fn registry_command(
+    verb: &str,
+    registry: &Path,
+    args: &[&dyn AsRef<std::ffi::OsStr>],
+) -> std::process::Output {
+    dicommanager()
+        .env("DICOMMANAGER_SECRET", TEST_SECRET)
+        .args(["registry", verb, "-r"])
+        .arg(registry)
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .unwrap()
+}
+
 /// Runs `anomize` keyed with the test secret and these arguments.
 fn run(source: &Path, dest: &Path, extra: &[&str]) -> std::process::Output {
     dicommanager()
@@ -378,14 +393,11 @@ fn an_earlier_runs_audit_imports_its_indices_and_lookup_finds_them() {
     run(&folders[0], january.path(), &[]);
     let keys = TempDir::new().unwrap();
     let registry = keys.path().join("registry.sqlite");
-    let import = dicommanager()
-        .env("DICOMMANAGER_SECRET", TEST_SECRET)
-        .args(["registry", "import", "-r"])
-        .arg(&registry)
-        .arg("--audit")
-        .arg(january.path().join("_out.csv"))
-        .output()
-        .unwrap();
+    let import = registry_command(
+        "import",
+        &registry,
+        &[&"--audit", &january.path().join("_out.csv")],
+    );
     assert_eq!(import.status.code(), Some(0), "{}", stderr(&import));
 
     // February with the registry numbers as one run over both would.
@@ -408,45 +420,24 @@ fn an_earlier_runs_audit_imports_its_indices_and_lookup_finds_them() {
 
     let january_rows = read_csv_rows(&january.path().join("_out.csv"));
     let (id, index) = (&january_rows[1][2], &january_rows[1][3]);
-    let lookup = dicommanager()
-        .env("DICOMMANAGER_SECRET", TEST_SECRET)
-        .args(["registry", "lookup", "-r"])
-        .arg(&registry)
-        .arg(id)
-        .output()
-        .unwrap();
+    let lookup = registry_command("lookup", &registry, &[id]);
     let text = String::from_utf8_lossy(&lookup.stdout);
     assert!(
         text.starts_with(&format!("patient index {index} ")),
         "{text}"
     );
-    let unknown = dicommanager()
-        .env("DICOMMANAGER_SECRET", TEST_SECRET)
-        .args(["registry", "lookup", "-r"])
-        .arg(&registry)
-        .arg("NOBODY")
-        .output()
-        .unwrap();
+    let unknown = registry_command("lookup", &registry, &[&"NOBODY"]);
     assert_eq!(unknown.status.code(), Some(1));
 
     // The workbook imports the same patients as the CSV.
     let from_xlsx = keys.path().join("from-xlsx.sqlite");
-    let import = dicommanager()
-        .env("DICOMMANAGER_SECRET", TEST_SECRET)
-        .args(["registry", "import", "-r"])
-        .arg(&from_xlsx)
-        .arg("--audit")
-        .arg(january.path().join("_out.xlsx"))
-        .output()
-        .unwrap();
+    let import = registry_command(
+        "import",
+        &from_xlsx,
+        &[&"--audit", &january.path().join("_out.xlsx")],
+    );
     assert_eq!(import.status.code(), Some(0), "{}", stderr(&import));
-    let lookup = dicommanager()
-        .env("DICOMMANAGER_SECRET", TEST_SECRET)
-        .args(["registry", "lookup", "-r"])
-        .arg(&from_xlsx)
-        .arg(id)
-        .output()
-        .unwrap();
+    let lookup = registry_command("lookup", &from_xlsx, &[id]);
     let from_workbook = String::from_utf8_lossy(&lookup.stdout);
     assert!(
         from_workbook.starts_with(&format!("patient index {index} ")),
