@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 
 use super::{METADATA_CSV, OUTPUTS_CSV, RunError};
 use crate::dest::{create_private, open_existing, open_for_reading};
-use crate::sink::{SinkError, from_csv_cell, to_csv_cell};
+use crate::sink::{SinkError, from_csv_cell, write_csv_row};
 
 /// Files classified at a time (in parallel where threads can be had)
 /// while checking a resume.
@@ -97,9 +97,8 @@ fn row_writer() -> csv::Writer<Vec<u8>> {
 }
 
 fn write_row(writer: &mut csv::Writer<Vec<u8>>, cells: &[&str]) {
-    let cells = cells.iter().map(|cell| to_csv_cell(cell));
     // Writing into memory cannot fail.
-    let _ = writer.write_record(cells.map(|cell| cell.into_owned().into_bytes()));
+    let _ = write_csv_row(writer, cells);
 }
 
 /// The two listing files. Numbering turns queue their rows here (a short

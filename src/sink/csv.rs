@@ -64,6 +64,12 @@ pub fn to_csv_cell(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// Writes one row, every cell made safe by [`to_csv_cell`].
+pub fn write_csv_row<W: Write>(writer: &mut csv::Writer<W>, cells: &[&str]) -> csv::Result<()> {
+    let cells: Vec<Cow<'_, str>> = cells.iter().map(|cell| to_csv_cell(cell)).collect();
+    writer.write_record(cells.iter().map(|cell| cell.as_bytes()))
+}
+
 /// The text a cell written by [`to_csv_cell`] holds.
 pub fn from_csv_cell(cell: &str) -> &str {
     cell.strip_prefix('\'').unwrap_or(cell)
@@ -74,20 +80,18 @@ impl TableSink for CsvSink {
         let index = row.patient_index.map(|i| i.to_string()).unwrap_or_default();
         let size = row.file_size.to_string();
         let cells = [
-            to_csv_cell(&row.source_file),
-            to_csv_cell(&row.patient_name),
-            to_csv_cell(&row.patient_id),
-            Cow::Borrowed(index.as_str()),
-            Cow::Borrowed(size.as_str()),
-            to_csv_cell(&row.destination_file),
-            Cow::Borrowed(row.status.as_str()),
-            to_csv_cell(&row.reason),
-            to_csv_cell(&row.burned_in_risk),
-            to_csv_cell(&row.patient_key),
+            row.source_file.as_str(),
+            &row.patient_name,
+            &row.patient_id,
+            &index,
+            &size,
+            &row.destination_file,
+            row.status.as_str(),
+            &row.reason,
+            &row.burned_in_risk,
+            &row.patient_key,
         ];
-        self.writer
-            .write_record(cells.iter().map(|cell| cell.as_bytes()))
-            .map_err(|e| SinkError::new(&self.path, e))
+        write_csv_row(&mut self.writer, &cells).map_err(|e| SinkError::new(&self.path, e))
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {

@@ -12,7 +12,7 @@ mod xlsx;
 
 use std::path::{Path, PathBuf};
 
-pub use self::csv::{CsvSink, from_csv_cell, to_csv_cell};
+pub use self::csv::{CsvSink, from_csv_cell, to_csv_cell, write_csv_row};
 pub use self::image::ImageSink;
 pub use self::png::PngSink;
 pub use self::xlsx::XlsxSink;
