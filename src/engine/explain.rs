@@ -9,7 +9,10 @@ use dicom_core::VR;
 use super::identify::collect_identifiers;
 use crate::charset::{CharacterSet, printable};
 use crate::metadata::{Extent, Item, Value, read_file};
-use crate::rules::{Disposition, ElementValue, FileContext, RuleSet, date_shift_days, is_text};
+use crate::rules::{
+    Disposition, ElementValue, FileContext, Parent, PrivateBlocks, RuleSet, date_shift_days,
+    is_creator, is_text,
+};
 use crate::stream::{describe_tag, open_file, sniff};
 
 /// What happens to one element.
@@ -69,7 +72,13 @@ pub fn explain_file(
         context,
         show_values,
     };
-    explainer.item(&header.dataset, &CharacterSet::default(), 0, &mut lines);
+    explainer.item(
+        &header.dataset,
+        &CharacterSet::default(),
+        0,
+        None,
+        &mut lines,
+    );
     Ok(lines)
 }
 
@@ -80,17 +89,42 @@ struct Explainer<'a> {
 }
 
 impl Explainer<'_> {
-    fn item(&self, item: &Item, inherited: &CharacterSet, depth: usize, out: &mut Vec<Explained>) {
+    fn item(
+        &self,
+        item: &Item,
+        inherited: &CharacterSet,
+        depth: usize,
+        parent: Option<Parent>,
+        out: &mut Vec<Explained>,
+    ) {
         let charset = item.charset(inherited);
+        // As the engine does: private attributes by their creator.
+        let mut blocks = PrivateBlocks::default();
         for element in &item.elements {
-            let rule = self.rules.rule_for(element.tag);
+            let (rule, decided_by) = match (self.rules.by_creator(), &element.value) {
+                (Some(table), Value::Bytes(raw)) if is_creator(element.tag) => {
+                    let known = blocks.reserve(table, element.tag, raw);
+                    let origin = if known {
+                        "a rule names this private creator".to_string()
+                    } else {
+                        self.rules.origin_of(element.tag).to_string()
+                    };
+                    (self.rules.creator_rule(element.tag, known), origin)
+                }
+                _ => (
+                    self.rules.rule_in(element.tag, &blocks, parent),
+                    self.rules
+                        .origin_in(element.tag, &blocks, parent)
+                        .to_string(),
+                ),
+            };
             let disposition = rule.disposition(element.vr);
             let mut line = Explained {
                 depth,
                 element: describe_tag(element.tag),
                 vr: element.vr,
                 action: rule.name(),
-                decided_by: self.rules.origin_of(element.tag).to_string(),
+                decided_by,
                 result: match disposition {
                     Disposition::Keep => "kept".into(),
                     Disposition::Remove => "removed".into(),
@@ -107,8 +141,9 @@ impl Explainer<'_> {
                     }
                     line.result = format!("{} item(s), each ruled below", items.len());
                     out.push(line);
+                    let inner_parent = self.rules.parent_of(element.tag, &blocks);
                     for inner in items {
-                        self.item(inner, &charset, depth + 1, out);
+                        self.item(inner, &charset, depth + 1, inner_parent, out);
                     }
                 }
                 Value::Bytes(raw) if disposition == Disposition::Rewrite => {

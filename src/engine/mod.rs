@@ -871,6 +871,8 @@ struct Outcome {
     file: PlannedFile,
     /// Why the file failed, if it did.
     result: Result<Done, FileError>,
+    /// How many values the rules cleaned of identifying text.
+    cleaned: u32,
 }
 
 /// How a file's output came to be.
@@ -901,7 +903,7 @@ impl Outcome {
                     .unwrap_or_default()
                     .to_string(),
             ),
-            (Ok(_), Some(output)) => (Status::Ok, output, String::new()),
+            (Ok(_), Some(output)) => (Status::Ok, output, cleaned_note(self.cleaned)),
             (Ok(_), None) => (Status::Error, String::new(), "not numbered".into()),
             (Err(reason), _) => (Status::Error, String::new(), reason.to_string()),
         };
@@ -917,6 +919,16 @@ impl Outcome {
             burned_in_risk: file.burned_in.to_string(),
             patient_key: file.key_note.describe(outputs.rules.patient_key()),
         }
+    }
+}
+
+/// The reason column of an OK row whose values were cleaned: how many
+/// (the values themselves are PHI and are never written).
+fn cleaned_note(cleaned: u32) -> String {
+    match cleaned {
+        0 => String::new(),
+        1 => "1 value cleaned of identifying text".to_string(),
+        n => format!("{n} values cleaned of identifying text"),
     }
 }
 

@@ -25,8 +25,8 @@ use super::{FileError, pixels};
 use crate::charset::CharacterSet;
 use crate::dest;
 use crate::rules::{
-    Disposition, ElementValue, FileContext, Identifiers, Rule, RuleSet, StampElement,
-    encode_element,
+    Disposition, ElementValue, FileContext, Identifiers, Parent, PrivateBlocks, Rule, RuleSet,
+    StampElement, encode_element, is_creator,
 };
 use crate::stream::{
     FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError, OpenedFile,
@@ -83,7 +83,8 @@ enum End {
 
 /// De-identifies one file; on any error nothing is left at `job.output`.
 /// `input` holds the first `known` bytes of the source (its [`Head`]);
-/// the rest of a small file is read after them.
+/// the rest of a small file is read after them. Returns how many values
+/// were cleaned of identifying text.
 ///
 /// [`Head`]: super::head::Head
 pub fn rewrite_file(
@@ -91,23 +92,25 @@ pub fn rewrite_file(
     rules: &RuleSet,
     input: &mut Vec<u8>,
     known: usize,
-) -> Result<(), FileError> {
+) -> Result<u32, FileError> {
     let partial = partial_path(job.output);
     let result = if job.size <= IN_MEMORY_LIMIT {
         rewrite_in_memory(job, rules, &partial, input, known)
     } else {
         rewrite_streaming(job, rules, &partial)
     }
-    .and_then(|()| {
-        dest::rename_no_replace(&partial, job.output).map_err(|e| {
-            if e.kind() == io::ErrorKind::AlreadyExists {
-                FileError::OutputExists {
-                    path: job.output.to_path_buf(),
+    .and_then(|cleaned| {
+        dest::rename_no_replace(&partial, job.output)
+            .map(|()| cleaned)
+            .map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    FileError::OutputExists {
+                        path: job.output.to_path_buf(),
+                    }
+                } else {
+                    output_error(job.output, e)
                 }
-            } else {
-                output_error(job.output, e)
-            }
-        })
+            })
     });
     if result.is_err() {
         // Best effort: the partial file may not exist yet.
@@ -122,7 +125,7 @@ fn rewrite_in_memory(
     partial: &Path,
     input: &mut Vec<u8>,
     known: usize,
-) -> Result<(), FileError> {
+) -> Result<u32, FileError> {
     OUTPUT.with_borrow_mut(|output| {
         output.clear();
         let copyable = job.facts.pixels.as_ref().filter(|span| {
@@ -142,9 +145,11 @@ fn rewrite_in_memory(
             }
         };
         output.clear();
-        write_bytes(&input[..filled], job, output, rules)?;
+        let cleaned = write_bytes(&input[..filled], job, output, rules)?;
         let mut file = create_private_file(partial)?;
-        file.write_all(output).map_err(|e| output_error(partial, e))
+        file.write_all(output)
+            .map_err(|e| output_error(partial, e))?;
+        Ok(cleaned)
     })
 }
 
@@ -164,7 +169,7 @@ fn rewrite_around_pixels(
     span: &pixels::PixelSpan,
     input: &mut Vec<u8>,
     output: &mut Vec<u8>,
-) -> Option<Result<(), FileError>> {
+) -> Option<Result<u32, FileError>> {
     input[span.length_field.clone()].fill(0);
     let tail = match read_at(
         job.input,
@@ -177,19 +182,14 @@ fn rewrite_around_pixels(
         Err(err) => return Some(Err(read_error(err))),
     };
     let shortened = &input[..span.value_start + tail];
-    if let Err(err) = write_bytes(shortened, job, output, rules) {
-        return Some(Err(err));
-    }
+    let cleaned = match write_bytes(shortened, job, output, rules) {
+        Ok(cleaned) => cleaned,
+        Err(err) => return Some(Err(err)),
+    };
     let header = &input[span.header_start..span.value_start];
     let at = pixels::find_in_output(output, span, header, tail == 0)?;
     output[at.length_field.clone()].copy_from_slice(&at.length_bytes(span.len));
-    Some(write_around_pixels(
-        partial,
-        output,
-        at.value_start,
-        job.input,
-        span,
-    ))
+    Some(write_around_pixels(partial, output, at.value_start, job.input, span).map(|()| cleaned))
 }
 
 fn write_around_pixels(
@@ -218,7 +218,7 @@ fn write_around_pixels(
     file.write_all(&output[split..]).map_err(fail)
 }
 
-fn rewrite_streaming(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Result<(), FileError> {
+fn rewrite_streaming(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Result<u32, FileError> {
     let identifiers = identifiers_for(rules, || open_file(job.source, job.layout))?;
     let opened = open_file(job.source, job.layout)?;
     let file = create_private_file(partial)?;
@@ -229,7 +229,7 @@ fn rewrite_streaming(job: &FileJob<'_>, rules: &RuleSet, partial: &Path) -> Resu
     };
     write_deidentified(opened, &mut out, rules, job.facts, context)?;
     out.into_inner()
-        .map(drop)
+        .map(|_| identifiers.cleaned())
         .map_err(|e| output_error(partial, e.into_error()))
 }
 
@@ -243,7 +243,7 @@ pub fn rewrite_bytes<W: Write>(
     context: FileContext<'_>,
 ) -> Result<(), FileError> {
     let facts = read_header_facts_from(input, layout)?;
-    write_prepared(input, layout, out, rules, context, &facts)
+    write_prepared(input, layout, out, rules, context, &facts).map(drop)
 }
 
 /// De-identifies the file at `source` into `output` (whose folder must
@@ -271,7 +271,7 @@ pub fn rewrite_path(
         context,
     };
     let known = opened.head.bytes().len();
-    rewrite_file(&job, rules, &mut opened.head.into_buffer(), known)
+    rewrite_file(&job, rules, &mut opened.head.into_buffer(), known).map(drop)
 }
 
 /// [`rewrite_bytes`] of a file the scan has read the header of.
@@ -280,7 +280,7 @@ fn write_bytes(
     job: &FileJob<'_>,
     out: &mut Vec<u8>,
     rules: &RuleSet,
-) -> Result<(), FileError> {
+) -> Result<u32, FileError> {
     write_prepared(input, job.layout, out, rules, job.context, job.facts)
 }
 
@@ -291,14 +291,15 @@ fn write_prepared<W: Write>(
     rules: &RuleSet,
     context: FileContext<'_>,
     facts: &HeaderFacts,
-) -> Result<(), FileError> {
+) -> Result<u32, FileError> {
     let identifiers = identifiers_for(rules, || open_reader(input, layout))?;
     let context = FileContext {
         identifiers: &identifiers,
         ..context
     };
     let opened = open_reader(input, layout)?;
-    write_deidentified(opened, out, rules, facts, context)
+    write_deidentified(opened, out, rules, facts, context)?;
+    Ok(identifiers.cleaned())
 }
 
 /// The file's identifying values when the rules clean text (a read of
@@ -407,6 +408,8 @@ struct Place {
     syntax: Syntax,
     end: End,
     depth: usize,
+    /// The sequence of the item, where rules about one sequence need it.
+    parent: Option<Parent>,
 }
 
 /// Where in the file an element sits, and the state it may change.
@@ -414,6 +417,17 @@ struct Level<'a> {
     syntax: Syntax,
     depth: usize,
     charset: &'a mut CharacterSet,
+    /// Who reserved the private blocks of this data set.
+    blocks: &'a mut PrivateBlocks,
+    parent: Option<Parent>,
+}
+
+/// What a sequence passes to its items.
+struct Nesting<'a> {
+    /// The depth of the items.
+    depth: usize,
+    charset: &'a CharacterSet,
+    parent: Option<Parent>,
 }
 
 struct Rewriter<'a> {
@@ -557,6 +571,7 @@ impl Rewriter<'_> {
             syntax,
             end: End::Stream,
             depth: 0,
+            parent: None,
         };
         if syntax.deflated {
             // The fastest level: re-deflating must not make a run CPU-bound
@@ -583,8 +598,14 @@ impl Rewriter<'_> {
         mut charset: CharacterSet,
         mut additions: &[StampElement],
     ) -> Result<(), FileError> {
-        let Place { syntax, end, depth } = place;
+        let Place {
+            syntax,
+            end,
+            depth,
+            parent,
+        } = place;
         let mut group: Option<(u16, Vec<u8>)> = None;
+        let mut blocks = PrivateBlocks::default();
         loop {
             let header = self.next_header(source, syntax, end)?;
             let mut replaced = false;
@@ -637,6 +658,8 @@ impl Rewriter<'_> {
                 syntax,
                 depth,
                 charset: &mut charset,
+                blocks: &mut blocks,
+                parent,
             };
             match &mut group {
                 Some((_, buffered)) => self.element(source, buffered, &header, level)?,
@@ -699,10 +722,31 @@ impl Rewriter<'_> {
             syntax,
             depth,
             charset,
+            blocks,
+            parent,
         } = level;
-        let rule = self.rules.rule_for(header.tag);
+        let what = What::Value(header.tag);
+        // A Private Creator some rule names is read (it says whose the
+        // block is) and kept; see rules::private.
+        let mut creator = None;
+        let rule = match self.rules.by_creator() {
+            Some(table) if is_creator(header.tag) && !header.is_undefined_length() => {
+                let bytes = source.read_value(header.len, what)?;
+                let known = blocks.reserve(table, header.tag, &bytes);
+                creator = Some(bytes);
+                self.rules.creator_rule(header.tag, known)
+            }
+            Some(_) => self.rules.rule_in(header.tag, blocks, parent),
+            None => self.rules.rule_for(header.tag),
+        };
         if header.is_sequence() {
-            return self.sequence(source, out, syntax, header, rule, depth, charset);
+            let inner = self.rules.parent_of(header.tag, blocks);
+            let nesting = Nesting {
+                depth,
+                charset,
+                parent: inner,
+            };
+            return self.sequence(source, out, syntax, header, rule, nesting);
         }
         if header.is_fragment_sequence() {
             return self.fragments(source, out, syntax, header, rule);
@@ -715,14 +759,19 @@ impl Rewriter<'_> {
             }
             .into());
         }
-        let what = What::Value(header.tag);
         if rule.disposition(header.vr) == Disposition::Keep && header.tag != SPECIFIC_CHARACTER_SET
         {
             header.write(out, syntax)?;
-            source.copy_value(header.len, out, what)?;
+            match &creator {
+                Some(bytes) => out.write_all(bytes).map_err(StreamError::Write)?,
+                None => source.copy_value(header.len, out, what)?,
+            }
             return Ok(());
         }
-        let bytes = source.read_value(header.len, what)?;
+        let bytes = match creator {
+            Some(bytes) => bytes,
+            None => source.read_value(header.len, what)?,
+        };
         if header.tag == SPECIFIC_CHARACTER_SET {
             *charset = CharacterSet::from_declaration(&bytes);
         }
@@ -742,7 +791,6 @@ impl Rewriter<'_> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)] // the recursion's whole state, passed down by value
     fn sequence<R: Read, W: Write>(
         &self,
         source: &mut Source<R>,
@@ -750,9 +798,13 @@ impl Rewriter<'_> {
         syntax: Syntax,
         header: &Header,
         rule: &dyn Rule,
-        depth: usize,
-        charset: &CharacterSet,
+        nesting: Nesting<'_>,
     ) -> Result<(), FileError> {
+        let Nesting {
+            depth,
+            charset,
+            parent,
+        } = nesting;
         match rule.disposition(VR::SQ) {
             Disposition::Remove => {
                 skip_value(source, header, syntax, depth)?;
@@ -772,7 +824,12 @@ impl Rewriter<'_> {
                 }
                 let inner = header.item_syntax(syntax);
                 let mut items = Vec::new();
-                self.items(source, &mut items, inner, header, depth + 1, charset)?;
+                let nesting = Nesting {
+                    depth: depth + 1,
+                    charset,
+                    parent,
+                };
+                self.items(source, &mut items, inner, header, nesting)?;
                 if header.is_undefined_length() {
                     header.write(out, syntax)?;
                     out.write_all(&items).map_err(StreamError::Write)?;
@@ -793,9 +850,13 @@ impl Rewriter<'_> {
         out: &mut Vec<u8>,
         syntax: Syntax,
         sequence: &Header,
-        depth: usize,
-        charset: &CharacterSet,
+        nesting: Nesting<'_>,
     ) -> Result<(), FileError> {
+        let Nesting {
+            depth,
+            charset,
+            parent,
+        } = nesting;
         let end =
             (!sequence.is_undefined_length()).then(|| source.position() + u64::from(sequence.len));
         loop {
@@ -840,6 +901,7 @@ impl Rewriter<'_> {
                 syntax,
                 end: item_end,
                 depth,
+                parent,
             };
             self.dataset(source, &mut body, place, charset.clone(), &[])?;
             if item.is_undefined_length() {

@@ -372,14 +372,20 @@ impl Worker<'_> {
         let known = scratch.take_head(head);
         let work = || self.process(&planned, &source, facts.as_ref(), known, scratch);
         let result = catch_quietly(work).unwrap_or_else(|panic| Err(FileError::Internal(panic)));
+        let (result, cleaned) = match result {
+            Ok((done, cleaned)) => (Ok(done), cleaned),
+            Err(err) => (Err(err), 0),
+        };
         Outcome {
             file: planned,
             result,
+            cleaned,
         }
     }
 
     /// De-identifies one file whose first `known` bytes are in
-    /// `scratch.input`.
+    /// `scratch.input`; with what became of it, how many kept values lost
+    /// identifying text.
     fn process(
         &self,
         planned: &PlannedFile,
@@ -387,7 +393,7 @@ impl Worker<'_> {
         facts: Option<&HeaderFacts>,
         known: usize,
         scratch: &mut Scratch,
-    ) -> Result<Done, FileError> {
+    ) -> Result<(Done, u32), FileError> {
         let (patient_index, output, facts) =
             match (facts, planned.patient_index, self.outputs.path(planned)) {
                 (Some(facts), Some(index), Some(output)) => (index, output, facts),
@@ -397,10 +403,10 @@ impl Worker<'_> {
                 }
             };
         if planned.exported_before.is_some() {
-            return Ok(Done::Exported);
+            return Ok((Done::Exported, 0));
         }
         if self.dry_run {
-            return Ok(Done::Planned);
+            return Ok((Done::Planned, 0));
         }
         let context = FileContext {
             patient_index,
@@ -419,7 +425,7 @@ impl Worker<'_> {
             // output) is replaced.
             if self.resume {
                 if check_kept(&output, self.rules, &context, facts).is_ok() {
-                    return Ok(Done::Kept);
+                    return Ok((Done::Kept, 0));
                 }
                 done = Done::Redone;
             }
@@ -438,8 +444,8 @@ impl Worker<'_> {
             context,
         };
         self.make_folder(&output, &mut scratch.folder)?;
-        rewrite_file(&job, self.rules, &mut scratch.input, known)?;
-        Ok(done)
+        let cleaned = rewrite_file(&job, self.rules, &mut scratch.input, known)?;
+        Ok((done, cleaned))
     }
 
     /// Makes the folder of `output` unless it is the one made last; no

@@ -22,10 +22,12 @@
 //! ```
 
 mod patient_key;
+mod private;
 pub mod ps315;
 mod selector;
 mod show;
 mod suggest;
+pub mod tcia;
 mod template;
 
 use std::collections::BTreeMap;
@@ -35,6 +37,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use patient_key::{Fallback, KeyAttribute, PatientKey};
+pub use private::{PrivateEntry, PrivateSelector};
 pub use ps315::MethodCode;
 pub use selector::{Selector, pack};
 pub use show::to_toml;
@@ -147,6 +150,15 @@ pub struct Profile {
     pub temporal_information: Option<TemporalInformation>,
     /// Which attributes identify a patient.
     pub patient_key: PatientKey,
+    /// Private attributes named by creator (`[private-creators."..."]`),
+    /// in layer order (a later entry for the same attribute wins).
+    pub private_entries: Vec<PrivateEntry>,
+    /// The private tag knowledge base whose dispositions apply
+    /// (`private-knowledge-base`), where it was named.
+    pub private_knowledge_base: Option<(String, Origin)>,
+    /// Whether text a rule keeps loses the file's identifying values
+    /// (`clean-kept-values`).
+    pub clean_kept_values: bool,
 }
 
 /// What a profile does to dates and times (PS3.3 C.12.1.1.7).
@@ -225,6 +237,10 @@ struct ProfileFile {
     temporal_information: Option<toml::Spanned<String>>,
     patient_key: Option<toml::Spanned<Vec<String>>>,
     patient_key_fallback: Option<toml::Spanned<toml::Value>>,
+    private_knowledge_base: Option<toml::Spanned<String>>,
+    clean_kept_values: Option<bool>,
+    #[serde(default)]
+    private_creators: BTreeMap<String, BTreeMap<String, toml::Spanned<toml::Value>>>,
     #[serde(default)]
     attributes: BTreeMap<String, toml::Spanned<toml::Value>>,
 }
@@ -295,6 +311,19 @@ impl Profile {
             lines.push(format!("temporal\t{}", temporal.code()));
         }
         lines.push(format!("patient-key\t{}", self.patient_key));
+        if let Some((name, _)) = &self.private_knowledge_base {
+            lines.push(format!("private-knowledge-base\t{name}"));
+        }
+        if self.clean_kept_values {
+            lines.push("clean-kept-values".to_string());
+        }
+        let mut private: Vec<String> = self
+            .private_entries
+            .iter()
+            .map(|entry| format!("private\t{}\t{}", entry.selector, action(&entry.action)))
+            .collect();
+        private.sort();
+        lines.extend(private);
         let digest = Sha256::digest(lines.join("\n").as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -329,6 +358,9 @@ struct Builder {
     methods: Vec<MethodCode>,
     temporal_information: Option<TemporalInformation>,
     patient_key: PatientKey,
+    private_entries: Vec<PrivateEntry>,
+    private_knowledge_base: Option<(String, Origin)>,
+    clean_kept_values: bool,
     errors: Vec<ProfileError>,
 }
 
@@ -458,6 +490,33 @@ impl Builder {
                 Err(err) => self.errors.push(err),
             }
         }
+        if let Some(name) = file.private_knowledge_base {
+            let origin = origin_of(name.span());
+            let name = name.into_inner();
+            if tcia::kb::KNOWLEDGE_BASE_NAME == name {
+                self.private_knowledge_base = Some((name, origin));
+            } else {
+                self.errors.push(ProfileError::Invalid {
+                    origin,
+                    message: format!(
+                        "private-knowledge-base {name:?}: the built-in one is {:?}",
+                        tcia::kb::KNOWLEDGE_BASE_NAME
+                    ),
+                });
+            }
+        }
+        if let Some(clean) = file.clean_kept_values {
+            self.clean_kept_values = clean;
+        }
+        for (creator, attributes) in file.private_creators {
+            for (key, value) in attributes {
+                let origin = origin_of(value.span());
+                match private::entry(&creator, &key, value.into_inner(), origin, action_ref) {
+                    Ok(entry) => self.set_private_entry(entry),
+                    Err(err) => self.errors.push(err),
+                }
+            }
+        }
         let mut seen_in_this_file: BTreeMap<Selector, (String, usize)> = BTreeMap::new();
         for (key, value) in file.attributes {
             let origin = origin_of(value.span());
@@ -493,6 +552,21 @@ impl Builder {
         }
     }
 
+    /// A later layer's entry for the same private attribute replaces the
+    /// earlier one (creators compared as the engine compares them).
+    fn set_private_entry(&mut self, entry: PrivateEntry) {
+        let same = |other: &PrivateEntry| {
+            other.selector.group == entry.selector.group
+                && other.selector.element == entry.selector.element
+                && crate::rules::normalize_creator(&other.selector.creator)
+                    == crate::rules::normalize_creator(&entry.selector.creator)
+        };
+        match self.private_entries.iter().position(same) {
+            Some(i) => self.private_entries[i] = entry,
+            None => self.private_entries.push(entry),
+        }
+    }
+
     fn set_entry(&mut self, entry: Entry) {
         match self.by_selector.get(&entry.selector) {
             Some(&i) => self.entries[i] = entry,
@@ -525,6 +599,9 @@ impl Builder {
             methods: self.methods,
             temporal_information: self.temporal_information,
             patient_key: self.patient_key,
+            private_entries: self.private_entries,
+            private_knowledge_base: self.private_knowledge_base,
+            clean_kept_values: self.clean_kept_values,
         };
         (profile, self.errors)
     }
@@ -591,7 +668,7 @@ pub fn builtin_names() -> Vec<&'static str> {
 }
 
 /// The keys a profile file may have (its top level).
-const PROFILE_KEYS: [&str; 10] = [
+const PROFILE_KEYS: [&str; 13] = [
     "description",
     "extends",
     "output",
@@ -601,6 +678,9 @@ const PROFILE_KEYS: [&str; 10] = [
     "temporal-information",
     "patient-key",
     "patient-key-fallback",
+    "private-knowledge-base",
+    "clean-kept-values",
+    "private-creators",
     "attributes",
 ];
 

@@ -50,6 +50,12 @@ fn write_toml(profile: &Profile, out: &mut String) -> std::fmt::Result {
         let code = temporal.code().to_ascii_lowercase();
         writeln!(out, "temporal-information = {}", quoted(&code))?;
     }
+    if let Some((name, origin)) = &profile.private_knowledge_base {
+        writeln!(out, "private-knowledge-base = {}  # {origin}", quoted(name))?;
+    }
+    if profile.clean_kept_values {
+        writeln!(out, "clean-kept-values = true")?;
+    }
     writeln!(out, "\n[attributes]")?;
     for entry in &profile.entries {
         writeln!(
@@ -60,6 +66,33 @@ fn write_toml(profile: &Profile, out: &mut String) -> std::fmt::Result {
             entry.selector,
             entry.action.origin
         )?;
+    }
+    let mut creators: Vec<&str> = profile
+        .private_entries
+        .iter()
+        .map(|e| e.selector.creator.as_str())
+        .collect();
+    creators.sort();
+    creators.dedup();
+    for creator in creators {
+        writeln!(out, "\n[private-creators.{}]", quoted(creator))?;
+        // Later entries for the same attribute win, as when loading.
+        let mut latest = std::collections::BTreeMap::new();
+        for entry in profile
+            .private_entries
+            .iter()
+            .filter(|e| e.selector.creator == creator)
+        {
+            latest.insert((entry.selector.group, entry.selector.element), entry);
+        }
+        for ((group, element), entry) in latest {
+            writeln!(
+                out,
+                "\"({group:04X},xx{element:02X})\" = {}  # from {}",
+                action_toml(&entry.action),
+                entry.action.origin
+            )?;
+        }
     }
     Ok(())
 }

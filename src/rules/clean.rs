@@ -70,7 +70,7 @@ impl Rule for Clean {
 /// Encodes cleaned text in the element's character set. Bytes the set
 /// does not define decode to characters it cannot encode again; those
 /// become `*` too rather than failing the file.
-fn encode_or_star(element: &ElementValue<'_>, text: &str) -> Result<Vec<u8>, RuleError> {
+pub(super) fn encode_or_star(element: &ElementValue<'_>, text: &str) -> Result<Vec<u8>, RuleError> {
     match element.charset.encode(text) {
         Ok(bytes) => Ok(bytes),
         Err(_) => {

@@ -2,15 +2,38 @@
 //! out of free text that is otherwise kept.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Identifying values of one file, case-folded, ready to look for in text.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Identifiers {
     /// Words (names, name parts, IDs) matched as whole words.
     words: BTreeSet<String>,
     /// Longer forms (dates as people write them) matched anywhere.
     phrases: BTreeSet<String>,
+    /// How many values [`Identifiers::scrub`] changed: the file's count of
+    /// cleaned values, for its audit row.
+    cleaned: AtomicU32,
 }
+
+impl Clone for Identifiers {
+    fn clone(&self) -> Identifiers {
+        Identifiers {
+            words: self.words.clone(),
+            phrases: self.phrases.clone(),
+            cleaned: AtomicU32::new(self.cleaned()),
+        }
+    }
+}
+
+/// Two sets are equal when they look for the same values.
+impl PartialEq for Identifiers {
+    fn eq(&self, other: &Identifiers) -> bool {
+        self.words == other.words && self.phrases == other.phrases
+    }
+}
+
+impl Eq for Identifiers {}
 
 /// Shorter words are too common to take out ("DR", initials).
 const MIN_WORD_CHARS: usize = 2;
@@ -19,6 +42,7 @@ const MIN_WORD_CHARS: usize = 2;
 static NONE: Identifiers = Identifiers {
     words: BTreeSet::new(),
     phrases: BTreeSet::new(),
+    cleaned: AtomicU32::new(0),
 };
 
 impl Identifiers {
@@ -67,6 +91,11 @@ impl Identifiers {
         }
     }
 
+    /// How many values were cleaned so far.
+    pub fn cleaned(&self) -> u32 {
+        self.cleaned.load(Ordering::Relaxed)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.words.is_empty() && self.phrases.is_empty()
     }
@@ -75,6 +104,9 @@ impl Identifiers {
     /// character, so the shape of the text stays); `None` when nothing was
     /// found.
     pub fn scrub(&self, text: &str) -> Option<String> {
+        if self.is_empty() {
+            return None;
+        }
         let mut chars: Vec<char> = text.chars().collect();
         let folded: Vec<char> = chars.iter().map(|&c| fold_char(c)).collect();
         let mut hidden = vec![false; chars.len()];
@@ -103,6 +135,7 @@ impl Identifiers {
         if !hidden.contains(&true) {
             return None;
         }
+        self.cleaned.fetch_add(1, Ordering::Relaxed);
         for (c, hide) in chars.iter_mut().zip(hidden) {
             if hide {
                 *c = '*';

@@ -12,6 +12,7 @@ mod dummy;
 mod hash;
 mod identifiers;
 mod keep;
+mod private;
 mod remove;
 mod replace;
 mod replace_with_index;
@@ -30,6 +31,9 @@ use crate::charset::{CharacterSet, UnencodableText};
 pub use hash::{hash_text, hash_uid, secret_fingerprint};
 pub(crate) use hash::{hmac, lower_hex};
 pub use identifiers::Identifiers;
+pub use private::{
+    Parent, PrivateBlocks, PrivateRules, is_creator, is_private_group, normalize_creator,
+};
 pub use ruleset::RuleSet;
 pub use shift_date::date_shift_days;
 pub use stamp::{Stamp, StampElement, element as encode_element};

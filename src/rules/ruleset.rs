@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use dicom_core::{Tag, VR};
 
+use super::keep::KeepChecked;
+use super::private::{HashOrRemove, Parent, PrivateBlocks, PrivateDate, PrivateRules};
 use super::{ACTIONS, ActionDef, Disposition, Rule, Stamp, action, vr};
+use crate::profile::tcia::kb;
 use crate::profile::{
     ActionRef, OutputTemplate, PatientKey, Profile, ProfileError, ProfileErrors, Selector, closest,
     did_you_mean, sort_by_place,
@@ -18,7 +21,7 @@ use crate::stream::implicit_vr;
 /// collisions), and fit in a `u32`, so one multiplication spreads them
 /// well enough; SipHash cost more than the rest of the lookup.
 #[derive(Default)]
-struct TagHasher(u64);
+pub(crate) struct TagHasher(u64);
 
 impl Hasher for TagHasher {
     fn finish(&self) -> u64 {
@@ -60,6 +63,12 @@ pub struct RuleSet {
     origins: Origins,
     private: Arc<dyn Rule>,
     unlisted: Arc<dyn Rule>,
+    /// Private attributes named by creator (the profile's and the
+    /// knowledge base's); `None` when there are none.
+    by_creator: Option<PrivateRules>,
+    /// What a Private Creator element that some rule names gets: kept, so
+    /// that the private attributes kept in its block stay readable.
+    creator_keep: Arc<dyn Rule>,
     output: OutputTemplate,
     layers: Vec<String>,
     /// What the profile does, as a hash (see `Profile::fingerprint`).
@@ -138,6 +147,7 @@ impl RuleSet {
         };
         origins.private = policy_source(&profile.private_attributes, "private-attributes");
         origins.unlisted = policy_source(&profile.unlisted_attributes, "unlisted-attributes");
+        let by_creator = private_table(profile, &mut errors);
         if !errors.is_empty() {
             sort_by_place(&mut errors);
             return Err(ProfileErrors(errors));
@@ -148,6 +158,8 @@ impl RuleSet {
             origins,
             private,
             unlisted,
+            by_creator: (!by_creator.is_empty()).then_some(by_creator),
+            creator_keep: Arc::clone(&keep),
             output: profile.output.clone(),
             layers: profile.layers.clone(),
             fingerprint: profile.fingerprint(),
@@ -156,6 +168,9 @@ impl RuleSet {
             cleans: false,
             shifts_dates: false,
         };
+        if profile.clean_kept_values {
+            rules.check_kept_values();
+        }
         // Asked for every file: found once here.
         let cleans = rules.all_rules().any(|rule| rule.needs_identifiers());
         let shifts_dates = rules.all_rules().any(|rule| rule.needs_date_shift());
@@ -195,6 +210,78 @@ impl RuleSet {
         }
     }
 
+    /// The rule for an element of a data set (or item) whose private
+    /// blocks are `blocks`, inside the sequence `parent`: a private
+    /// attribute by its creator where a rule names it, else by tag.
+    pub fn rule_in(&self, tag: Tag, blocks: &PrivateBlocks, parent: Option<Parent>) -> &dyn Rule {
+        if let Some(table) = &self.by_creator
+            && let Some(key) = table.key_in(tag, blocks)
+            && let Some((rule, _)) = table.lookup(key, parent)
+        {
+            return rule.as_ref();
+        }
+        self.rule_for(tag)
+    }
+
+    /// [`RuleSet::origin_of`] for an element of a data set whose private
+    /// blocks are `blocks`.
+    pub fn origin_in(&self, tag: Tag, blocks: &PrivateBlocks, parent: Option<Parent>) -> &str {
+        if let Some(table) = &self.by_creator
+            && let Some(key) = table.key_in(tag, blocks)
+            && let Some((_, origin)) = table.lookup(key, parent)
+        {
+            return origin;
+        }
+        self.origin_of(tag)
+    }
+
+    /// Private attributes named by creator, when the profile has any: the
+    /// engine then notes the creators of each data set's blocks.
+    pub fn by_creator(&self) -> Option<&PrivateRules> {
+        self.by_creator.as_ref()
+    }
+
+    /// The rule for a Private Creator element: kept when a rule names the
+    /// creator (`known`), else by tag like any private element.
+    pub fn creator_rule(&self, tag: Tag, known: bool) -> &dyn Rule {
+        if known {
+            self.creator_keep.as_ref()
+        } else {
+            self.rule_for(tag)
+        }
+    }
+
+    /// What the items of the sequence `tag` sit in, for rules about one
+    /// sequence only; `None` when no rule is.
+    pub fn parent_of(&self, tag: Tag, blocks: &PrivateBlocks) -> Option<Parent> {
+        let table = self.by_creator.as_ref().filter(|t| t.has_nested())?;
+        if super::is_private_group(tag.group()) {
+            table.key_in(tag, blocks).map(Parent::Private)
+        } else {
+            Some(Parent::Standard(tag))
+        }
+    }
+
+    /// Makes every `keep` check its text (`clean-kept-values`).
+    fn check_kept_values(&mut self) {
+        let checked: Arc<dyn Rule> = Arc::new(KeepChecked);
+        let wrap = |rule: &mut Arc<dyn Rule>| {
+            if rule.name() == "keep" && rule.disposition(VR::LO) == Disposition::Keep {
+                *rule = Arc::clone(&checked);
+            }
+        };
+        self.exact.values_mut().for_each(wrap);
+        self.patterns.iter_mut().for_each(|(_, rule)| wrap(rule));
+        wrap(&mut self.private);
+        wrap(&mut self.unlisted);
+        if let Some(table) = &mut self.by_creator {
+            table.map_rules(|mut rule| {
+                wrap(&mut rule);
+                rule
+            });
+        }
+    }
+
     /// Whether some rule hashes with `DICOMMANAGER_SECRET`.
     pub fn uses_secret(&self) -> bool {
         self.all_rules().any(|rule| rule.uses_secret())
@@ -220,6 +307,7 @@ impl RuleSet {
             .values()
             .chain(self.patterns.iter().map(|(_, r)| r))
             .chain([&self.private, &self.unlisted])
+            .chain(self.by_creator.iter().flat_map(PrivateRules::rules))
     }
 
     /// Where outputs go, relative to DEST.
@@ -239,6 +327,86 @@ impl RuleSet {
 
     pub fn layers(&self) -> &[String] {
         &self.layers
+    }
+}
+
+/// The private attributes named by creator: the knowledge base's
+/// dispositions first, then the profile's own entries, which win.
+fn private_table(profile: &Profile, errors: &mut Vec<ProfileError>) -> PrivateRules {
+    let mut table = PrivateRules::default();
+    if let Some((name, _)) = &profile.private_knowledge_base {
+        add_knowledge_base(&mut table, name, &kb::shipped_rows());
+    }
+    for entry in &profile.private_entries {
+        let described = entry.selector.to_string();
+        let built = build(&entry.action, None, &described).and_then(|rule| match rule.name() {
+            // Private values come in any VR (UN in implicit VR files): these
+            // two get the forms that handle every VR.
+            "hash" => Ok(Arc::new(HashOrRemove(rule)) as Arc<dyn Rule>),
+            "shift-date" => Ok(Arc::new(PrivateDate) as Arc<dyn Rule>),
+            _ => fits_any_vr(rule, &entry.action, &described),
+        });
+        match built {
+            Ok(rule) => {
+                let selector = &entry.selector;
+                let key = table.key_of(selector.group, &selector.creator, selector.element);
+                let origin = format!("{} ({})", entry.action.origin, entry.key);
+                table.set(key, rule, origin);
+            }
+            Err(err) => errors.push(err),
+        }
+    }
+    table
+}
+
+/// Adds the rows of a private tag knowledge base about private attributes
+/// (rows about standard attributes inside private sequences are left to the
+/// standard rules, which apply at every depth). Where rows disagree about
+/// one attribute (scanners wrote it with different VRs), the more
+/// protective disposition wins.
+pub(crate) fn add_knowledge_base(table: &mut PrivateRules, name: &str, rows: &[kb::Row]) {
+    let keep = (super::keep::ACTION.build)(None);
+    let remove = (super::remove::ACTION.build)(None);
+    let hash: Arc<dyn Rule> = Arc::new(HashOrRemove((super::hash::ACTION.build)(None)));
+    let date: Arc<dyn Rule> = Arc::new(PrivateDate);
+    let mut decided: HashMap<(Option<Parent>, u64), (kb::Disposition, usize)> = HashMap::new();
+    for row in rows {
+        let kb::Segment::Private {
+            group,
+            creator,
+            element,
+        } = &row.target
+        else {
+            continue;
+        };
+        let key = table.key_of(*group, creator, *element);
+        let parent = row.path.last().map(|segment| match segment {
+            kb::Segment::Standard(tag) => Parent::Standard(*tag),
+            kb::Segment::Private {
+                group,
+                creator,
+                element,
+            } => Parent::Private(table.key_of(*group, creator, *element)),
+        });
+        let slot = decided
+            .entry((parent, key))
+            .or_insert((row.disposition, row.line));
+        if row.disposition > slot.0 {
+            *slot = (row.disposition, row.line);
+        }
+    }
+    for ((parent, key), (disposition, line)) in decided {
+        let rule = match disposition {
+            kb::Disposition::Keep => &keep,
+            kb::Disposition::Delete => &remove,
+            kb::Disposition::Hash => &hash,
+            kb::Disposition::Shift | kb::Disposition::ShiftAlways => &date,
+        };
+        let origin = format!("private tag knowledge base {name}, line {line}");
+        match parent {
+            None => table.set(key, Arc::clone(rule), origin),
+            Some(parent) => table.set_nested(parent, key, Arc::clone(rule), origin),
+        }
     }
 }
 
@@ -447,7 +615,8 @@ mod tests {
         assert_eq!(base.rule_for(study_date).name(), "blank");
         assert_eq!(base.rule_for(Tag(0x0009, 0x1001)).name(), "remove");
         assert_eq!(base.rule_for(Tag(0x0010, 0x0033)).name(), "remove");
-        assert!(base.uses_secret() && !base.shifts_dates() && !base.cleans());
+        // Kept text is checked for the file's identifying values.
+        assert!(base.uses_secret() && !base.shifts_dates() && base.cleans());
         // The second option extends the base too; the base must not come
         // back over the first option.
         let layered = RuleSet::load(&specs(&[
@@ -531,6 +700,114 @@ mod tests {
             Disposition::Remove
         );
         assert_eq!(rules.rule_for(Tag(0x0020, 0x000D)).name(), "blank");
+    }
+
+    /// The rule of a private element whose block `creator` reserved.
+    fn private_rule<'a>(rules: &'a RuleSet, creator: &[u8], tag: Tag) -> &'a dyn Rule {
+        let mut blocks = PrivateBlocks::default();
+        let block = Tag(tag.group(), tag.element() >> 8);
+        if let Some(table) = rules.by_creator() {
+            blocks.reserve(table, block, creator);
+        }
+        rules.rule_in(tag, &blocks, None)
+    }
+
+    #[test]
+    fn site_lists_name_private_attributes_by_creator_in_any_block() {
+        let rules = compile(
+            "private-attributes = \"remove\"\n[private-creators.\"SIEMENS MR HEADER\"]\n\"(0019,xx0C)\" = \"keep\"\n\"(0019,xx0D)\" = \"hash\"\n",
+        )
+        .unwrap();
+        for block in [0x10, 0x11, 0x42] {
+            let tag = Tag(0x0019, (block << 8) | 0x0C);
+            assert_eq!(
+                private_rule(&rules, b"SIEMENS MR HEADER ", tag).name(),
+                "keep"
+            );
+        }
+        // Another creator's block, or the element in another group: the policy.
+        let other = private_rule(&rules, b"GEMS_ACQU_01", Tag(0x0019, 0x100C));
+        assert_eq!(other.name(), "remove");
+        let group = private_rule(&rules, b"SIEMENS MR HEADER", Tag(0x0021, 0x100C));
+        assert_eq!(group.name(), "remove");
+        // hash handles every VR: what it cannot hold goes.
+        let hashed = private_rule(&rules, b"SIEMENS MR HEADER", Tag(0x0019, 0x100D));
+        assert_eq!(hashed.disposition(VR::UI), Disposition::Rewrite);
+        assert_eq!(hashed.disposition(VR::OB), Disposition::Remove);
+        assert!(rules.uses_secret());
+        assert_eq!(rules.creator_rule(Tag(0x0019, 0x0010), true).name(), "keep");
+        assert_eq!(
+            rules.creator_rule(Tag(0x0019, 0x0010), false).name(),
+            "remove"
+        );
+        let err = compile("[private-creators.\"X\"]\n\"(0018,xx0C)\" = \"keep\"\n").unwrap_err();
+        assert!(
+            err.starts_with("site.toml:2:") && err.contains("odd group"),
+            "{err}"
+        );
+        let err = compile("[private-creators.\"X\"]\n\"(0019,xx0C)\" = \"replace-with-index\"\n")
+            .unwrap_err();
+        assert!(err.contains("does not fit"), "{err}");
+    }
+
+    #[test]
+    fn retain_safe_private_follows_the_knowledge_base() {
+        let specs = [
+            "ps3.15-basic".to_string(),
+            "retain-safe-private".to_string(),
+        ];
+        let rules = RuleSet::load(&specs).unwrap();
+        let rule = |creator: &[u8], tag| private_rule(&rules, creator, tag);
+        // d: the CSA header type and version (they can hold a date).
+        let csa_type = rule(b"SIEMENS CSA HEADER", Tag(0x0029, 0x1108));
+        assert_eq!(csa_type.name(), "remove");
+        // k: Number of Images in Mosaic, in whichever block.
+        let mosaic = rule(b"SIEMENS MR HEADER", Tag(0x0019, 0x120A));
+        assert_eq!(mosaic.name(), "keep");
+        // Kept text is checked for identifiers; numbers are copied.
+        assert_eq!(mosaic.disposition(VR::UN), Disposition::Rewrite);
+        assert_eq!(mosaic.disposition(VR::US), Disposition::Keep);
+        // d, h and o rows, and an attribute the knowledge base does not list.
+        let kb = kb::shipped_rows();
+        let first = |disposition: kb::Disposition| {
+            kb.iter()
+                .find_map(|row| match (&row.target, row.path.is_empty()) {
+                    (
+                        kb::Segment::Private {
+                            group,
+                            creator,
+                            element,
+                        },
+                        true,
+                    ) if row.disposition == disposition => {
+                        let agreed = kb.iter().filter(|other| other.target == row.target);
+                        agreed
+                            .clone()
+                            .all(|o| o.disposition == disposition && o.path.is_empty())
+                            .then(|| (creator.clone(), Tag(*group, 0x1000 | u16::from(*element))))
+                    }
+                    _ => None,
+                })
+                .unwrap()
+        };
+        for (disposition, action) in [
+            (kb::Disposition::Delete, "remove"),
+            (kb::Disposition::Hash, "hash"),
+            (kb::Disposition::Shift, "shift-date"),
+            (kb::Disposition::Keep, "keep"),
+        ] {
+            let (creator, tag) = first(disposition);
+            assert_eq!(
+                rule(creator.as_bytes(), tag).name(),
+                action,
+                "{creator} {tag}"
+            );
+        }
+        assert_eq!(
+            rule(b"NOBODY KNOWS ME", Tag(0x0029, 0x1108)).name(),
+            "remove"
+        );
+        assert!(rules.shifts_dates());
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! Modified Dates).
 //!
 //! DA values and the date part of DT values move; times, time zones and
-//! fractions stay. A value that is not a date becomes empty: a date the
-//! tool cannot read is a date it cannot shift, and it must not stay.
+//! fractions stay. A value that is not a date becomes a dummy date
+//! (1900-01-01) moved by the same offset: a date the tool cannot read is a
+//! date it cannot shift, and it must not stay as it was; nor may a date the
+//! source had come out empty.
 
 use std::sync::Arc;
 
@@ -55,18 +57,7 @@ impl Rule for ShiftDate {
         file: &FileContext<'_>,
     ) -> Result<Vec<u8>, RuleError> {
         let text = String::from_utf8_lossy(element.bytes);
-        let shifted: Option<Vec<String>> = text
-            .split('\\')
-            .map(|value| value.trim_matches([' ', '\0']))
-            .map(|value| match element.vr {
-                VR::DA => shift_da(value, file.date_shift_days),
-                _ => shift_dt(value, file.date_shift_days),
-            })
-            .collect();
-        Ok(shifted
-            .map(|v| v.join("\\"))
-            .unwrap_or_default()
-            .into_bytes())
+        Ok(shift_values(&text, element.vr, file.date_shift_days).into_bytes())
     }
 
     fn uses_secret(&self) -> bool {
@@ -78,11 +69,37 @@ impl Rule for ShiftDate {
     }
 }
 
-/// Shifts one DA value (`YYYYMMDD`, the ACR-NEMA `YYYY.MM.DD`, or a range
-/// of either); an empty value stays empty.
+/// The dummy an unreadable date becomes (before it is shifted).
+const DUMMY_DATE: &str = "19000101";
+
+/// Shifts every value of a DA (or, for `VR::DT`, DT) element; a value that
+/// is not a date becomes the shifted dummy date, an empty one stays empty.
+pub(crate) fn shift_values(text: &str, vr: VR, days: i32) -> String {
+    let shifted: Vec<String> = text
+        .split('\\')
+        .map(|value| value.trim_matches([' ', '\0']))
+        .map(|value| {
+            let shifted = match vr {
+                VR::DT => separated_date(value)
+                    .map(|date| date.add_days(days).to_da())
+                    .or_else(|| shift_dt(value, days)),
+                _ => shift_da(value, days),
+            };
+            shifted.unwrap_or_else(|| shift_da(DUMMY_DATE, days).unwrap_or_default())
+        })
+        .collect();
+    shifted.join("\\")
+}
+
+/// Shifts one DA value (`YYYYMMDD`, the ACR-NEMA `YYYY.MM.DD`, `YYYY-MM-DD`
+/// or `YYYY/MM/DD` as private attributes write it, or a range); an empty
+/// value stays empty.
 fn shift_da(value: &str, days: i32) -> Option<String> {
     if value.is_empty() {
         return Some(String::new());
+    }
+    if let Some(date) = separated_date(value) {
+        return Some(date.add_days(days).to_da());
     }
     if let Some((from, to)) = value.split_once('-') {
         let from = shift_da(from, days)?;
@@ -92,6 +109,16 @@ fn shift_da(value: &str, days: i32) -> Option<String> {
     let compact: String = value.chars().filter(|c| *c != '.').collect();
     let date = Date::parse(&compact)?;
     Some(date.add_days(days).to_da())
+}
+
+/// `YYYY-MM-DD` or `YYYY/MM/DD`.
+fn separated_date(value: &str) -> Option<Date> {
+    let bytes = value.as_bytes();
+    let separated = bytes.len() == 10 && bytes[4] == bytes[7] && matches!(bytes[4], b'-' | b'/');
+    if !separated {
+        return None;
+    }
+    Date::parse(&format!("{}{}{}", &value[..4], &value[5..7], &value[8..]))
 }
 
 /// Shifts the date part of one DT value, keeping its precision and the
@@ -249,10 +276,17 @@ mod tests {
     }
 
     #[test]
-    fn what_is_not_a_date_is_emptied() {
-        assert_eq!(shift(VR::DA, b"20241301", -1), "");
-        assert_eq!(shift(VR::DA, b"yesterday", -1), "");
-        assert_eq!(shift(VR::DT, b"20240", -1), "");
+    fn what_is_not_a_date_becomes_a_shifted_dummy_never_itself_nor_empty() {
+        assert_eq!(shift(VR::DA, b"20241301", -1), "18991231");
+        assert_eq!(shift(VR::DA, b"yesterday", -1), "18991231");
+        assert_eq!(shift(VR::DT, b"20240", -1), "18991231");
+        assert_eq!(shift(VR::DA, b"20240301\\junk", -1), "20240229\\18991231");
+    }
+
+    #[test]
+    fn separated_dates_as_private_attributes_write_them() {
+        assert_eq!(shift(VR::DA, b"2024-03-01", -1), "20240229");
+        assert_eq!(shift(VR::DA, b"2024/03/01", -1), "20240229");
     }
 
     #[test]

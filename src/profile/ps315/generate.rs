@@ -245,6 +245,7 @@ fn base_profile(
         "\ndescription = \"DICOM PS3.15 Basic Application Level Confidentiality Profile (Table E.1-1, {edition}); names and IDs become the patient index\"\n\
          private-attributes = \"remove\"\n\
          unlisted-attributes = \"keep\"\n\
+         clean-kept-values = true\n\
          deidentification-method = \"{}\"\n\
          temporal-information = \"removed\"\n\n[attributes]",
         BASIC.code
@@ -304,11 +305,22 @@ fn option_profile(
     }
     for row in rows {
         if row.target == RowTarget::Private && !row.option(option).is_empty() {
-            let _ = writeln!(
-                text,
-                "private-attributes = \"{}\"",
-                option_action(option, row.option(option), None)
-            );
+            if option.profile == "retain-safe-private" {
+                // The safe private attributes are a list, not a guess: the
+                // knowledge base's keep rows (and its hash and date rows);
+                // every other private attribute goes.
+                let _ = writeln!(
+                    text,
+                    "private-attributes = \"remove\"\nprivate-knowledge-base = \"{}\"",
+                    crate::profile::tcia::kb::KNOWLEDGE_BASE_NAME
+                );
+            } else {
+                let _ = writeln!(
+                    text,
+                    "private-attributes = \"{}\"",
+                    option_action(option, row.option(option), None)
+                );
+            }
         }
     }
     let _ = writeln!(text, "\n[attributes]\n\n# Table E.1-1");

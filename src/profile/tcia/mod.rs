@@ -1,0 +1,5 @@
+//! TCIA's de-identification practice as data: its Private Tag Knowledge
+//! Base ([`kb`]) and its dispositions for standard attributes, from which
+//! the built-in `tcia` profile is generated.
+
+pub mod kb;
