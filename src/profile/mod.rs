@@ -92,6 +92,7 @@ pub const BUILTIN_PROFILES: &[(&str, &str)] = &[
         "clean-graphics",
         include_str!("../../profiles/clean-graphics.toml"),
     ),
+    ("tcia", include_str!("../../profiles/tcia.toml")),
 ];
 
 /// The profile used when none is given.

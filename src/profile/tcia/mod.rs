@@ -3,3 +3,4 @@
 //! the built-in `tcia` profile is generated.
 
 pub mod kb;
+pub mod generate;
