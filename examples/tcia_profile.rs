@@ -17,6 +17,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .join("profiles")
         .join(format!("{PROFILE}.toml"));
     std::fs::write(&path, generate::generate(&listed))?;
-    println!("wrote {} ({} attributes listed by TCIA)", path.display(), listed.len());
+    println!(
+        "wrote {} ({} attributes listed by TCIA)",
+        path.display(),
+        listed.len()
+    );
     Ok(())
 }

@@ -5,11 +5,14 @@
 //! ([`KeepChecked`]): an identifying value of the file planted in a kept
 //! attribute (a name in Ethnic Group, an ID in a series description, the
 //! birth date in a private text element) is starred out as `clean` does,
-//! and the rest of the value stays.
+//! and the rest of the value stays. In a profile whose dates are modified
+//! (`temporal-information = "modified"`), a date it keeps (a device's
+//! calibration date kept by Retain Device Identity) moves by the patient's
+//! offset like every other date.
 
 use std::sync::Arc;
 
-use dicom_core::VR;
+use dicom_core::{Tag, VR};
 
 use super::private::reads_as_text;
 use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError};
@@ -36,9 +39,22 @@ impl Rule for Keep {
     }
 }
 
-/// `keep` whose text values lose the file's identifying values.
+/// `keep` whose text values lose the file's identifying values (`text`)
+/// and whose dates move by the patient's offset (`dates`).
 #[derive(Debug)]
-pub struct KeepChecked;
+pub struct KeepChecked {
+    pub text: bool,
+    pub dates: bool,
+}
+
+/// Dates that are versions of coding resources, not times of the patient:
+/// they stay as they are when kept.
+const VERSION_DATES: [Tag; 4] = [
+    Tag(0x0008, 0x0106), // ContextGroupVersion
+    Tag(0x0008, 0x0107), // ContextGroupLocalVersion
+    Tag(0x0040, 0xDB06), // TemplateVersion
+    Tag(0x0040, 0xDB07), // TemplateLocalVersion
+];
 
 /// The VRs whose kept values are checked: where a person can type a name
 /// or an ID (UN: private values of implicit VR files, when they read as
@@ -66,7 +82,8 @@ impl Rule for KeepChecked {
     }
 
     fn disposition(&self, vr: VR) -> Disposition {
-        if is_checked(vr) {
+        let date = matches!(vr, VR::DA | VR::DT);
+        if (self.text && is_checked(vr)) || (self.dates && date) {
             Disposition::Rewrite
         } else {
             Disposition::Keep
@@ -78,6 +95,14 @@ impl Rule for KeepChecked {
         element: &ElementValue<'_>,
         file: &FileContext<'_>,
     ) -> Result<Vec<u8>, RuleError> {
+        if matches!(element.vr, VR::DA | VR::DT) {
+            if VERSION_DATES.contains(&element.tag) {
+                return Ok(element.bytes.to_vec());
+            }
+            let text = String::from_utf8_lossy(element.bytes);
+            let shifted = super::shift_date::shift_values(&text, element.vr, file.date_shift_days);
+            return Ok(shifted.into_bytes());
+        }
         if element.vr == VR::UN && !reads_as_text(element.bytes) {
             return Ok(element.bytes.to_vec());
         }
@@ -89,7 +114,15 @@ impl Rule for KeepChecked {
     }
 
     fn needs_identifiers(&self) -> bool {
-        true
+        self.text
+    }
+
+    fn needs_date_shift(&self) -> bool {
+        self.dates
+    }
+
+    fn uses_secret(&self) -> bool {
+        self.dates
     }
 }
 
@@ -99,7 +132,11 @@ mod tests {
 
     #[test]
     fn checked_keep_stars_identifiers_and_keeps_the_rest() {
-        let rule = KeepChecked;
+        let rule = KeepChecked {
+            text: true,
+            dates: false,
+        };
+        assert_eq!(rule.disposition(VR::DA), Disposition::Keep);
         assert_eq!(rule.disposition(VR::OB), Disposition::Keep);
         assert_eq!(rule.disposition(VR::SQ), Disposition::Keep);
         assert_eq!(rule.disposition(VR::DS), Disposition::Keep);
@@ -131,6 +168,38 @@ mod tests {
         );
         assert_eq!(run(VR::UN, &[0xDE, 0xAD, 0x00, 0x4F]).1, 0);
         assert_eq!(run(VR::CS, b"NONSMOKER "), (b"NONSMOKER ".to_vec(), 0));
+    }
+
+    #[test]
+    fn kept_dates_move_when_dates_are_modified_versions_stay() {
+        let rule = KeepChecked {
+            text: false,
+            dates: true,
+        };
+        assert_eq!(rule.disposition(VR::LO), Disposition::Keep);
+        assert_eq!(rule.disposition(VR::DT), Disposition::Rewrite);
+        let run = |tag, vr, bytes: &[u8]| {
+            let charset = crate::charset::CharacterSet::default();
+            let identifiers = crate::rules::Identifiers::default();
+            let element = ElementValue {
+                tag,
+                vr,
+                bytes,
+                charset: &charset,
+            };
+            let file = FileContext {
+                patient_index: 1,
+                secret: b"",
+                date_shift_days: -1,
+                identifiers: &identifiers,
+            };
+            rule.rewrite(&element, &file).unwrap()
+        };
+        let calibration = Tag(0x0018, 0x1200);
+        assert_eq!(run(calibration, VR::DA, b"20240301"), b"20240229");
+        assert_eq!(run(calibration, VR::DA, b"garbage "), b"18991231");
+        let version = Tag(0x0008, 0x0106);
+        assert_eq!(run(version, VR::DT, b"20240301"), b"20240301");
     }
 
     #[test]

@@ -168,8 +168,10 @@ impl RuleSet {
             cleans: false,
             shifts_dates: false,
         };
-        if profile.clean_kept_values {
-            rules.check_kept_values();
+        let dates_modified =
+            profile.temporal_information == Some(crate::profile::TemporalInformation::Modified);
+        if profile.clean_kept_values || dates_modified {
+            rules.check_kept_values(profile.clean_kept_values, dates_modified);
         }
         // Asked for every file: found once here.
         let cleans = rules.all_rules().any(|rule| rule.needs_identifiers());
@@ -262,9 +264,10 @@ impl RuleSet {
         }
     }
 
-    /// Makes every `keep` check its text (`clean-kept-values`).
-    fn check_kept_values(&mut self) {
-        let checked: Arc<dyn Rule> = Arc::new(KeepChecked);
+    /// Makes every `keep` check its text (`clean-kept-values`) and shift
+    /// its dates (when dates are modified).
+    fn check_kept_values(&mut self, text: bool, dates: bool) {
+        let checked: Arc<dyn Rule> = Arc::new(KeepChecked { text, dates });
         let wrap = |rule: &mut Arc<dyn Rule>| {
             if rule.name() == "keep" && rule.disposition(VR::LO) == Disposition::Keep {
                 *rule = Arc::clone(&checked);

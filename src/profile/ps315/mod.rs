@@ -13,8 +13,8 @@ use dicom_core::Tag;
 
 use super::Selector;
 
-pub use generate::{Addition, BASE_PROFILE, GeneratedProfile, additions, generate};
 pub(crate) use generate::HIGH_GROUPS;
+pub use generate::{Addition, BASE_PROFILE, GeneratedProfile, additions, generate};
 
 /// The table as shipped in the repository (`reference/ps3.15-e1-1.csv`).
 pub const TABLE_E1_1: &str = include_str!("../../../reference/ps3.15-e1-1.csv");

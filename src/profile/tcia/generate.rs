@@ -104,7 +104,9 @@ fn parse_selector(text: &str) -> Option<Selector> {
     let (group, element) = inner.split_once(',')?;
     let digits = |part: &str| {
         let part = part.trim();
-        let digits = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X"))?;
+        let digits = part
+            .strip_prefix("0x")
+            .or_else(|| part.strip_prefix("0X"))?;
         let hex_or_x = digits.chars().all(|c| c.is_ascii_hexdigit() || c == 'x');
         (digits.len() == 4 && hex_or_x).then(|| digits.to_string())
     };
@@ -369,11 +371,15 @@ mod tests {
 
     #[test]
     fn dispositions_become_actions() {
-        let action = |disposition, group, element| action_of(disposition, Some(Tag(group, element)));
+        let action =
+            |disposition, group, element| action_of(disposition, Some(Tag(group, element)));
         assert_eq!(action("incrementdate", 0x0008, 0x0020), Some("shift-date"));
         // FindingsGroupRecordingTimeTrial is a TM in the date list: kept.
         assert_eq!(action("incrementdate", 0x0040, 0xA024), Some("keep"));
-        assert_eq!(action("replace", 0x0012, 0x0040), Some("replace-with-index"));
+        assert_eq!(
+            action("replace", 0x0012, 0x0040),
+            Some("replace-with-index")
+        );
         assert_eq!(action("replace", 0x0040, 0xA123), Some("dummy"));
         assert_eq!(action("lookup", 0x0010, 0x0020), Some("replace-with-index"));
         assert_eq!(action_of("remove", None), Some("remove"));

@@ -2,5 +2,5 @@
 //! Base ([`kb`]) and its dispositions for standard attributes, from which
 //! the built-in `tcia` profile is generated.
 
-pub mod kb;
 pub mod generate;
+pub mod kb;
