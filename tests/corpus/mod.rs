@@ -377,3 +377,234 @@ fn every_option_that_keeps_no_identity_leaves_the_corpus_clean() {
         );
     }
 }
+
+/// The path of an element split into its tags: `(0008,1140)[0].(0008,1155)`
+/// → [(0008,1140), (0008,1155)].
+fn path_tags(path: &str) -> Vec<dicom_core::Tag> {
+    path.split('.')
+        .filter_map(|step| {
+            let step = step.split('[').next().unwrap_or(step);
+            let inner = step.strip_prefix('(')?.strip_suffix(')')?;
+            let (group, element) = inner.split_once(',')?;
+            Some(dicom_core::Tag(
+                u16::from_str_radix(group, 16).ok()?,
+                u16::from_str_radix(element, 16).ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Whether `rules` let the element at `tags` through with a value of its
+/// own: no private step (the knowledge base decides those), no sequence on
+/// the way removed or emptied, and the element itself neither removed nor
+/// emptied.
+fn survives(rules: &dicommanager::rules::RuleSet, tags: &[dicom_core::Tag]) -> bool {
+    use dicom_core::VR;
+    use dicommanager::rules::Disposition;
+    let Some((last, sequences)) = tags.split_last() else {
+        return false;
+    };
+    let private = tags.iter().any(|t| t.group() % 2 == 1);
+    let through = sequences
+        .iter()
+        .all(|t| rules.rule_for(*t).disposition(VR::SQ) == Disposition::Keep);
+    let rule = rules.rule_for(*last);
+    !private && through && !matches!(rule.name(), "remove" | "blank")
+}
+
+/// What a profile did to the attributes TCIA keeps and removes, over the
+/// corpus: (kept unchanged, kept but cleaned of identifiers, kept ones
+/// changed otherwise or lost, removed ones gone, removed ones left).
+#[derive(Debug, Default)]
+struct Retention {
+    unchanged: usize,
+    cleaned: usize,
+    lost: Vec<String>,
+    gone: usize,
+    left: Vec<String>,
+}
+
+impl Retention {
+    fn measure(rows: &[(String, String)]) -> Retention {
+        use dicommanager::profile::Selector;
+        use dicommanager::profile::tcia::generate::{DISPOSITIONS, parse};
+        let listed = parse(DISPOSITIONS).unwrap();
+        let disposition_of = |tag: dicom_core::Tag| {
+            listed
+                .iter()
+                .find(|l| l.selector == Selector::Tag(tag))
+                .map(|l| l.disposition.as_str())
+        };
+        let mut measure = Retention::default();
+        for (source, output) in rows {
+            let after: BTreeMap<String, Element> =
+                all_elements(Path::new(output)).into_iter().collect();
+            // Top-level attributes only: inside a sequence TCIA's lists
+            // apply to the items of the sequences it processes.
+            for (path, element) in all_elements(Path::new(source)) {
+                if path.contains('[')
+                    || matches!(element.value, dicommanager::metadata::Value::Items(_))
+                {
+                    continue;
+                }
+                let what = format!("{path} of {source}");
+                match disposition_of(element.tag) {
+                    Some("keep" | "time") => {
+                        let old = text(&element);
+                        match after.get(&path).map(text) {
+                            Some(new) if new == old => measure.unchanged += 1,
+                            // Stars where the identifier was (one per
+                            // character, so not per byte in ISO 2022 text).
+                            Some(new) if new.contains('*') && !old.contains('*') => {
+                                measure.cleaned += 1
+                            }
+                            _ => measure.lost.push(what),
+                        }
+                    }
+                    // Gone: absent, emptied or replaced (PS3.15 empties
+                    // or dummies where TCIA removes).
+                    Some("remove") => match after.get(&path).map(text) {
+                        Some(new) if !new.is_empty() && new == text(&element) => {
+                            measure.left.push(what)
+                        }
+                        _ => measure.gone += 1,
+                    },
+                    _ => {}
+                }
+            }
+        }
+        measure
+    }
+
+    fn report(&self, profile: &str) {
+        let kept = self.unchanged + self.cleaned + self.lost.len();
+        let removed = self.gone + self.left.len();
+        eprintln!(
+            "retention of {profile} on the corpus: of {kept} attributes TCIA keeps, {} unchanged, {} cleaned of an identifier, {} changed or lost; of {removed} it removes, {} gone",
+            self.unchanged,
+            self.cleaned,
+            self.lost.len(),
+            self.gone
+        );
+    }
+}
+
+#[test]
+fn whole_corpus_with_the_tcia_profile() {
+    let Some(corpus) = corpus() else { return };
+    let dest = TempDir::new().unwrap();
+    let rows = ps315_run(&corpus, dest.path(), &["tcia"]);
+    assert!(rows.len() > 100);
+    let rules = dicommanager::rules::RuleSet::load(&["tcia".to_string()]).unwrap();
+    let audit = read_csv_rows(&dest.path().join("_out.csv"));
+    let patient_of: BTreeMap<&str, &str> = audit[1..]
+        .iter()
+        .map(|r| (r[0].as_str(), r[3].as_str()))
+        .collect();
+    let mut offsets: BTreeMap<&str, BTreeSet<i64>> = BTreeMap::new();
+    let mut shifted = 0;
+    for (source, output) in &rows {
+        let after: BTreeMap<String, Element> =
+            all_elements(Path::new(output)).into_iter().collect();
+        for (path, element) in all_elements(Path::new(source)) {
+            if !matches!(element.vr, dicom_core::VR::DA | dicom_core::VR::DT) {
+                continue;
+            }
+            let old = text(&element);
+            if old.is_empty() || !survives(&rules, &path_tags(&path)) {
+                continue;
+            }
+            // Every date the source had is there, moved.
+            let new = after.get(&path).map(text).unwrap_or_default();
+            assert!(
+                new.len() >= 8,
+                "{output} {path} ({source}): {old:?} became {new:?}"
+            );
+            assert_ne!(new, old, "{output} {path} ({source}) not shifted");
+            if old.len() >= 8 && old[..8].bytes().all(|b| b.is_ascii_digit()) {
+                offsets
+                    .entry(patient_of[source.as_str()])
+                    .or_default()
+                    .insert(days_between(&old[..8], &new[..8]));
+                shifted += 1;
+            }
+        }
+    }
+    for (patient, found) in &offsets {
+        assert_eq!(found.len(), 1, "patient {patient}: offsets {found:?}");
+    }
+    eprintln!(
+        "tcia on the corpus: {shifted} dates of {} patients shifted",
+        offsets.len()
+    );
+    assert!(shifted > 100, "{shifted}");
+
+    let retention = Retention::measure(&rows);
+    retention.report("tcia");
+    assert!(retention.left.is_empty(), "{:?}", retention.left);
+    assert!(retention.lost.is_empty(), "{:?}", retention.lost);
+    assert!(retention.unchanged > 100, "{retention:?}");
+
+    if dcmdump_available() {
+        for (_, output) in &rows {
+            assert_dcmdump_reads(Path::new(output));
+        }
+    }
+    let verify = verify(&corpus, dest.path(), &[]);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        stderr(&verify)
+    );
+}
+
+#[test]
+fn retention_of_ps315_with_the_research_options() {
+    let Some(corpus) = corpus() else { return };
+    let dest = TempDir::new().unwrap();
+    let rows = ps315_run(
+        &corpus,
+        dest.path(),
+        &[
+            "ps3.15-basic",
+            "retain-long-modified-dates",
+            "retain-patient-characteristics",
+            "retain-device-identity",
+            "retain-safe-private",
+            "clean-descriptors",
+        ],
+    );
+    let retention = Retention::measure(&rows);
+    retention.report("ps3.15-basic + research options");
+    // Everything TCIA keeps survives (cleaned where it held an identifier).
+    assert!(retention.lost.is_empty(), "{:?}", retention.lost);
+    // What TCIA removes and these options keep, an option of Table E.1-1
+    // keeps (K) or cleans (C): device identity, descriptions, dates' zone.
+    let options = [
+        "retain-long-modified-dates",
+        "retain-patient-characteristics",
+        "retain-device-identity",
+        "retain-safe-private",
+        "clean-descriptors",
+    ];
+    let table = dicommanager::profile::ps315::shipped_rows();
+    for left in &retention.left {
+        let path = left.split(" of ").next().unwrap_or_default();
+        let tag = path_tags(path)[0];
+        let kept_by_an_option = table.iter().any(|row| {
+            row.target
+                == dicommanager::profile::ps315::RowTarget::Attributes(
+                    dicommanager::profile::Selector::Tag(tag),
+                )
+                && dicommanager::profile::ps315::OPTIONS
+                    .iter()
+                    .filter(|o| options.contains(&o.profile))
+                    .any(|o| matches!(row.option(o), "K" | "C"))
+        });
+        assert!(kept_by_an_option, "{left}");
+    }
+    let verify = verify(&corpus, dest.path(), &[]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+}

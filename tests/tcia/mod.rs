@@ -10,6 +10,7 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 use tempfile::TempDir;
 
+use crate::ps315::days_between;
 use crate::util::*;
 
 const PATIENT_ID: &str = "PX-90210";
@@ -142,22 +143,6 @@ fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
             .trim_end_matches(['\0', ' '])
             .to_string()
     })
-}
-
-fn days_between(old: &str, new: &str) -> i64 {
-    let day = |s: &str| {
-        let (y, m, d): (i64, i64, i64) = (
-            s[..4].parse().unwrap(),
-            s[4..6].parse().unwrap(),
-            s[6..8].parse().unwrap(),
-        );
-        let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let doy = (153 * m + 2) / 5 + d - 1;
-        era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy
-    };
-    day(new) - day(old)
 }
 
 /// Checks the GEMS_PETD_01 block found at `block` of `obj`.
