@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use dicom_core::value::DataSetSequence;
-use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 use tempfile::TempDir;
@@ -14,6 +14,8 @@ use crate::ps315::days_between;
 use crate::util::*;
 
 const PATIENT_ID: &str = "PX-90210";
+/// Ethnic Group (retired in favour of a code sequence, still written).
+const ETHNIC_GROUP: Tag = Tag(0x0010, 0x2160);
 const STUDY_DATE: &str = "20240301";
 
 /// GEMS_PETD_01 rows of the knowledge base: k, d, h, o.
@@ -62,7 +64,7 @@ fn planted_file(path: &Path) {
         "T1 AXIAL PLANTED",
     );
     put(&mut obj, tags::PROTOCOL_NAME, VR::LO, "PX-90210 protocol");
-    put(&mut obj, tags::ETHNIC_GROUP, VR::SH, "PETRA");
+    put(&mut obj, ETHNIC_GROUP, VR::SH, "PETRA");
     put(&mut obj, tags::SMOKING_STATUS, VR::CS, "NO PX-90210");
     put(&mut obj, tags::PATIENT_SEX_NEUTERED, VR::CS, "ALTERED");
     put(&mut obj, tags::PATIENT_SEX, VR::CS, "F");
@@ -203,7 +205,7 @@ fn tcia_keeps_what_research_needs_without_the_planted_identifiers() {
         (tags::STUDY_DESCRIPTION, Some("BRAIN MRI for *****")),
         (tags::SERIES_DESCRIPTION, Some("T1 AXIAL *******")),
         (tags::PROTOCOL_NAME, Some("******** protocol")),
-        (tags::ETHNIC_GROUP, Some("*****")),
+        (ETHNIC_GROUP, Some("*****")),
         (tags::SMOKING_STATUS, Some("NO ********")),
         (tags::PATIENT_SEX_NEUTERED, Some("ALTERED")),
         (tags::PATIENT_SEX, Some("F")),
@@ -263,7 +265,7 @@ fn ps315_research_options_clean_kept_values_and_move_device_dates() {
         Some("SN-123")
     );
     // Kept by Retain Patient Characteristics, checked.
-    assert_eq!(text(&obj, tags::ETHNIC_GROUP).as_deref(), Some("*****"));
+    assert_eq!(text(&obj, ETHNIC_GROUP).as_deref(), Some("*****"));
     assert_eq!(
         text(&obj, tags::SMOKING_STATUS).as_deref(),
         Some("NO ********")
