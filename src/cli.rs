@@ -276,6 +276,13 @@ pub struct VerifyArgs {
     /// phantom patient). Without it they are only counted in the summary.
     #[arg(long)]
     pub strict: bool,
+
+    /// Also write what the de-identification cost research: per
+    /// attribute, how many values were kept, cleaned, shifted, remapped,
+    /// replaced and removed over the run. JSON when FILE ends in `.json`,
+    /// else CSV. It names attributes, never values.
+    #[arg(long, value_name = "FILE")]
+    pub utility_report: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use dicommanager::charset::printable;
 use dicommanager::engine::AUDIT_CSV;
-use dicommanager::verify::{Config, FileCheck, Location, Summary};
+use dicommanager::verify::{Config, FileCheck, Location, Summary, Utility};
 
 use crate::cli::VerifyArgs;
 use crate::exit::ExitCode;
@@ -16,10 +16,17 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
         dest: args.dest.clone(),
         audit_dir: args.audit_dir.clone(),
         strict: args.strict,
+        utility: args.utility_report.is_some(),
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let mut report = |check: &FileCheck| print_check(&mut out, check, args);
+    let mut utility = Utility::default();
+    let mut report = |check: &FileCheck| {
+        if let Some(counts) = &check.utility {
+            utility.merge(counts);
+        }
+        print_check(&mut out, check, args)
+    };
     let summary = match dicommanager::verify::run(&config, &mut report) {
         Ok(summary) => summary,
         Err(err) => {
@@ -28,6 +35,15 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
         }
     };
     let _ = out.flush();
+    if let Some(path) = &args.utility_report
+        && let Err(err) = write_utility(path, &utility)
+    {
+        eprintln!(
+            "error: cannot write the utility report {}: {err}",
+            printable(&path.display().to_string())
+        );
+        return ExitCode::Usage;
+    }
     if !args.verbosity.quiet {
         eprintln!("{}", summary_line(&summary, args.strict));
     }
@@ -36,6 +52,22 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
     } else {
         ExitCode::SomeFailed
     }
+}
+
+/// Writes the utility report: JSON for a `.json` name, else CSV.
+fn write_utility(path: &std::path::Path, utility: &Utility) -> std::io::Result<()> {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        serde_json::to_writer_pretty(&mut file, &utility.to_json())
+            .map_err(std::io::Error::other)?;
+        writeln!(file)?;
+    } else {
+        utility.write_csv(&mut file)?;
+    }
+    file.flush()
 }
 
 fn print_check(out: &mut impl Write, check: &FileCheck, args: &VerifyArgs) {

@@ -17,6 +17,7 @@ mod audit;
 mod collect;
 mod path;
 mod scan;
+mod utility;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,7 @@ pub use audit::{Audit, AuditError, AuditRow, LocateError, Located, is_audit_file
 pub use collect::{MIN_NAME, MIN_TEXT, Matching, Needle, Origin, Part, PhiRules, collect};
 pub use path::TagPath;
 pub use scan::{Leak, Location, MIN_BINARY, MIN_PATH_DIGITS, Matcher, scan};
+pub use utility::{Counts, Fate, Utility};
 
 use crate::charset::printable;
 use crate::engine::AUDIT_CSV;
@@ -43,6 +45,9 @@ pub struct Config {
     pub audit_dir: Option<PathBuf>,
     /// Count coincidences (see [`Leak::coincidence`]) as leaks too.
     pub strict: bool,
+    /// Also count, per attribute, what became of each value
+    /// ([`FileCheck::utility`]).
+    pub utility: bool,
 }
 
 /// A problem that stops verification before any file is checked.
@@ -95,6 +100,8 @@ pub struct FileCheck {
     /// The row's line in `_out.csv`.
     pub line: u64,
     pub result: Result<Vec<Leak>, CheckError>,
+    /// What became of the source's values, when [`Config::utility`] asks.
+    pub utility: Option<Utility>,
 }
 
 /// Counts over a whole verification.
@@ -174,7 +181,7 @@ pub fn run(config: &Config, report: &mut dyn FnMut(&FileCheck)) -> Result<Summar
         }
         let checks: Vec<Option<FileCheck>> = batch
             .into_par_iter()
-            .map(|row| check_row(row, &source, &dest, &rules))
+            .map(|row| check_row(row, &source, &dest, &rules, config.utility))
             .collect();
         for check in checks {
             match check {
@@ -205,6 +212,7 @@ fn check_row(
     source_root: &Path,
     dest: &Path,
     rules: &PhiRules,
+    utility: bool,
 ) -> Option<FileCheck> {
     let row = match row {
         Ok(row) if !row.ok => return None,
@@ -215,6 +223,7 @@ fn check_row(
                 output: format!("{AUDIT_CSV} line {line}"),
                 line,
                 result: Err(CheckError::Row(err)),
+                utility: None,
             });
         }
     };
@@ -227,6 +236,7 @@ fn check_row(
         output,
         line: row.line,
         result: Err(err),
+        utility: None,
     };
     let output = match locate(dest, &row.destination_file) {
         Ok(output) => output,
@@ -241,10 +251,15 @@ fn check_row(
         Ok(source) => source,
         Err(err) => return Some(fail(shown, CheckError::LocateSource(err))),
     };
+    let (result, utility) = match inspect(&source.path, &output.path, &relative, rules, utility) {
+        Ok((leaks, utility)) => (Ok(leaks), utility),
+        Err(err) => (Err(err), None),
+    };
     Some(FileCheck {
         output: shown,
         line: row.line,
-        result: check_file(&source.path, &output.path, &relative, rules),
+        result,
+        utility,
     })
 }
 
@@ -265,6 +280,17 @@ pub fn check_file(
     relative: &str,
     rules: &PhiRules,
 ) -> Result<Vec<Leak>, CheckError> {
+    inspect(source, output, relative, rules, false).map(|(leaks, _)| leaks)
+}
+
+/// [`check_file`], and with `utility` what became of each value.
+fn inspect(
+    source: &Path,
+    output: &Path,
+    relative: &str,
+    rules: &PhiRules,
+    utility: bool,
+) -> Result<(Vec<Leak>, Option<Utility>), CheckError> {
     let original = read_file(source, Extent::AllButPixels).map_err(CheckError::ReadSource)?;
     let needles = collect(&original, rules);
     let written = read_file(output, Extent::AllButPixels).map_err(CheckError::ReadOutput)?;
@@ -272,7 +298,8 @@ pub fn check_file(
     for leak in &mut leaks {
         leak.coincidence = is_coincidence(leak, &original, &written, rules);
     }
-    Ok(leaks)
+    let utility = utility.then(|| Utility::of_file(&original, &written));
+    Ok((leaks, utility))
 }
 
 /// Whether a find is an attribute's own value rather than a copy of PHI:

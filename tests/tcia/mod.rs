@@ -300,3 +300,68 @@ fn a_site_list_keeps_its_own_private_attributes_by_creator() {
     assert_eq!(text(&obj, Tag(0x0009, 0x0011)), None);
     assert_eq!(text(&obj, Tag(0x0009, 0x1101)), None);
 }
+
+#[test]
+fn verify_reports_what_the_profile_cost_research_per_attribute() {
+    let source = TempDir::new().unwrap();
+    let dest = TempDir::new().unwrap();
+    planted_file(&source.path().join("a.dcm"));
+    let out = anomize_keyed(source.path(), dest.path(), &["tcia"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let reports = TempDir::new().unwrap();
+    let csv_path = reports.path().join("utility.csv");
+    let json_path = reports.path().join("utility.json");
+    for path in [&csv_path, &json_path] {
+        let run = verify(
+            source.path(),
+            dest.path(),
+            &["--utility-report", path.to_str().unwrap()],
+        );
+        assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    }
+    let rows = read_csv_rows(&csv_path);
+    assert_eq!(
+        rows[0],
+        [
+            "tag",
+            "attribute",
+            "kept",
+            "cleaned",
+            "shifted",
+            "remapped",
+            "replaced",
+            "removed"
+        ]
+    );
+    let row = |keyword: &str| {
+        rows.iter()
+            .find(|r| r[1] == keyword)
+            .unwrap_or_else(|| panic!("{keyword} not in {rows:?}"))
+            .clone()
+    };
+    //                                   kept cleaned shifted remapped replaced removed
+    assert_eq!(row("StudyDate")[2..], ["0", "0", "1", "0", "0", "0"]);
+    assert_eq!(
+        row("AcquisitionDateTime")[2..],
+        ["0", "0", "1", "0", "0", "0"]
+    );
+    assert_eq!(row("SOPInstanceUID")[2..], ["0", "0", "0", "1", "0", "0"]);
+    assert_eq!(
+        row("SeriesDescription")[2..],
+        ["0", "1", "0", "0", "0", "0"]
+    );
+    assert_eq!(row("PatientSex")[2..], ["1", "0", "0", "0", "0", "0"]);
+    assert_eq!(row("PatientName")[2..], ["0", "0", "0", "0", "1", "0"]);
+    assert_eq!(
+        row("DeviceSerialNumber")[2..],
+        ["0", "0", "0", "0", "0", "1"]
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(json["(0008,0020)"]["attribute"], "StudyDate");
+    assert_eq!(json["(0008,0020)"]["shifted"], 1);
+    assert_eq!(json["(0018,1000)"]["removed"], 1);
+    // Counts only: no value of the source is in the report.
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    assert!(!text.contains("PX-90210") && !text.contains("Petra"));
+}
