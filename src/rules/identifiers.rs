@@ -104,7 +104,7 @@ impl Identifiers {
     /// character, so the shape of the text stays); `None` when nothing was
     /// found.
     pub fn scrub(&self, text: &str) -> Option<String> {
-        if self.is_empty() {
+        if self.is_empty() || !self.occurs_in(text) {
             return None;
         }
         let mut chars: Vec<char> = text.chars().collect();
@@ -142,6 +142,17 @@ impl Identifiers {
             }
         }
         Some(chars.into_iter().collect())
+    }
+
+    /// Whether some identifying value occurs in `text`: the usual answer
+    /// is no, found with one folded copy of the text instead of the
+    /// character-by-character marking [`Identifiers::scrub`] then does.
+    fn occurs_in(&self, text: &str) -> bool {
+        let folded = fold(text);
+        self.phrases
+            .iter()
+            .any(|phrase| folded.contains(phrase.as_str()))
+            || words(&folded).any(|word| self.words.contains(word))
     }
 
     fn add_word(&mut self, word: &str) {
