@@ -192,9 +192,18 @@ pub fn reads_as_text(bytes: &[u8]) -> bool {
 }
 
 /// `h` of the knowledge base: a UID or ID hashed like the standard ones;
-/// a value the hash cannot hold (binary, numbers) is removed.
+/// a value the hash cannot hold (binary, numbers) is removed. A UN value
+/// (implicit VR files give private elements no VR) is hashed as a UID
+/// where it reads as one, as text where it reads as text, and emptied
+/// where it is binary.
 #[derive(Debug)]
 pub struct HashOrRemove(pub Arc<dyn Rule>);
+
+/// Whether a text value is a UID (digits and dots, padding aside).
+fn reads_as_uid(text: &str) -> bool {
+    let uid = text.trim_matches([' ', '\0']);
+    !uid.is_empty() && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
 
 impl Rule for HashOrRemove {
     fn action(&self) -> &'static ActionDef {
@@ -202,7 +211,7 @@ impl Rule for HashOrRemove {
     }
 
     fn disposition(&self, vr: VR) -> Disposition {
-        if self.0.fits(vr) {
+        if self.0.fits(vr) || vr == VR::UN {
             Disposition::Rewrite
         } else {
             Disposition::Remove
@@ -218,7 +227,23 @@ impl Rule for HashOrRemove {
         element: &ElementValue<'_>,
         file: &FileContext<'_>,
     ) -> Result<Vec<u8>, RuleError> {
-        self.0.rewrite(element, file)
+        if element.vr != VR::UN {
+            return self.0.rewrite(element, file);
+        }
+        if !reads_as_text(element.bytes) {
+            return Ok(Vec::new());
+        }
+        let text = String::from_utf8_lossy(element.bytes);
+        let hashed: Vec<String> = text
+            .split('\\')
+            .map(|value| value.trim_matches([' ', '\0']))
+            .map(|value| match value {
+                "" => String::new(),
+                uid if reads_as_uid(uid) => super::hash_uid(file.secret, uid),
+                other => super::hash_text(file.secret, other, 32),
+            })
+            .collect();
+        Ok(hashed.join("\\").into_bytes())
     }
 
     fn uses_secret(&self) -> bool {
@@ -306,6 +331,35 @@ mod tests {
         let elsewhere = Some(Parent::Standard(Tag(0x0008, 0x1110)));
         assert_eq!(rules.lookup(element, elsewhere).unwrap().1, "anywhere");
         assert_eq!(rules.lookup(element, None).unwrap().1, "anywhere");
+    }
+
+    #[test]
+    fn hashed_un_values_become_uids_or_hex_and_binary_goes() {
+        let rule = HashOrRemove((super::super::hash::ACTION.build)(None));
+        assert_eq!(rule.disposition(VR::OB), Disposition::Remove);
+        assert_eq!(rule.disposition(VR::UN), Disposition::Rewrite);
+        let run = |bytes: &[u8]| {
+            let charset = crate::charset::CharacterSet::default();
+            let identifiers = super::super::Identifiers::default();
+            let element = ElementValue {
+                tag: Tag(0x0009, 0x1107),
+                vr: VR::UN,
+                bytes,
+                charset: &charset,
+            };
+            let file = FileContext {
+                patient_index: 1,
+                secret: b"k",
+                date_shift_days: 0,
+                identifiers: &identifiers,
+            };
+            String::from_utf8(rule.rewrite(&element, &file).unwrap()).unwrap()
+        };
+        assert!(run(b"1.2.840.99\0").starts_with("2.25."));
+        let text = run(b"EXAM-42 ");
+        assert_eq!(text.len(), 32);
+        assert!(text.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(run(&[0x01, 0x02]), "");
     }
 
     #[test]
