@@ -365,3 +365,39 @@ fn verify_reports_what_the_profile_cost_research_per_attribute() {
     let text = std::fs::read_to_string(&csv_path).unwrap();
     assert!(!text.contains("PX-90210") && !text.contains("Petra"));
 }
+
+#[test]
+fn profile_show_of_tcia_and_a_private_list_loads_to_the_same_rules() {
+    let dir = TempDir::new().unwrap();
+    let site = profile_file(
+        dir.path(),
+        "site.toml",
+        "extends = [\"tcia\"]\n\n[private-creators.\"SIEMENS MR HEADER\"]\n\"(0019,xx0C)\" = \"keep\"\n",
+    );
+    let show = |path: &Path| {
+        let out = dicommanager()
+            .args(["profile", "show"])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = show(&site);
+    assert!(
+        shown.contains("private-knowledge-base = \"tcia-2024-02-01\""),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("[private-creators.\"SIEMENS MR HEADER\"]"),
+        "{shown}"
+    );
+    assert!(shown.contains("\"(0019,xx0C)\" = \"keep\""), "{shown}");
+    let copy = profile_file(dir.path(), "shown.toml", &shown);
+    let fingerprint = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("# Fingerprint:"))
+            .map(String::from)
+    };
+    assert_eq!(fingerprint(&show(&copy)), fingerprint(&shown));
+}
