@@ -378,7 +378,8 @@ impl Registry {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
         let data_version: i64 = tx
-            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
             .map_err(sql)?;
         self.patients.start_batch(data_version);
         Ok(Batch {
