@@ -56,6 +56,10 @@ pub enum StreamError {
     ItemOverrun { len: u32, offset: u64 },
     #[error("sequences nested deeper than {max} levels at byte {offset}")]
     TooDeep { max: usize, offset: u64 },
+    #[error(
+        "non-zero bytes at byte {offset} after {after} bytes of zero padding: the data set was not read to its end"
+    )]
+    Unread { offset: u64, after: u64 },
     #[error("file meta information is invalid: {0}")]
     Meta(String),
     #[error("unsupported transfer syntax {0:?}")]
