@@ -644,10 +644,12 @@ impl Rewriter<'_> {
             // (and a hostile file that inflates hugely must not take ages).
             let mut deflate = DeflateEncoder::new(out, Compression::fast());
             self.dataset(source, &mut deflate, place, top, stamp)?;
+            all_read(source)?;
             deflate.finish().map_err(StreamError::Write)?;
             Ok(())
         } else {
-            self.dataset(source, out, place, top, stamp)
+            self.dataset(source, out, place, top, stamp)?;
+            all_read(source)
         }
     }
 
@@ -737,7 +739,7 @@ impl Rewriter<'_> {
         if let End::At(limit) = end
             && source.position() >= limit
         {
-            return Ok(None);
+            return ends_exactly(source.position(), limit, "an item").map(|()| None);
         }
         let header = if end == End::Stream {
             Header::read_top_level(source, syntax)?
@@ -907,7 +909,7 @@ impl Rewriter<'_> {
             if let Some(end) = end
                 && source.position() >= end
             {
-                return Ok(());
+                return ends_exactly(source.position(), end, "a sequence");
             }
             let item = Header::read(source, syntax)?.ok_or_else(|| StreamError::Truncated {
                 what: What::Sequence(sequence.tag).to_string(),
@@ -1006,6 +1008,36 @@ impl Rewriter<'_> {
             }
         }
     }
+}
+
+/// The accounting invariant's first half, checked on every file: the data
+/// set was read to its last byte. (The top-level reader ends only at the
+/// end of the stream or after zero padding that runs to it; this guards
+/// that promise, so that no change to the reader can turn a data set
+/// read halfway into an `OK` row.) The second half, every element read
+/// either written or removed by a named rule, holds by construction of
+/// [`Rewriter::dataset`] and is tested on the corpus (`tests/accounting`).
+fn all_read<R: Read>(source: &mut Source<R>) -> Result<(), FileError> {
+    let offset = source.position();
+    if source.read_up_to(&mut [0u8; 1])? == 0 {
+        Ok(())
+    } else {
+        Err(StreamError::NotAtEnd { offset }.into())
+    }
+}
+
+/// An item or sequence of defined length must end where its last element
+/// (or item) ends: one that runs past that end was not read as written.
+fn ends_exactly(position: u64, end: u64, what: &'static str) -> Result<(), FileError> {
+    if position == end {
+        return Ok(());
+    }
+    Err(StreamError::Overrun {
+        what,
+        end,
+        reached: position,
+    }
+    .into())
 }
 
 /// Writes a group length element (gggg,0000) and the group it measures;
