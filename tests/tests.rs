@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `dicommanager` binary run on fixtures.
 
+mod accounting;
 mod anomize;
 mod commands;
 mod corpus;

@@ -357,6 +357,15 @@ pub fn dcmdump_available() -> bool {
     found
 }
 
+/// Whether DCMTK reads `path` without an error.
+pub fn dcmdump_reads(path: &Path) -> bool {
+    let dump = std::process::Command::new("dcmdump")
+        .arg(path)
+        .output()
+        .unwrap();
+    dump.status.success() && !String::from_utf8_lossy(&dump.stderr).contains("E: ")
+}
+
 /// DCMTK reads `path` without an error.
 pub fn assert_dcmdump_reads(path: &Path) {
     let dump = std::process::Command::new("dcmdump")
