@@ -62,18 +62,24 @@ impl Stamp {
         Ok(slot.get_or_init(|| elements))
     }
 
+    /// The values of our De-identification Method: the tool, then the
+    /// meaning of each method code.
+    fn method_values(&self) -> Vec<String> {
+        let mut values = vec![format!("dicommanager {}", env!("CARGO_PKG_VERSION"))];
+        values.extend(self.methods.iter().map(|m| m.meaning.to_string()));
+        values
+    }
+
     fn elements(&self, syntax: Syntax) -> Result<Vec<StampElement>, StreamError> {
         if self.is_empty() {
             return Ok(Vec::new());
         }
-        let mut method_text = vec![format!("dicommanager {}", env!("CARGO_PKG_VERSION"))];
-        method_text.extend(self.methods.iter().map(|m| m.meaning.to_string()));
         let mut elements = vec![
             element(PATIENT_IDENTITY_REMOVED, VR::CS, b"YES", syntax)?,
             element(
                 DEIDENTIFICATION_METHOD,
                 VR::LO,
-                method_text.join("\\").as_bytes(),
+                self.method_values().join("\\").as_bytes(),
                 syntax,
             )?,
             self.code_sequence(syntax)?,
@@ -89,35 +95,83 @@ impl Stamp {
         Ok(elements)
     }
 
+    /// The De-identification Method of a source that was de-identified
+    /// before (`existing`, its value as stored), kept and extended: its
+    /// values first, then ours that it does not hold yet (PS3.15 E.1.1:
+    /// the history of de-identification stays with the object).
+    pub fn merged_method(
+        &self,
+        existing: &[u8],
+        syntax: Syntax,
+    ) -> Result<StampElement, StreamError> {
+        let mut values: Vec<Vec<u8>> = existing
+            .split(|&b| b == b'\\')
+            .map(|v| v.trim_ascii_start().to_vec())
+            .map(|v| crate::stream::unpad(&v).to_vec())
+            .filter(|v| !v.is_empty())
+            .collect();
+        for ours in self.method_values() {
+            if !values.iter().any(|v| v == ours.as_bytes()) {
+                values.push(ours.into_bytes());
+            }
+        }
+        element(DEIDENTIFICATION_METHOD, VR::LO, &values.join(&b'\\'), syntax)
+    }
+
+    /// The De-identification Method Code Sequence of a source that has one
+    /// (`existing_items`, its items as the output holds them), kept and
+    /// extended by the items of our codes it does not hold yet.
+    pub fn merged_code_sequence(
+        &self,
+        existing_items: &[u8],
+        syntax: Syntax,
+    ) -> Result<StampElement, StreamError> {
+        let mut items = existing_items.to_vec();
+        for method in &self.methods {
+            let code = element(CODE_VALUE, VR::SH, method.code.as_bytes(), syntax)?.bytes;
+            let present = existing_items
+                .windows(code.len())
+                .any(|window| window == code.as_slice());
+            if !present {
+                items.extend(code_item(method, syntax)?);
+            }
+        }
+        sequence(DEIDENTIFICATION_METHOD_CODE_SEQUENCE, &items, syntax)
+    }
+
     fn code_sequence(&self, syntax: Syntax) -> Result<StampElement, StreamError> {
         let mut items = Vec::new();
         for method in &self.methods {
-            let mut item = Vec::new();
-            for (tag, vr, value) in [
-                (CODE_VALUE, VR::SH, method.code),
-                (CODING_SCHEME_DESIGNATOR, VR::SH, CODING_SCHEME),
-                (CODE_MEANING, VR::LO, method.meaning),
-            ] {
-                item.extend(element(tag, vr, value.as_bytes(), syntax)?.bytes);
-            }
-            header(ITEM, VR::UN, item.len(), &mut items, syntax)?;
-            items.extend(item);
+            items.extend(code_item(method, syntax)?);
         }
-        let mut bytes = Vec::new();
-        header(
-            DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
-            VR::SQ,
-            items.len(),
-            &mut bytes,
-            syntax,
-        )?;
-        bytes.extend(items);
-        Ok(StampElement {
-            tag: DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
-            bytes,
-        })
+        sequence(DEIDENTIFICATION_METHOD_CODE_SEQUENCE, &items, syntax)
     }
 }
+
+/// One item of the De-identification Method Code Sequence, header included.
+fn code_item(method: &MethodCode, syntax: Syntax) -> Result<Vec<u8>, StreamError> {
+    let mut item = Vec::new();
+    for (tag, vr, value) in [
+        (CODE_VALUE, VR::SH, method.code),
+        (CODING_SCHEME_DESIGNATOR, VR::SH, CODING_SCHEME),
+        (CODE_MEANING, VR::LO, method.meaning),
+    ] {
+        item.extend(element(tag, vr, value.as_bytes(), syntax)?.bytes);
+    }
+    let mut bytes = Vec::new();
+    header(ITEM, VR::UN, item.len(), &mut bytes, syntax)?;
+    bytes.extend(item);
+    Ok(bytes)
+}
+
+/// A sequence of defined length holding `items` (headers included).
+fn sequence(tag: Tag, items: &[u8], syntax: Syntax) -> Result<StampElement, StreamError> {
+    let mut bytes = Vec::new();
+    header(tag, VR::SQ, items.len(), &mut bytes, syntax)?;
+    bytes.extend_from_slice(items);
+    Ok(StampElement { tag, bytes })
+}
+
 
 /// One element (header and padded value) encoded for `syntax`.
 pub fn element(
