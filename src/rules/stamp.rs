@@ -115,7 +115,12 @@ impl Stamp {
                 values.push(ours.into_bytes());
             }
         }
-        element(DEIDENTIFICATION_METHOD, VR::LO, &values.join(&b'\\'), syntax)
+        element(
+            DEIDENTIFICATION_METHOD,
+            VR::LO,
+            &values.join(&b'\\'),
+            syntax,
+        )
     }
 
     /// The De-identification Method Code Sequence of a source that has one
@@ -172,7 +177,6 @@ fn sequence(tag: Tag, items: &[u8], syntax: Syntax) -> Result<StampElement, Stre
     Ok(StampElement { tag, bytes })
 }
 
-
 /// One element (header and padded value) encoded for `syntax`.
 pub fn element(
     tag: Tag,
@@ -213,6 +217,61 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// The value bytes of an explicit VR little endian element with a
+    /// short (2-byte) length.
+    fn value_of(element: &StampElement) -> &[u8] {
+        &element.bytes[8..]
+    }
+
+    #[test]
+    fn an_earlier_method_is_kept_and_ours_appended_once() {
+        let stamp = Stamp::new(&[BASIC, OPTIONS[6].method], None);
+        let syntax = Syntax::EXPLICIT_VR_LITTLE_ENDIAN;
+        let merged = stamp
+            .merged_method(
+                b"OTHER TOOL 2.1\\Basic Application Confidentiality Profile ",
+                syntax,
+            )
+            .unwrap();
+        let text = String::from_utf8(value_of(&merged).to_vec()).unwrap();
+        let ours = format!("dicommanager {}", env!("CARGO_PKG_VERSION"));
+        assert_eq!(
+            text.trim_end(),
+            format!(
+                "OTHER TOOL 2.1\\Basic Application Confidentiality Profile\\{ours}\\Retain Longitudinal Temporal Information Modified Dates Option"
+            )
+        );
+        assert_eq!(merged.bytes.len() % 2, 0);
+        // Run again on our own output: nothing is added twice.
+        let again = stamp.merged_method(value_of(&merged), syntax).unwrap();
+        assert_eq!(again, merged);
+    }
+
+    #[test]
+    fn earlier_method_codes_are_kept_and_only_new_ones_appended() {
+        let syntax = Syntax::EXPLICIT_VR_LITTLE_ENDIAN;
+        let earlier = Stamp::new(&[BASIC, OPTIONS[1].method], None);
+        let earlier_items = earlier.code_sequence(syntax).unwrap().bytes[12..].to_vec();
+        let stamp = Stamp::new(&[BASIC, OPTIONS[6].method], None);
+        let merged = stamp.merged_code_sequence(&earlier_items, syntax).unwrap();
+        let items = &merged.bytes[12..];
+        assert!(items.starts_with(&earlier_items), "earlier items first");
+        let count = |code: &str| {
+            let needle = element(CODE_VALUE, VR::SH, code.as_bytes(), syntax)
+                .unwrap()
+                .bytes;
+            items
+                .windows(needle.len())
+                .filter(|w| *w == needle.as_slice())
+                .count()
+        };
+        assert_eq!(count(BASIC.code), 1, "113100 not repeated");
+        assert_eq!(count(OPTIONS[1].method.code), 1, "the earlier option stays");
+        assert_eq!(count(OPTIONS[6].method.code), 1, "ours is added");
+        let length = u32::from_le_bytes(merged.bytes[8..12].try_into().unwrap());
+        assert_eq!(length as usize, items.len());
     }
 
     #[test]

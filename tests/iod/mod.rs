@@ -20,8 +20,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
+use dicom_core::value::DataSetSequence;
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::InMemDicomObject;
+use dicommanager::metadata::Element;
 use tempfile::TempDir;
 
+use crate::ps315::{all_elements, text};
 use crate::util::*;
 
 /// What dciodvfy says about one file.
@@ -297,4 +303,351 @@ fn error_kinds_keep_names_and_types_and_lose_values() {
         error_kind("Error - Missing attribute Type 1 Required Element=<X> Module=<M>"),
         error_kind("Error - Missing attribute Type 2 Required Element=<X> Module=<M>")
     );
+}
+
+/// An item (data set) of text elements.
+fn item(elements: &[(Tag, VR, &str)]) -> InMemDicomObject {
+    let mut obj = InMemDicomObject::new_empty();
+    for &(tag, vr, value) in elements {
+        put_text(&mut obj, tag, vr, value);
+    }
+    obj
+}
+
+fn put_sequence(obj: &mut InMemDicomObject, tag: Tag, items: Vec<InMemDicomObject>) {
+    obj.put(DataElement::new(tag, VR::SQ, DataSetSequence::from(items)));
+}
+
+fn code(value: &str, scheme: &str, meaning: &str) -> InMemDicomObject {
+    item(&[
+        (tags::CODE_VALUE, VR::SH, value),
+        (tags::CODING_SCHEME_DESIGNATOR, VR::SH, scheme),
+        (tags::CODE_MEANING, VR::LO, meaning),
+    ])
+}
+
+/// The patient and study attributes every fixture has.
+fn put_common(obj: &mut InMemDicomObject, sop_class: &str, modality: &str) {
+    for (tag, vr, value) in [
+        (tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 100"),
+        (tags::SOP_CLASS_UID, VR::UI, sop_class),
+        (
+            tags::SOP_INSTANCE_UID,
+            VR::UI,
+            "1.2.826.0.1.3680043.9999.7.1",
+        ),
+        (tags::STUDY_DATE, VR::DA, "20240115"),
+        (tags::STUDY_TIME, VR::TM, "101500"),
+        (tags::ACCESSION_NUMBER, VR::SH, "ACC4711"),
+        (tags::MODALITY, VR::CS, modality),
+        (tags::MANUFACTURER, VR::LO, "ACME"),
+        (tags::REFERRING_PHYSICIAN_NAME, VR::PN, "Welby^Marcus"),
+        (tags::PATIENT_NAME, VR::PN, "Doe^Jane"),
+        (tags::PATIENT_ID, VR::LO, "PID4711"),
+        (tags::PATIENT_BIRTH_DATE, VR::DA, "19700101"),
+        (tags::PATIENT_SEX, VR::CS, "F"),
+        (
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            "1.2.826.0.1.3680043.9999.7.2",
+        ),
+        (
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            "1.2.826.0.1.3680043.9999.7.3",
+        ),
+        (tags::STUDY_ID, VR::SH, "S1"),
+        (tags::SERIES_NUMBER, VR::IS, "1"),
+        (tags::INSTANCE_NUMBER, VR::IS, "1"),
+    ] {
+        put_text(obj, tag, vr, value);
+    }
+}
+
+/// A Basic Text SR whose content holds a TEXT item (Text Value is Type 1C
+/// there) naming the patient.
+fn text_report() -> InMemDicomObject {
+    let mut obj = InMemDicomObject::new_empty();
+    put_common(&mut obj, uids::BASIC_TEXT_SR_STORAGE, "SR");
+    for (tag, vr, value) in [
+        (tags::CONTENT_DATE, VR::DA, "20240115"),
+        (tags::CONTENT_TIME, VR::TM, "101500"),
+        (tags::VALUE_TYPE, VR::CS, "CONTAINER"),
+        (tags::CONTINUITY_OF_CONTENT, VR::CS, "SEPARATE"),
+        (tags::COMPLETION_FLAG, VR::CS, "COMPLETE"),
+        (tags::VERIFICATION_FLAG, VR::CS, "UNVERIFIED"),
+    ] {
+        put_text(&mut obj, tag, vr, value);
+    }
+    put_sequence(
+        &mut obj,
+        tags::CONCEPT_NAME_CODE_SEQUENCE,
+        vec![code("11528-7", "LN", "Radiology Report")],
+    );
+    let mut finding = item(&[
+        (tags::RELATIONSHIP_TYPE, VR::CS, "CONTAINS"),
+        (tags::VALUE_TYPE, VR::CS, "TEXT"),
+        (tags::TEXT_VALUE, VR::UT, "Jane Doe has no findings"),
+    ]);
+    put_sequence(
+        &mut finding,
+        tags::CONCEPT_NAME_CODE_SEQUENCE,
+        vec![code("121071", "DCM", "Finding")],
+    );
+    put_sequence(&mut obj, tags::CONTENT_SEQUENCE, vec![finding]);
+    put_sequence(&mut obj, tags::PERFORMED_PROCEDURE_CODE_SEQUENCE, vec![]);
+    obj
+}
+
+/// A secondary capture image with a specimen, an issuer of the accession
+/// number, a referenced study, an overlay plane, coded and textual
+/// attributes of the study and visit groups, and the De-identification
+/// Method of an earlier de-identification.
+fn specimen_image() -> InMemDicomObject {
+    let mut obj = InMemDicomObject::new_empty();
+    put_common(&mut obj, uids::SECONDARY_CAPTURE_IMAGE_STORAGE, "OT");
+    for (tag, vr, value) in [
+        (tags::CONVERSION_TYPE, VR::CS, "WSD"),
+        (tags::PATIENT_IDENTITY_REMOVED, VR::CS, "YES"),
+        (tags::DEIDENTIFICATION_METHOD, VR::LO, "OTHER TOOL 2.1"),
+        // Study Status ID and Study Priority ID (retired, still written).
+        (Tag(0x0032, 0x000A), VR::CS, "VERIFIED"),
+        (Tag(0x0032, 0x000C), VR::CS, "HIGH"),
+        (
+            tags::ROUTE_OF_ADMISSIONS,
+            VR::LO,
+            "Ambulance from 1 Main Street",
+        ),
+        (tags::CONTAINER_IDENTIFIER, VR::LO, "SLIDE-Doe-1"),
+        (tags::SAMPLES_PER_PIXEL, VR::US, "1"),
+        (tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"),
+    ] {
+        put_text(&mut obj, tag, vr, value);
+    }
+    for (tag, value) in [
+        (tags::ROWS, 4_u16),
+        (tags::COLUMNS, 4),
+        (tags::BITS_ALLOCATED, 8),
+        (tags::BITS_STORED, 8),
+        (tags::HIGH_BIT, 7),
+        (tags::PIXEL_REPRESENTATION, 0),
+        (Tag(0x6000, 0x0010), 4),
+        (Tag(0x6000, 0x0011), 4),
+        (Tag(0x6000, 0x0100), 1),
+        (Tag(0x6000, 0x0102), 0),
+    ] {
+        obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(value)));
+    }
+    put_text(&mut obj, Tag(0x6000, 0x0040), VR::CS, "G");
+    obj.put(DataElement::new(
+        Tag(0x6000, 0x0050),
+        VR::SS,
+        PrimitiveValue::I16(vec![1_i16, 1].into()),
+    ));
+    obj.put(DataElement::new(
+        Tag(0x6000, 0x3000),
+        VR::OW,
+        PrimitiveValue::U16(vec![0xFFFF_u16].into()),
+    ));
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        PrimitiveValue::U8(vec![0_u8; 16].into()),
+    ));
+    put_sequence(
+        &mut obj,
+        tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
+        vec![
+            code("113100", "DCM", "Basic Application Confidentiality Profile"),
+            code("113110", "DCM", "Retain UIDs Option"),
+        ],
+    );
+    put_sequence(
+        &mut obj,
+        tags::ISSUER_OF_ACCESSION_NUMBER_SEQUENCE,
+        vec![item(&[(
+            tags::LOCAL_NAMESPACE_ENTITY_ID,
+            VR::UT,
+            "ST MARY HOSPITAL",
+        )])],
+    );
+    put_sequence(
+        &mut obj,
+        tags::REFERENCED_STUDY_SEQUENCE,
+        vec![item(&[
+            (
+                tags::REFERENCED_SOP_CLASS_UID,
+                VR::UI,
+                "1.2.840.10008.3.1.2.3.1",
+            ),
+            (
+                tags::REFERENCED_SOP_INSTANCE_UID,
+                VR::UI,
+                "1.2.826.0.1.3680043.9999.7.2",
+            ),
+        ])],
+    );
+    put_sequence(
+        &mut obj,
+        tags::ISSUER_OF_THE_CONTAINER_IDENTIFIER_SEQUENCE,
+        vec![],
+    );
+    put_sequence(
+        &mut obj,
+        tags::CONTAINER_TYPE_CODE_SEQUENCE,
+        vec![code("433466003", "SCT", "Microscope slide")],
+    );
+    let mut specimen = item(&[
+        (tags::SPECIMEN_IDENTIFIER, VR::LO, "SPEC-Doe-7"),
+        (tags::SPECIMEN_UID, VR::UI, "1.2.826.0.1.3680043.9999.7.9"),
+        (
+            tags::SPECIMEN_SHORT_DESCRIPTION,
+            VR::LO,
+            "Biopsy of Jane Doe",
+        ),
+    ]);
+    put_sequence(
+        &mut specimen,
+        tags::ISSUER_OF_THE_SPECIMEN_IDENTIFIER_SEQUENCE,
+        vec![],
+    );
+    put_sequence(&mut specimen, tags::SPECIMEN_PREPARATION_SEQUENCE, vec![]);
+    put_sequence(
+        &mut obj,
+        tags::SPECIMEN_DESCRIPTION_SEQUENCE,
+        vec![specimen],
+    );
+    obj
+}
+
+/// De-identifies `obj` with `profiles`; the output's elements (with
+/// paths) and the error kinds dciodvfy finds in the output but not in
+/// the source (empty when dciodvfy is not installed).
+fn deidentify_fixture(
+    obj: InMemDicomObject,
+    profiles: &[&str],
+) -> (Vec<(String, Element)>, BTreeSet<String>) {
+    let source = TempDir::new().unwrap();
+    let dest = TempDir::new().unwrap();
+    let path = source.path().join("fixture.dcm");
+    write_part10(obj, &path, uids::EXPLICIT_VR_LITTLE_ENDIAN);
+    let run = anomize_keyed(source.path(), dest.path(), profiles);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let found = outputs(dest.path());
+    assert_eq!(found.len(), 1, "{:?}", found.keys());
+    let output = dest.path().join(found.keys().next().unwrap());
+    let mut new = BTreeSet::new();
+    if dciodvfy_available() {
+        let before = dciodvfy(&path);
+        assert!(before.read_whole, "dciodvfy reads the fixture");
+        new = dciodvfy(&output)
+            .errors
+            .difference(&before.errors)
+            .cloned()
+            .collect();
+    }
+    (all_elements(&output), new)
+}
+
+fn value_at<'a>(elements: &'a [(String, Element)], path: &str) -> Option<&'a Element> {
+    elements.iter().find(|(p, _)| p == path).map(|(_, e)| e)
+}
+
+fn texts_under(elements: &[(String, Element)], prefix: &str) -> Vec<String> {
+    elements
+        .iter()
+        .filter(|(p, _)| p.starts_with(prefix))
+        .map(|(_, e)| text(e))
+        .collect()
+}
+
+#[test]
+fn an_sr_text_item_keeps_a_dummy_text_value() {
+    for profiles in [&["ps3.15-basic"][..], &EVERY_OPTION[..]] {
+        let (elements, new) = deidentify_fixture(text_report(), profiles);
+        assert!(new.is_empty(), "{profiles:?}: {new:?}");
+        let value = value_at(&elements, "(0040,A730)[0].(0040,A160)")
+            .map(text)
+            .unwrap_or_default();
+        assert!(!value.is_empty(), "{profiles:?}: Text Value is Type 1C");
+        assert!(!value.contains("Doe"), "{profiles:?}: {value}");
+    }
+}
+
+#[test]
+fn ps315_keeps_required_modules_and_coded_values_and_the_earlier_method() {
+    for profiles in [&["ps3.15-basic"][..], &EVERY_OPTION[..]] {
+        let (elements, new) = deidentify_fixture(specimen_image(), profiles);
+        assert!(new.is_empty(), "{profiles:?}: {new:?}");
+        let all_text = texts_under(&elements, "").join(" ");
+        for identifying in ["Doe", "ST MARY", "Main Street", "PID4711", "ACC4711"] {
+            assert!(
+                !all_text.contains(identifying),
+                "{profiles:?}: {identifying} left"
+            );
+        }
+        let at = |path: &str| value_at(&elements, path).map(text);
+        // The specimen module stays, its identifiers de-identified.
+        assert_eq!(
+            at("(0040,0560)[0].(0040,0551)").as_deref(),
+            Some("ANONYMIZED")
+        );
+        let specimen_uid = at("(0040,0560)[0].(0040,0554)").unwrap_or_default();
+        let retains_uids = profiles.contains(&"retain-uids");
+        assert_eq!(
+            specimen_uid.starts_with("2.25."),
+            !retains_uids,
+            "{profiles:?}: {specimen_uid}"
+        );
+        // Removed, or cleaned by Clean Descriptors.
+        let short = at("(0040,0560)[0].(0040,0600)");
+        assert_eq!(short.is_none(), profiles.len() == 1, "{short:?}");
+        assert_eq!(
+            at("(0040,0518)[0].(0008,0100)").as_deref(),
+            Some("433466003")
+        );
+        // The issuer of the accession number stays valid (one of its HL7v2
+        // designators is Type 1C), without the hospital's name.
+        assert_eq!(
+            at("(0008,0051)[0].(0040,0031)").as_deref(),
+            Some("ANONYMIZED")
+        );
+        // The referenced study keeps its item, with the new study UID.
+        assert_eq!(
+            at("(0008,1110)[0].(0008,1155)"),
+            at("(0020,000D)"),
+            "{profiles:?}"
+        );
+        // The overlay group goes whole.
+        let overlay: Vec<&String> = elements
+            .iter()
+            .filter(|(_, e)| e.tag.group() == 0x6000)
+            .map(|(p, _)| p)
+            .collect();
+        assert!(overlay.is_empty(), "{profiles:?}: {overlay:?}");
+        // Coded values of the study group stay, its text goes.
+        assert_eq!(at("(0032,000A)").as_deref(), Some("VERIFIED"));
+        assert_eq!(at("(0032,000C)").as_deref(), Some("HIGH"));
+        assert_eq!(at("(0038,0016)"), None);
+        // The earlier de-identification is kept, ours follows once.
+        let method = at("(0012,0063)").unwrap_or_default();
+        assert!(
+            method.starts_with("OTHER TOOL 2.1\\dicommanager "),
+            "{method}"
+        );
+        let codes: Vec<String> = elements
+            .iter()
+            .filter(|(p, _)| p.starts_with("(0012,0064)[") && p.ends_with("(0008,0100)"))
+            .map(|(_, e)| text(e))
+            .collect();
+        assert_eq!(codes[..2], ["113100", "113110"], "{profiles:?}");
+        assert_eq!(
+            codes.iter().filter(|c| *c == "113100").count(),
+            1,
+            "{codes:?}"
+        );
+        if profiles.len() > 1 {
+            assert!(codes.len() > 5, "{codes:?}");
+        }
+    }
 }
