@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing dicommanager needs besides Rust:
 # cmake and a C++ compiler (the JPEG-LS codec CharLS is built from source
-# for `export`) and DCMTK (the reference reader the tests compare with).
+# for `export`), DCMTK (the reference reader the tests compare with) and
+# dicom3tools (dciodvfy, the IOD validator the tests check outputs with).
 # Debian/Ubuntu: uses apt-get as root, or through sudo. Does nothing when
 # everything is there already.
 set -euo pipefail
@@ -11,6 +12,7 @@ command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust from
 command -v cmake >/dev/null || need+=(cmake)
 command -v c++ >/dev/null || need+=(g++)
 command -v dcmdump >/dev/null || need+=(dcmtk)
+command -v dciodvfy >/dev/null || need+=(dicom3tools)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then

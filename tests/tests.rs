@@ -5,6 +5,7 @@ mod anomize;
 mod commands;
 mod corpus;
 mod integrity;
+mod iod;
 mod ps315;
 mod registry;
 mod reliability;
