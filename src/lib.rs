@@ -19,6 +19,7 @@
 
 pub mod charset;
 pub mod dest;
+pub mod dicomdir;
 pub mod engine;
 pub mod export;
 pub mod guard;
