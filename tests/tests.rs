@@ -3,6 +3,7 @@
 mod anomize;
 mod commands;
 mod corpus;
+mod dicomdir;
 mod integrity;
 mod ps315;
 mod registry;

@@ -331,3 +331,135 @@ fn keys(source_tags: &[Tag], required: &[Tag], file: &ReferencedFile) -> Vec<Enc
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use dicom_core::VR;
+
+    use super::*;
+
+    fn file(name: &str, values: &[(Tag, VR, &[u8])]) -> ReferencedFile {
+        ReferencedFile {
+            file_id: vec![name.to_string()],
+            values: values
+                .iter()
+                .map(|&(tag, vr, value)| (tag, Encoded::new(tag, vr, value).unwrap()))
+                .collect(),
+            sop_class: b"1.2.840.10008.5.1.4.1.1.2\0".to_vec(),
+            sop_instance: name.as_bytes().to_vec(),
+            transfer_syntax: b"1.2.840.10008.1.2.1".to_vec(),
+        }
+    }
+
+    /// A file's record below source records numbered `patient`, `study`,
+    /// `series` (the study record had Study Date).
+    fn leaf(ids: [usize; 3], file: ReferencedFile) -> Leaf {
+        let level = |i: usize, tags: Vec<Tag>| SourceLevel {
+            id: (0, ids[i]),
+            tags,
+        };
+        Leaf {
+            levels: [
+                level(0, vec![tags::PATIENT_NAME]),
+                level(1, vec![tags::STUDY_DATE]),
+                level(2, vec![]),
+            ],
+            record_type: "IMAGE".into(),
+            tags: vec![tags::IMAGE_TYPE, Tag(0x0009, 0x1001)],
+            file,
+        }
+    }
+
+    fn value(record: &Record, tag: Tag) -> Option<Vec<u8>> {
+        record
+            .elements
+            .iter()
+            .find(|e| e.tag == tag)
+            .map(|e| e.bytes[8..].to_vec())
+    }
+
+    #[test]
+    fn records_are_grouped_by_the_values_of_the_outputs() {
+        let image = |name: &str, patient: &[u8], study: &[u8]| {
+            file(
+                name,
+                &[
+                    (tags::PATIENT_ID, VR::LO, patient),
+                    (tags::STUDY_INSTANCE_UID, VR::UI, study),
+                    (tags::SERIES_INSTANCE_UID, VR::UI, b"9.9\0"),
+                ],
+            )
+        };
+        // Two source patients whose files got one patient index: one
+        // PATIENT record; a source patient with no Patient ID left in its
+        // file stays a patient of its own.
+        let leaves = [
+            leaf([1, 2, 3], image("A", b"1 ", b"1.1\0")),
+            leaf([4, 5, 6], image("B", b"1 ", b"1.2\0")),
+            leaf([7, 8, 9], image("C", b"", b"1.3\0")),
+        ];
+        let roots = build(&leaves);
+        assert_eq!(roots.len(), 2);
+        assert_eq!(roots[0].children.len(), 2, "two studies of patient 1");
+        assert_eq!(value(&roots[0], tags::PATIENT_ID).unwrap(), b"1 ");
+        assert_eq!(value(&roots[1], tags::PATIENT_ID).unwrap(), b"");
+    }
+
+    #[test]
+    fn values_come_from_the_file_and_type_1_keys_it_lacks_get_a_dummy() {
+        let leaves = [leaf(
+            [1, 2, 3],
+            file(
+                "A",
+                &[
+                    (tags::SPECIFIC_CHARACTER_SET, VR::CS, b"ISO_IR 100"),
+                    (tags::IMAGE_TYPE, VR::CS, b"ORIGINAL\\PRIMARY "),
+                    (tags::STUDY_DATE, VR::DA, b""),
+                    (tags::PATIENT_NAME, VR::PN, b"M\xfcller^A "),
+                    (tags::PATIENT_ID, VR::LO, b"7 "),
+                    (tags::INSTANCE_NUMBER, VR::IS, b"12"),
+                    (tags::PATIENT_IDENTITY_REMOVED, VR::CS, b"YES "),
+                ],
+            ),
+        )];
+        let roots = build(&leaves);
+        let patient = &roots[0];
+        // Byte for byte, in the file's character set, which the record names.
+        assert_eq!(value(patient, tags::PATIENT_NAME).unwrap(), b"M\xfcller^A ");
+        assert_eq!(
+            value(patient, tags::SPECIFIC_CHARACTER_SET).unwrap(),
+            b"ISO_IR 100"
+        );
+        let study = &patient.children[0];
+        assert_eq!(value(study, tags::STUDY_DATE).unwrap(), b"19000101");
+        assert_eq!(value(study, tags::STUDY_TIME).unwrap(), b"000000");
+        // Type 2: present and empty.
+        assert_eq!(value(study, tags::ACCESSION_NUMBER).unwrap(), b"");
+        let series = &study.children[0];
+        assert_eq!(value(series, tags::MODALITY).unwrap(), b"OT");
+        let image = &series.children[0];
+        assert_eq!(value(image, tags::INSTANCE_NUMBER).unwrap(), b"12");
+        assert_eq!(
+            value(image, tags::IMAGE_TYPE).unwrap(),
+            b"ORIGINAL\\PRIMARY "
+        );
+        assert_eq!(value(image, tags::REFERENCED_FILE_ID).unwrap(), b"A ");
+        assert_eq!(
+            value(image, tags::REFERENCED_TRANSFER_SYNTAX_UID_IN_FILE).unwrap(),
+            b"1.2.840.10008.1.2.1\0"
+        );
+        // Neither private attributes nor the image's de-identification
+        // stamp are a directory's.
+        for record in [patient, study, series, image] {
+            assert!(value(record, Tag(0x0009, 0x1001)).is_none());
+            assert!(value(record, tags::PATIENT_IDENTITY_REMOVED).is_none());
+        }
+        // Elements in tag order.
+        for record in [patient, study, series, image] {
+            let order: Vec<Tag> = record.elements.iter().map(|e| e.tag).collect();
+            let mut sorted = order.clone();
+            sorted.sort();
+            assert_eq!(order, sorted, "{}", record.record_type);
+        }
+    }
+}

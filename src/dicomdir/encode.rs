@@ -276,3 +276,157 @@ fn instance_uid(flat: &[Flat<'_>]) -> String {
     let digest = hasher.finalize();
     crate::rules::hash_uid(&digest, "DICOMDIR")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dicomdir::SourceDirectory;
+
+    fn record(record_type: &str, children: Vec<Record>) -> Record {
+        let id = Encoded::new(tags::PATIENT_ID, VR::LO, b"ID").unwrap();
+        Record {
+            record_type: record_type.to_string(),
+            elements: vec![id],
+            children,
+        }
+    }
+
+    fn image(name: &str) -> Record {
+        let file_id = Encoded::new(
+            tags::REFERENCED_FILE_ID,
+            VR::CS,
+            &pad(name.as_bytes(), b' '),
+        );
+        Record {
+            record_type: "IMAGE".to_string(),
+            elements: vec![file_id.unwrap()],
+            children: Vec::new(),
+        }
+    }
+
+    /// Two patients: one with a study of two series, one with one image.
+    fn tree() -> Vec<Record> {
+        vec![
+            record(
+                "PATIENT",
+                vec![record(
+                    "STUDY",
+                    vec![
+                        record("SERIES", vec![image("A"), image("B")]),
+                        record("SERIES", vec![image("C")]),
+                    ],
+                )],
+            ),
+            record(
+                "PATIENT",
+                vec![record("STUDY", vec![record("SERIES", vec![image("D")])])],
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_offsets_lead_to_every_record_in_order() {
+        let bytes = encode_directory(&tree()).unwrap();
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("DICOMDIR");
+        std::fs::write(&path, &bytes).unwrap();
+        let read = SourceDirectory::read(&path).unwrap();
+        let placed = read.hierarchy().unwrap();
+        let walked: Vec<(String, usize)> = placed
+            .iter()
+            .map(|p| {
+                (
+                    read.records[p.record].record_type.clone(),
+                    p.ancestors.len(),
+                )
+            })
+            .collect();
+        let expected = [
+            ("PATIENT", 0),
+            ("STUDY", 1),
+            ("SERIES", 2),
+            ("IMAGE", 3),
+            ("IMAGE", 3),
+            ("SERIES", 2),
+            ("IMAGE", 3),
+            ("PATIENT", 0),
+            ("STUDY", 1),
+            ("SERIES", 2),
+            ("IMAGE", 3),
+        ];
+        let expected: Vec<(String, usize)> =
+            expected.iter().map(|(t, d)| (t.to_string(), *d)).collect();
+        assert_eq!(walked, expected);
+        // Every record was reached, and the file IDs are the ones written.
+        assert_eq!(placed.len(), read.records.len());
+        let ids: Vec<String> = placed
+            .iter()
+            .filter_map(|p| read.records[p.record].file_id.as_ref())
+            .map(|id| id.join("\\"))
+            .collect();
+        assert_eq!(ids, ["A", "B", "C", "D"]);
+    }
+
+    #[test]
+    fn dicom_object_reads_the_directory_and_its_root_offsets() {
+        let bytes = encode_directory(&tree()).unwrap();
+        let object = dicom_object::OpenFileOptions::new()
+            .from_reader(&bytes[128..])
+            .unwrap();
+        assert_eq!(
+            object.meta().media_storage_sop_class_uid(),
+            uids::MEDIA_STORAGE_DIRECTORY_STORAGE
+        );
+        let offset = |tag| object.element(tag).unwrap().to_int::<u32>().unwrap() as usize;
+        let first = offset(tags::OFFSET_OF_THE_FIRST_DIRECTORY_RECORD_OF_THE_ROOT_DIRECTORY_ENTITY);
+        let last = offset(tags::OFFSET_OF_THE_LAST_DIRECTORY_RECORD_OF_THE_ROOT_DIRECTORY_ENTITY);
+        // Each points at an item tag (FFFE,E000) in little endian.
+        for at in [first, last] {
+            assert_eq!(bytes[at..at + 4], [0xFE, 0xFF, 0x00, 0xE0]);
+        }
+        assert!(last > first);
+        let records = object.element(tags::DIRECTORY_RECORD_SEQUENCE).unwrap();
+        assert_eq!(records.items().unwrap().len(), 11);
+    }
+
+    #[test]
+    fn the_same_records_make_the_same_file_and_other_records_another_uid() {
+        let one = encode_directory(&tree()).unwrap();
+        assert_eq!(one, encode_directory(&tree()).unwrap());
+        let mut other = tree();
+        other.pop();
+        let two = encode_directory(&other).unwrap();
+        let uid = |bytes: &[u8]| {
+            let object = dicom_object::OpenFileOptions::new()
+                .from_reader(&bytes[128..])
+                .unwrap();
+            object.meta().media_storage_sop_instance_uid().to_string()
+        };
+        assert_ne!(uid(&one), uid(&two));
+        assert!(uid(&one).starts_with("2.25."));
+    }
+
+    #[test]
+    fn an_empty_directory_has_no_root_record() {
+        let bytes = encode_directory(&[]).unwrap();
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("DICOMDIR");
+        std::fs::write(&path, &bytes).unwrap();
+        let read = SourceDirectory::read(&path).unwrap();
+        assert_eq!(read.first_root, 0);
+        assert!(read.hierarchy().unwrap().is_empty());
+    }
+
+    #[test]
+    fn big_endian_numbers_are_swapped_and_text_is_not() {
+        let mut numbers = vec![0x00, 0x01, 0x00, 0x02];
+        to_little_endian(VR::US, &mut numbers);
+        assert_eq!(numbers, [0x01, 0x00, 0x02, 0x00]);
+        let mut long = vec![0, 0, 0, 1];
+        to_little_endian(VR::UL, &mut long);
+        assert_eq!(long, [1, 0, 0, 0]);
+        let mut text = b"AB".to_vec();
+        to_little_endian(VR::CS, &mut text);
+        assert_eq!(text, b"AB");
+    }
+}

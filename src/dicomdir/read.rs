@@ -269,3 +269,58 @@ fn number(value: &[u8], syntax: Syntax) -> u32 {
         _ => 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(offset: u64, next: u64, lower: u64) -> SourceRecord {
+        SourceRecord {
+            offset,
+            record_type: "PATIENT".into(),
+            next,
+            lower,
+            in_use: true,
+            file_id: None,
+            tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn offsets_that_loop_or_point_nowhere_are_refused() {
+        let looped = SourceDirectory {
+            first_root: 100,
+            records: vec![record(100, 200, 0), record(200, 100, 0)],
+        };
+        let err = looped.hierarchy().unwrap_err().to_string();
+        assert!(err.contains("loop"), "{err}");
+        let nowhere = SourceDirectory {
+            first_root: 100,
+            records: vec![record(100, 0, 300)],
+        };
+        let err = nowhere.hierarchy().unwrap_err().to_string();
+        assert!(err.contains("offset 300"), "{err}");
+    }
+
+    #[test]
+    fn inactive_records_and_those_below_them_are_left_out() {
+        let mut inactive = record(200, 300, 400);
+        inactive.in_use = false;
+        let directory = SourceDirectory {
+            first_root: 100,
+            records: vec![
+                record(100, 200, 0),
+                inactive,
+                record(300, 0, 0),
+                record(400, 0, 0),
+            ],
+        };
+        let placed: Vec<usize> = directory
+            .hierarchy()
+            .unwrap()
+            .iter()
+            .map(|p| p.record)
+            .collect();
+        assert_eq!(placed, [0, 2]);
+    }
+}
