@@ -3,7 +3,7 @@
 Usage: check_fileset.py DICOMDIR
 
 For every instance of the file-set: its file exists and loads, its SOP
-Instance UID is the record's, and every non-empty key of its record and of
+Class and Instance UIDs and its transfer syntax are the record's, and every non-empty key of its record and of
 the SERIES, STUDY and PATIENT records above it equals the file's value (or
 is the documented dummy of a Type 1 key the file leaves empty). Prints one
 line of JSON: instances and keys checked. Exits non-zero on any difference.
@@ -39,6 +39,10 @@ def main(path):
         ds = instance.load()
         if ds.SOPInstanceUID != instance.ReferencedSOPInstanceUIDInFile:
             problems.append(f"{instance.path}: SOP Instance UID differs")
+        if ds.SOPClassUID != instance.ReferencedSOPClassUIDInFile:
+            problems.append(f"{instance.path}: SOP Class UID differs")
+        if ds.file_meta.TransferSyntaxUID != instance.ReferencedTransferSyntaxUIDInFile:
+            problems.append(f"{instance.path}: Transfer Syntax UID differs")
         for node in [instance.node] + instance.node.ancestors:
             record = node._record
             for element in record:

@@ -10,8 +10,8 @@ use dicommanager::dicomdir::{Encoded, Record, encode_directory};
 use tempfile::TempDir;
 
 use crate::util::{
-    Patient, anomize, anomize_keyed, assert_dcmdump_reads, corpus, dcmdump_available, profile_file,
-    read_csv_rows, verify, write_patient_file,
+    Patient, anomize, anomize_keyed, assert_dcmdump_reads, corpus, dcmdump_available,
+    patient_object, profile_file, read_csv_rows, verify, write_part10, write_patient_file,
 };
 
 /// An output template whose paths are file IDs (upper case, at most 8
@@ -27,6 +27,7 @@ const BERND: Patient<'static> = Patient {
     id: "PAT00002",
     name: "Meyer^Bernd",
 };
+const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
 const ANNA_STUDY: &str = "1.2.826.0.1.3680043.2.1143.77.1";
 const BERND_STUDY: &str = "1.2.826.0.1.3680043.2.1143.77.2";
 
@@ -117,7 +118,13 @@ fn cd_source() -> TempDir {
     let source = TempDir::new().unwrap();
     let root = source.path();
     write_patient_file(&root.join("PAT00001/STU1/SER1/IMG1"), &ANNA, ANNA_STUDY, 1);
-    write_patient_file(&root.join("PAT00001/STU1/SER1/IMG2"), &ANNA, ANNA_STUDY, 2);
+    // One image in Explicit VR Big Endian: its output keeps that syntax,
+    // and its record says so.
+    write_part10(
+        patient_object(&ANNA, ANNA_STUDY, 2),
+        &root.join("PAT00001/STU1/SER1/IMG2"),
+        EXPLICIT_VR_BIG_ENDIAN,
+    );
     write_patient_file(
         &root.join("pat00002/stu1/ser1/img1"),
         &BERND,
@@ -199,6 +206,12 @@ fn assert_valid_file_set(path: &Path) -> Option<usize> {
             "dcdirdmp {}: {errors}",
             path.display()
         );
+        // dciodvfy checks the Basic Directory IOD: Type 1 keys present and
+        // not empty, record offsets, VRs.
+        let checked = Command::new("dciodvfy").arg(path).output().unwrap();
+        let said = String::from_utf8_lossy(&checked.stderr);
+        let errors: Vec<&str> = said.lines().filter(|l| l.starts_with("Error")).collect();
+        assert!(errors.is_empty(), "dciodvfy {}: {errors:?}", path.display());
     }
     if !available("pydicom", "python3 -c 'import pydicom.fileset'") {
         return None;
@@ -315,6 +328,29 @@ fn a_dicomdir_is_made_anew_for_dest_pointing_at_the_outputs() {
     if let Some(instances) = assert_valid_file_set(&new_directory) {
         assert_eq!(instances, 3);
     }
+    // The big-endian image kept its syntax, and its record says so.
+    let object = dicom_object::open_file(&new_directory).unwrap();
+    let records = object.element(tags::DIRECTORY_RECORD_SEQUENCE).unwrap();
+    let syntaxes: Vec<String> = records
+        .items()
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            let syntax = r.element_opt(tags::REFERENCED_TRANSFER_SYNTAX_UID_IN_FILE);
+            Some(
+                syntax
+                    .unwrap()?
+                    .to_str()
+                    .unwrap()
+                    .trim_end_matches('\0')
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        syntaxes.iter().any(|s| s == EXPLICIT_VR_BIG_ENDIAN),
+        "{syntaxes:?}"
+    );
     assert_no_phi(&std::fs::read(&new_directory).unwrap());
     // The leak check reads the DICOMDIR like every output.
     let checked = verify(source.path(), dest.path(), &[]);
@@ -461,4 +497,38 @@ fn corpus_dicomdirs_become_valid_file_sets_of_the_outputs() {
             );
         }
     }
+}
+
+#[test]
+fn a_dicomdir_whose_offsets_lead_nowhere_is_an_error_row() {
+    let source = cd_source();
+    let path = source.path().join("DICOMDIR");
+    let mut bytes = std::fs::read(&path).unwrap();
+    // (0004,1200) UL, length 4: the first root record moves to byte 12345.
+    let header = [0x04, 0x00, 0x00, 0x12, b'U', b'L', 0x04, 0x00];
+    let at = bytes.windows(8).position(|w| w == header).unwrap() + 8;
+    bytes[at..at + 4].copy_from_slice(&12345u32.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let dest = TempDir::new().unwrap();
+    let profiles = TempDir::new().unwrap();
+    let layout = profile_file(profiles.path(), "fileset.toml", FILE_SET_TEMPLATE);
+    let out = anomize(
+        source.path(),
+        dest.path(),
+        &[
+            "-q",
+            "--profile",
+            "basic",
+            "--profile",
+            layout.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", crate::util::stderr(&out));
+    let row = directory_row(dest.path(), source.path());
+    assert_eq!(row[6], "ERROR", "{row:?}");
+    assert!(
+        row[7].contains("DICOMDIR not rebuilt") && row[7].contains("offset 12345"),
+        "{row:?}"
+    );
+    assert!(!dest.path().join("DICOMDIR").exists());
 }
