@@ -129,7 +129,10 @@ impl ReferencedFile {
         let invalid =
             |reason: String| DirectoryError::Invalid(format!("{}: {reason}", path.display()));
         let layout = sniff(path)
-            .map_err(DirectoryError::Io)?
+            .map_err(|source| DirectoryError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
             .ok_or_else(|| invalid("not a DICOM file".into()))?;
         let mut opened = open_file(path, layout).map_err(|e| invalid(e.to_string()))?;
         let file_meta = opened.meta.take().unwrap_or_default();

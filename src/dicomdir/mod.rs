@@ -36,8 +36,11 @@ pub const DICOMDIR: &str = "DICOMDIR";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DirectoryError {
-    #[error("{0}")]
-    Io(#[source] std::io::Error),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Stream(#[from] StreamError),
     #[error("{0}")]

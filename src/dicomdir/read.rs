@@ -60,7 +60,10 @@ impl SourceDirectory {
     /// Reads the DICOMDIR at `path`.
     pub fn read(path: &Path) -> Result<SourceDirectory, DirectoryError> {
         let layout = sniff(path)
-            .map_err(DirectoryError::Io)?
+            .map_err(|source| DirectoryError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
             .ok_or_else(|| DirectoryError::Invalid("not a DICOM file".into()))?;
         let opened = open_file(path, layout).map_err(|e| DirectoryError::Invalid(e.to_string()))?;
         if opened.syntax.deflated {

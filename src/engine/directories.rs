@@ -20,8 +20,8 @@ use super::rewrite::partial_path;
 use super::{FileError, METADATA_CSV, OUTPUTS_CSV, PlannedFile, QUARANTINE};
 use crate::dest;
 use crate::dicomdir::{
-    DICOMDIR, DirectoryError, Dropped, FileRecord, NotMade, Records, common_folder, make_file_set,
-    records_of,
+    DICOMDIR, DirectoryError, Dropped, FileRecord, FileSet, NotMade, Records, common_folder,
+    make_file_set, records_of,
 };
 use crate::pathtext::path_to_text;
 use crate::sink::from_csv_cell;
@@ -82,42 +82,32 @@ pub fn rebuild(
     };
     let mut results: Vec<Option<Result<Rebuilt, FileError>>> =
         directories.iter().map(|_| None).collect();
-    // Source DICOMDIR → its members, dropped records, and its folder.
+    // Per source DICOMDIR: the records that lead to an output, and those
+    // dropped; DICOMDIRs by the folder their outputs share.
     let mut kept: Vec<(Vec<(&FileRecord, &Path)>, Dropped)> = Vec::new();
     let mut by_folder: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
     for (i, records) in read.iter().enumerate() {
-        let records = match records {
-            Ok(records) => records,
+        let (members, dropped) = match records {
+            Ok(records) => members_of(records, &fates),
             Err(err) => {
                 results[i] = Some(Err(FileError::Directory(err.to_string())));
-                kept.push((Vec::new(), Dropped::default()));
-                continue;
+                (Vec::new(), Dropped::default())
             }
         };
-        let mut dropped = Dropped {
-            misplaced: records.misplaced,
-            ..Dropped::default()
-        };
-        let mut members = Vec::new();
-        for record in &records.files {
-            match fates.get(&path_to_text(&record.source).into_owned()) {
-                Some(Fate::Output(output)) => members.push((record, output.as_path())),
-                Some(Fate::Failed) => dropped.failed += 1,
-                Some(Fate::NotInSource) | None => dropped.not_in_source += 1,
+        if let Ok(records) = records {
+            if members.is_empty() {
+                let total = records.files.len() + records.misplaced;
+                results[i] = Some(Ok(Rebuilt {
+                    output: None,
+                    note: format!(
+                        "DICOMDIR: no DICOMDIR written, none of its {total} file records points at an output of this run{}",
+                        dropped_note(&dropped)
+                    ),
+                }));
+            } else {
+                let folder = common_folder(members.iter().map(|(_, output)| *output));
+                by_folder.entry(folder).or_default().push(i);
             }
-        }
-        if members.is_empty() {
-            let total = records.files.len() + records.misplaced;
-            results[i] = Some(Ok(Rebuilt {
-                output: None,
-                note: format!(
-                    "DICOMDIR: no DICOMDIR written, none of its {total} file records points at an output of this run{}",
-                    dropped_note(&dropped)
-                ),
-            }));
-        } else {
-            let folder = common_folder(members.iter().map(|(_, output)| *output));
-            by_folder.entry(folder).or_default().push(i);
         }
         kept.push((members, dropped));
     }
@@ -126,51 +116,32 @@ pub fn rebuild(
             .iter()
             .flat_map(|&i| kept[i].0.iter().copied())
             .collect();
-        let made = make_file_set(work.dest, &folder, &members).map_err(|err| match err {
-            NotMade::Layout(reason) => Ok(format!(
-                "DICOMDIR: no DICOMDIR written, the output layout cannot be a DICOM file-set ({reason}); choose an output template of upper-case names of up to 8 characters, at most 8 levels"
-            )),
-            other => Err(FileError::Directory(other.to_string())),
-        });
-        let outcome = made.and_then(|(file_set, duplicates)| {
-            let path = work.dest.join(&folder).join(DICOMDIR);
-            let seqs: Vec<usize> = group.iter().map(|&i| directories[i].seq).collect();
-            write_directory(work, &path, &file_set.bytes, &seqs)
-                .map_err(Err)
-                .map(|()| (path, file_set, duplicates))
-        });
+        let seqs: Vec<usize> = group.iter().map(|&i| directories[i].seq).collect();
+        let outcome = make_and_write(work, &folder, &members, &seqs);
         for (n, &i) in group.iter().enumerate() {
             let mut dropped = kept[i].1;
             results[i] = Some(match &outcome {
-                Ok((path, file_set, duplicates)) => {
+                Made::Written {
+                    path,
+                    file_set,
+                    duplicates,
+                } => {
                     if n == 0 {
                         dropped.add(*duplicates);
                     }
-                    let shared = if group.len() > 1 {
-                        format!(
-                            "; one file-set with {} other DICOMDIR(s) of SOURCE",
-                            group.len() - 1
-                        )
-                    } else {
-                        String::new()
-                    };
                     Ok(Rebuilt {
                         output: Some(path.clone()),
-                        note: format!(
-                            "DICOMDIR rebuilt for DEST: {} patient(s), {} study(ies), {} series, {} file(s){shared}{}",
-                            file_set.patients,
-                            file_set.studies,
-                            file_set.series,
-                            file_set.files,
-                            dropped_note(&dropped)
-                        ),
+                        note: rebuilt_note(file_set, group.len() - 1, &dropped),
                     })
                 }
-                Err(Ok(note)) => Ok(Rebuilt {
+                Made::NotFileSet(reason) => Ok(Rebuilt {
                     output: None,
-                    note: format!("{note}{}", dropped_note(&dropped)),
+                    note: format!(
+                        "DICOMDIR: no DICOMDIR written, the output layout cannot be a DICOM file-set ({reason}); choose an output template of upper-case names of up to 8 characters, at most 8 levels{}",
+                        dropped_note(&dropped)
+                    ),
                 }),
-                Err(Err(err)) => Err(FileError::Directory(err.to_string())),
+                Made::Failed(reason) => Err(FileError::Directory(reason.clone())),
             });
         }
     }
@@ -180,6 +151,82 @@ pub fn rebuild(
             result.unwrap_or_else(|| Err(FileError::Internal("DICOMDIR left out".into())))
         })
         .collect()
+}
+
+/// The file records of a source DICOMDIR that lead to an output, and how
+/// many were dropped, by reason.
+fn members_of<'a>(
+    records: &'a Records,
+    fates: &'a HashMap<String, Fate>,
+) -> (Vec<(&'a FileRecord, &'a Path)>, Dropped) {
+    let mut dropped = Dropped {
+        misplaced: records.misplaced,
+        ..Dropped::default()
+    };
+    let mut members = Vec::new();
+    for record in &records.files {
+        match fates.get(path_to_text(&record.source).as_ref()) {
+            Some(Fate::Output(output)) => members.push((record, output.as_path())),
+            Some(Fate::Failed) => dropped.failed += 1,
+            Some(Fate::NotInSource) | None => dropped.not_in_source += 1,
+        }
+    }
+    (members, dropped)
+}
+
+/// What came of one new DICOMDIR (one per folder).
+enum Made {
+    Written {
+        path: PathBuf,
+        file_set: FileSet,
+        duplicates: Dropped,
+    },
+    /// The outputs' paths cannot be file IDs (why).
+    NotFileSet(String),
+    /// Reading the outputs or writing the DICOMDIR failed (why).
+    Failed(String),
+}
+
+/// Makes the DICOMDIR of `members` in `folder` of DEST and writes it,
+/// listed for the source DICOMDIRs numbered `seqs`.
+fn make_and_write(
+    work: &DirectoryWork<'_>,
+    folder: &Path,
+    members: &[(&FileRecord, &Path)],
+    seqs: &[usize],
+) -> Made {
+    match make_file_set(work.dest, folder, members) {
+        Ok((file_set, duplicates)) => {
+            let path = work.dest.join(folder).join(DICOMDIR);
+            match write_directory(work, &path, &file_set.bytes, seqs) {
+                Ok(()) => Made::Written {
+                    path,
+                    file_set,
+                    duplicates,
+                },
+                Err(err) => Made::Failed(err.to_string()),
+            }
+        }
+        Err(NotMade::Layout(reason)) => Made::NotFileSet(reason),
+        Err(err) => Made::Failed(err.to_string()),
+    }
+}
+
+/// The audit note of a DICOMDIR made anew.
+fn rebuilt_note(file_set: &FileSet, others: usize, dropped: &Dropped) -> String {
+    let shared = if others > 0 {
+        format!("; one file-set with {others} other DICOMDIR(s) of SOURCE")
+    } else {
+        String::new()
+    };
+    format!(
+        "DICOMDIR rebuilt for DEST: {} patient(s), {} study(ies), {} series, {} file(s){shared}{}",
+        file_set.patients,
+        file_set.studies,
+        file_set.series,
+        file_set.files,
+        dropped_note(dropped)
+    )
 }
 
 fn dropped_note(dropped: &Dropped) -> String {
