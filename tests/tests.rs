@@ -4,6 +4,7 @@ mod accounting;
 mod anomize;
 mod commands;
 mod corpus;
+mod dicomdir;
 mod integrity;
 mod iod;
 mod ps315;
