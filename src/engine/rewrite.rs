@@ -683,7 +683,7 @@ impl Rewriter<'_> {
                 }
                 let same = header.filter(|h| h.tag == addition.tag);
                 let merged = match &same {
-                    Some(h) => self.merge_stamp(source, h, syntax, depth, &charset)?,
+                    Some(h) => self.merge_stamp(source, h, coding, depth, &charset)?,
                     None => None,
                 };
                 let bytes = merged.as_ref().map_or(&addition.bytes, |m| &m.bytes);
@@ -743,7 +743,7 @@ impl Rewriter<'_> {
         &self,
         source: &mut Source<R>,
         header: &Header,
-        syntax: Syntax,
+        coding: Coding,
         depth: usize,
         charset: &CharacterSet,
     ) -> Result<Option<StampElement>, FileError> {
@@ -751,16 +751,18 @@ impl Rewriter<'_> {
         match header.tag {
             DEIDENTIFICATION_METHOD if !header.is_undefined_length() => {
                 let existing = source.read_value(header.len, What::Value(header.tag))?;
-                Ok(Some(stamp.merged_method(&existing, syntax)?))
+                Ok(Some(stamp.merged_method(&existing, coding.write)?))
             }
             // An item syntax other than the data set's (VR UN) would mix
             // two encodings in one sequence: such a sequence is replaced.
             DEIDENTIFICATION_METHOD_CODE_SEQUENCE
-                if header.is_sequence() && header.item_syntax(syntax) == syntax =>
+                if header.is_sequence()
+                    && !coding.transcodes()
+                    && header.item_syntax(coding.read) == coding.read =>
             {
                 let mut items = Vec::new();
-                self.items(source, &mut items, syntax, header, depth + 1, charset)?;
-                Ok(Some(stamp.merged_code_sequence(&items, syntax)?))
+                self.items(source, &mut items, coding, header, depth + 1, charset)?;
+                Ok(Some(stamp.merged_code_sequence(&items, coding.write)?))
             }
             _ => Ok(None),
         }
