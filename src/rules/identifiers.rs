@@ -7,8 +7,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// Identifying values of one file, case-folded, ready to look for in text.
 #[derive(Debug, Default)]
 pub struct Identifiers {
-    /// Words (names, name parts, IDs) matched as whole words.
+    /// Words (names, name parts) matched as whole words.
     words: BTreeSet<String>,
+    /// The words of IDs (`PROSTATE` of `QIN-PROSTATE-01`), matched as
+    /// whole words by `clean` only: alone they are too common to take out
+    /// of a value kept as it is ([`Identifiers::scrub_kept`]).
+    id_words: BTreeSet<String>,
     /// Longer forms (dates as people write them) matched anywhere.
     phrases: BTreeSet<String>,
     /// How many values [`Identifiers::scrub`] changed: the file's count of
@@ -20,6 +24,7 @@ impl Clone for Identifiers {
     fn clone(&self) -> Identifiers {
         Identifiers {
             words: self.words.clone(),
+            id_words: self.id_words.clone(),
             phrases: self.phrases.clone(),
             cleaned: AtomicU32::new(self.cleaned()),
         }
@@ -29,7 +34,9 @@ impl Clone for Identifiers {
 /// Two sets are equal when they look for the same values.
 impl PartialEq for Identifiers {
     fn eq(&self, other: &Identifiers) -> bool {
-        self.words == other.words && self.phrases == other.phrases
+        self.words == other.words
+            && self.id_words == other.id_words
+            && self.phrases == other.phrases
     }
 }
 
@@ -41,6 +48,7 @@ const MIN_WORD_CHARS: usize = 2;
 /// No identifying values, for contexts built before a file is read.
 static NONE: Identifiers = Identifiers {
     words: BTreeSet::new(),
+    id_words: BTreeSet::new(),
     phrases: BTreeSet::new(),
     cleaned: AtomicU32::new(0),
 };
@@ -63,7 +71,11 @@ impl Identifiers {
     pub fn add_id(&mut self, id: &str) {
         for value in id.split('\\').map(str::trim) {
             for word in words(value) {
-                self.add_word(word);
+                if word.is_ascii() && word.len() >= MIN_WORD_CHARS {
+                    self.id_words.insert(fold(word));
+                } else {
+                    self.add_word(word);
+                }
             }
             if value.chars().count() > MIN_WORD_CHARS {
                 self.phrases.insert(fold(value));
@@ -97,16 +109,37 @@ impl Identifiers {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.words.is_empty() && self.phrases.is_empty()
+        self.words.is_empty() && self.id_words.is_empty() && self.phrases.is_empty()
     }
 
     /// `text` with every identifying value replaced by asterisks (one per
     /// character, so the shape of the text stays); `None` when nothing was
     /// found.
     pub fn scrub(&self, text: &str) -> Option<String> {
-        if self.is_empty() || !self.occurs_in(text) {
+        self.scrub_with(text, Scope::All)
+    }
+
+    /// [`Identifiers::scrub`] for a value a profile keeps as it is: names
+    /// and their parts, whole IDs and dates, but not the words of IDs
+    /// (body part `PROSTATE` stays when the patient ID is
+    /// `QIN-PROSTATE-01-0001`).
+    pub fn scrub_kept(&self, text: &str) -> Option<String> {
+        self.scrub_with(text, Scope::NamesAndWhole)
+    }
+
+    /// [`Identifiers::scrub_kept`] for a code (CS): whole IDs and dates
+    /// only. A defined term that happens to be a name part (`TEXT`, an SR
+    /// value type, in a file whose observer is called Text) is not taken
+    /// out of a code; an ID or a date is never a defined term.
+    pub fn scrub_code(&self, text: &str) -> Option<String> {
+        self.scrub_with(text, Scope::Whole)
+    }
+
+    fn scrub_with(&self, text: &str, scope: Scope) -> Option<String> {
+        if self.is_empty() || !self.occurs_in(text, scope) {
             return None;
         }
+        let is_word = |word: &str| self.is_word(word, scope);
         let mut chars: Vec<char> = text.chars().collect();
         let folded: Vec<char> = chars.iter().map(|&c| fold_char(c)).collect();
         let mut hidden = vec![false; chars.len()];
@@ -126,7 +159,7 @@ impl Identifiers {
                 .count();
             if len > 0 {
                 let word: String = folded[start..start + len].iter().collect();
-                if self.words.contains(&word) {
+                if is_word(&word) {
                     hidden[start..start + len].fill(true);
                 }
             }
@@ -147,12 +180,20 @@ impl Identifiers {
     /// Whether some identifying value occurs in `text`: the usual answer
     /// is no, found with one folded copy of the text instead of the
     /// character-by-character marking [`Identifiers::scrub`] then does.
-    fn occurs_in(&self, text: &str) -> bool {
+    fn occurs_in(&self, text: &str, scope: Scope) -> bool {
         let folded = fold(text);
         self.phrases
             .iter()
             .any(|phrase| folded.contains(phrase.as_str()))
-            || words(&folded).any(|word| self.words.contains(word))
+            || words(&folded).any(|word| self.is_word(word, scope))
+    }
+
+    fn is_word(&self, word: &str, scope: Scope) -> bool {
+        match scope {
+            Scope::All => self.words.contains(word) || self.id_words.contains(word),
+            Scope::NamesAndWhole => self.words.contains(word),
+            Scope::Whole => false,
+        }
     }
 
     fn add_word(&mut self, word: &str) {
@@ -169,6 +210,18 @@ impl Identifiers {
             }
         }
     }
+}
+
+/// Which identifying values a scrub looks for: phrases (whole IDs, dates,
+/// names in scripts without spaces) always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Name parts and the words of IDs too (`clean`).
+    All,
+    /// Name parts too (a kept value).
+    NamesAndWhole,
+    /// Nothing else (a kept code).
+    Whole,
 }
 
 fn words(text: &str) -> impl Iterator<Item = &str> {
@@ -205,6 +258,24 @@ mod tests {
             Some("CT for **** ***** (********), born **********")
         );
         assert_eq!(ids.scrub("スミス様").as_deref(), Some("***様"));
+    }
+
+    #[test]
+    fn kept_values_lose_names_and_whole_ids_not_the_words_of_ids() {
+        let mut ids = Identifiers::default();
+        ids.add_id("QIN-PROSTATE-01-0001");
+        ids.add_name("Doe^Jane");
+        assert_eq!(ids.scrub_kept("PROSTATE"), None);
+        assert_eq!(ids.scrub("PROSTATE").as_deref(), Some("********"));
+        assert_eq!(
+            ids.scrub_kept("JANE qin-prostate-01-0001").as_deref(),
+            Some("**** ********************")
+        );
+        assert_eq!(ids.scrub_code("JANE"), None);
+        assert_eq!(
+            ids.scrub_code("NO QIN-PROSTATE-01-0001").as_deref(),
+            Some("NO ********************")
+        );
     }
 
     #[test]

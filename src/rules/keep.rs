@@ -47,6 +47,9 @@ pub struct KeepChecked {
     pub dates: bool,
 }
 
+/// The group of the Patient Module's attributes.
+const PATIENT_GROUP: u16 = 0x0010;
+
 /// Dates that are versions of coding resources, not times of the patient:
 /// they stay as they are when kept.
 const VERSION_DATES: [Tag; 4] = [
@@ -107,7 +110,20 @@ impl Rule for KeepChecked {
             return Ok(element.bytes.to_vec());
         }
         let text = element.charset.decode(element.bytes);
-        match file.identifiers.scrub(&text) {
+        let identifiers = file.identifiers;
+        // A code is checked for names only where it describes the patient
+        // (Smoking Status, Patient's Sex Neutered); elsewhere it holds
+        // defined terms, checked for whole IDs and dates.
+        let cleaned = match element.vr {
+            VR::CS if element.tag.group() == PATIENT_GROUP => identifiers.scrub_kept(&text),
+            VR::CS => identifiers.scrub_code(&text),
+            _ => identifiers.scrub_kept(&text),
+        };
+        match cleaned {
+            // A code string cannot hold `*`: `_` keeps it valid.
+            Some(clean) if element.vr == VR::CS => {
+                super::clean::encode_or_star(element, &clean.replace('*', "_"))
+            }
             Some(clean) => super::clean::encode_or_star(element, &clean),
             None => Ok(element.bytes.to_vec()),
         }
@@ -168,6 +184,10 @@ mod tests {
         );
         assert_eq!(run(VR::UN, &[0xDE, 0xAD, 0x00, 0x4F]).1, 0);
         assert_eq!(run(VR::CS, b"NONSMOKER "), (b"NONSMOKER ".to_vec(), 0));
+        assert_eq!(run(VR::CS, b"NO MRN4711 "), (b"NO _______ ".to_vec(), 1));
+        // A name part in a code of the patient group (the element's tag is
+        // (0010,2160)) is taken out.
+        assert_eq!(run(VR::CS, b"DOE "), (b"___ ".to_vec(), 1));
     }
 
     #[test]

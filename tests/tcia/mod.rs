@@ -206,7 +206,7 @@ fn tcia_keeps_what_research_needs_without_the_planted_identifiers() {
         (tags::SERIES_DESCRIPTION, Some("T1 AXIAL *******")),
         (tags::PROTOCOL_NAME, Some("******** protocol")),
         (ETHNIC_GROUP, Some("*****")),
-        (tags::SMOKING_STATUS, Some("NO ********")),
+        (tags::SMOKING_STATUS, Some("NO ________")),
         (tags::PATIENT_SEX_NEUTERED, Some("ALTERED")),
         (tags::PATIENT_SEX, Some("F")),
         (tags::PATIENT_AGE, Some("054Y")),
@@ -268,7 +268,7 @@ fn ps315_research_options_clean_kept_values_and_move_device_dates() {
     assert_eq!(text(&obj, ETHNIC_GROUP).as_deref(), Some("*****"));
     assert_eq!(
         text(&obj, tags::SMOKING_STATUS).as_deref(),
-        Some("NO ********")
+        Some("NO ________")
     );
     assert_eq!(text(&obj, tags::PATIENT_SEX).as_deref(), Some("F"));
     // Cleaned by Clean Descriptors.
