@@ -414,9 +414,14 @@ impl Builder {
     }
 
     fn apply_layer(&mut self, source: &ProfileSource, file: ProfileFile) {
+        // Where each line starts, found once: a profile of hundreds of
+        // entries would count the newlines before each entry anew.
+        let line_starts: Vec<usize> = std::iter::once(0)
+            .chain(source.text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         let origin_of = |span: std::ops::Range<usize>| Origin {
             file: source.display.clone(),
-            line: line_of(&source.text, span.start),
+            line: line_starts.partition_point(|&start| start <= span.start),
         };
         self.layers.push(source.display.clone());
         if file.description.is_some() {
