@@ -423,6 +423,58 @@ fn text_report() -> InMemDicomObject {
     );
     put_sequence(&mut obj, tags::CONTENT_SEQUENCE, vec![finding]);
     put_sequence(&mut obj, tags::PERFORMED_PROCEDURE_CODE_SEQUENCE, vec![]);
+    // The order this report answers: its IDs are Type 2 there.
+    let mut request = item(&[
+        (
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            "1.2.826.0.1.3680043.9999.7.2",
+        ),
+        (tags::ACCESSION_NUMBER, VR::SH, "ACC4711"),
+        (tags::REQUESTED_PROCEDURE_ID, VR::SH, "RP-Doe-1"),
+        (
+            tags::REQUESTED_PROCEDURE_DESCRIPTION,
+            VR::LO,
+            "CT chest for Jane Doe",
+        ),
+        (
+            tags::PLACER_ORDER_NUMBER_IMAGING_SERVICE_REQUEST,
+            VR::LO,
+            "PLACER-4711",
+        ),
+        (
+            tags::FILLER_ORDER_NUMBER_IMAGING_SERVICE_REQUEST,
+            VR::LO,
+            "FILLER-4711",
+        ),
+    ]);
+    put_sequence(
+        &mut request,
+        tags::REQUESTED_PROCEDURE_CODE_SEQUENCE,
+        vec![code("24627-2", "LN", "CT Chest")],
+    );
+    put_sequence(&mut obj, tags::REFERENCED_REQUEST_SEQUENCE, vec![request]);
+    obj
+}
+
+/// A Grayscale Softcopy Presentation State (its creation date and time
+/// are Type 1).
+fn presentation_state() -> InMemDicomObject {
+    let mut obj = InMemDicomObject::new_empty();
+    put_common(
+        &mut obj,
+        uids::GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE,
+        "PR",
+    );
+    for (tag, vr, value) in [
+        (tags::CONTENT_LABEL, VR::CS, "ANNOTATION"),
+        (tags::CONTENT_DESCRIPTION, VR::LO, "Arrows for Dr Welby"),
+        (tags::PRESENTATION_CREATION_DATE, VR::DA, "20240116"),
+        (tags::PRESENTATION_CREATION_TIME, VR::TM, "093000"),
+        (tags::CONTENT_CREATOR_NAME, VR::PN, "Welby^Marcus"),
+    ] {
+        put_text(&mut obj, tag, vr, value);
+    }
     obj
 }
 
@@ -599,6 +651,38 @@ fn an_sr_text_item_keeps_a_dummy_text_value() {
         assert!(!value.is_empty(), "{profiles:?}: Text Value is Type 1C");
         assert!(!value.contains("Doe"), "{profiles:?}: {value}");
     }
+}
+
+#[test]
+fn an_sr_keeps_its_referenced_request_valid() {
+    for profiles in [&["ps3.15-basic"][..], &EVERY_OPTION[..]] {
+        let (elements, new) = deidentify_fixture(text_report(), profiles);
+        assert!(new.is_empty(), "{profiles:?}: {new:?}");
+        let at = |path: &str| value_at(&elements, path).map(text);
+        // Type 2 (and 1C in Request Attributes): a dummy; the procedure's
+        // code stays.
+        assert_eq!(
+            at("(0040,A370)[0].(0040,1001)").as_deref(),
+            Some("ANONYMIZED")
+        );
+        assert_eq!(
+            at("(0040,A370)[0].(0032,1064)[0].(0008,0100)").as_deref(),
+            Some("24627-2")
+        );
+        let request = texts_under(&elements, "(0040,A370)").join(" ");
+        for identifying in ["Doe", "4711"] {
+            assert!(!request.contains(identifying), "{profiles:?}: {request}");
+        }
+    }
+}
+
+#[test]
+fn a_presentation_state_keeps_its_type_1_creation_date() {
+    let (elements, new) = deidentify_fixture(presentation_state(), &["ps3.15-basic"]);
+    assert!(new.is_empty(), "{new:?}");
+    let at = |path: &str| value_at(&elements, path).map(text);
+    assert_eq!(at("(0070,0082)").as_deref(), Some("19000101"));
+    assert_eq!(at("(0070,0083)").as_deref(), Some("000000"));
 }
 
 #[test]

@@ -180,7 +180,7 @@ const IDENTIFYING_CODED: [Tag; 4] = [
 /// the table's own rows included: Specimen Identifier `D`, Specimen UID
 /// `U` ...), `dummy` for Type 1C text, `blank` for a Type 2C sequence
 /// whose items would identify.
-const REQUIRED_BY_IODS: [(Tag, &str); 13] = [
+const REQUIRED_BY_IODS: [(Tag, &str); 15] = [
     // Specimen Module (C.7.6.22): Type 1 and its Type 1/1C/2 contents.
     (Tag(0x0040, 0x0560), "keep"), // SpecimenDescriptionSequence, 1
     (Tag(0x0040, 0x0518), "keep"), // ContainerTypeCodeSequence, 2
@@ -188,6 +188,12 @@ const REQUIRED_BY_IODS: [(Tag, &str); 13] = [
     (Tag(0x0040, 0x059A), "keep"), // SpecimenTypeCodeSequence, 3 (what the specimen is)
     (Tag(0x0040, 0x0612), "keep"), // SpecimenPreparationStepContentItemSequence, 1
     (Tag(0x0040, 0x0620), "keep"), // SpecimenLocalizationContentItemSequence, 1C
+    // Codes of procedures and protocols: Requested Procedure Code Sequence
+    // is Type 2 in the Referenced Request Sequence of SR and Key Object
+    // documents, Performed Protocol Code Sequence 1C in the Contributing
+    // Sources of enhanced images.
+    (Tag(0x0032, 0x1064), "keep"), // RequestedProcedureCodeSequence
+    (Tag(0x0040, 0x0260), "keep"), // PerformedProtocolCodeSequence
     // HL7v2 Hierarchic Designator Macro (10.14), inside the issuer
     // sequences of kept identifiers (Issuer of Accession Number ...): one
     // of the two is Type 1C; the issuing organisation's name goes.
@@ -201,6 +207,49 @@ const REQUIRED_BY_IODS: [(Tag, &str); 13] = [
     (Tag(0x0010, 0x2292), "keep"),  // PatientBreedDescription, 2C
     (Tag(0x0010, 0x2293), "keep"),  // PatientBreedCodeSequence, 2C
     (Tag(0x0010, 0x2294), "blank"), // BreedRegistrationSequence, 2C
+];
+
+/// Attributes the table removes (`X`) although a standard IOD requires
+/// them (PS3.3): removing them would leave the object invalid, so the
+/// generator takes the branch the standard's `Z` or `D` would: empty where
+/// the attribute is Type 2 or 2C (nothing is left to identify), a dummy
+/// where it is Type 1. Each with where PS3.3 requires it.
+const REQUIRED_BUT_REMOVED: [(Tag, &str, &str); 7] = [
+    (
+        Tag(0x0010, 0x2297),
+        "blank",
+        "Type 2C in the Patient Module (animals)",
+    ), // ResponsiblePerson
+    (
+        Tag(0x0010, 0x2299),
+        "blank",
+        "Type 2C in the Patient Module (animals)",
+    ), // ResponsibleOrganization
+    (
+        Tag(0x0040, 0x1001),
+        "dummy",
+        "Type 2 in the Referenced Request Sequence of SR and Key Object documents, 1C in Request Attributes",
+    ), // RequestedProcedureID
+    (
+        Tag(0x0070, 0x0082),
+        "dummy",
+        "Type 1 in the Presentation State Identification Module",
+    ), // PresentationCreationDate
+    (
+        Tag(0x0070, 0x0083),
+        "dummy",
+        "Type 1 in the Presentation State Identification Module",
+    ), // PresentationCreationTime
+    (
+        Tag(0x0018, 0x1078),
+        "dummy",
+        "Type 1 in the Enhanced PET Isotope Module",
+    ), // RadiopharmaceuticalStartDateTime
+    (
+        Tag(0x300A, 0x0216),
+        "blank",
+        "Type 2 in the Recorded Source Sequence of RT Brachy Session Records",
+    ), // SourceManufacturer
 ];
 
 /// What [`REQUIRED_BY_IODS`] says for `tag`.
@@ -352,8 +401,23 @@ fn base_profile(
         let RowTarget::Attributes(selector) = row.target else {
             continue;
         };
-        let action = basic_action(row);
-        entry(&mut text, selector, action, &row.keyword, &row.basic);
+        let required = match selector {
+            Selector::Tag(tag) => REQUIRED_BUT_REMOVED.iter().find(|(t, _, _)| *t == tag),
+            Selector::Pattern { .. } => None,
+        };
+        match required {
+            Some((_, action, why)) if row.basic == "X" => {
+                let note = format!("{}; {why}", row.basic);
+                entry(&mut text, selector, action, &row.keyword, &note);
+            }
+            _ => entry(
+                &mut text,
+                selector,
+                basic_action(row),
+                &row.keyword,
+                &row.basic,
+            ),
+        }
     }
     let _ = writeln!(
         text,
