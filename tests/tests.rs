@@ -1,8 +1,10 @@
 //! End-to-end tests: the real `dicommanager` binary run on fixtures.
 
+mod accounting;
 mod anomize;
 mod commands;
 mod corpus;
+mod dicomdir;
 mod integrity;
 mod iod;
 mod ps315;

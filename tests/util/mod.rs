@@ -357,6 +357,15 @@ pub fn dcmdump_available() -> bool {
     found
 }
 
+/// Whether DCMTK reads `path` without an error.
+pub fn dcmdump_reads(path: &Path) -> bool {
+    let dump = std::process::Command::new("dcmdump")
+        .arg(path)
+        .output()
+        .unwrap();
+    dump.status.success() && !String::from_utf8_lossy(&dump.stderr).contains("E: ")
+}
+
 /// Whether `dciodvfy` (Debian's `dicom3tools`) is on PATH; CI sets
 /// `DICOMMANAGER_REQUIRE_DCIODVFY`, which makes its absence a failure.
 pub fn dciodvfy_available() -> bool {
