@@ -96,7 +96,10 @@ fn rules(profile: &str) -> RuleSet {
 fn assert_ok_rows_account_for_their_sources(rows: &[Vec<String>], profile: &str) -> usize {
     let rules = rules(profile);
     let mut checked = 0;
-    for row in rows.iter().filter(|row| row[6] == "OK" && !row[5].is_empty()) {
+    for row in rows
+        .iter()
+        .filter(|row| row[6] == "OK" && !row[5].is_empty())
+    {
         let (source, output) = (Path::new(&row[0]), Path::new(&row[5]));
         let missing = unaccounted(source, output, &rules);
         assert!(
