@@ -622,3 +622,74 @@ fn entry(text: &mut String, selector: Selector, action: &str, keyword: &str, cod
     };
     let _ = writeln!(text, "\"{key}\" = \"{action}\" # {note}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::ps315::shipped_rows;
+
+    /// The hand-written lists follow the table: a new edition that lists
+    /// one of their attributes, or codes it otherwise, makes them stale.
+    #[test]
+    fn the_lists_of_iod_requirements_match_the_shipped_table() {
+        let rows = shipped_rows();
+        let code_of = |tag: Tag| {
+            rows.iter()
+                .find(|row| row.target == RowTarget::Attributes(Selector::Tag(tag)))
+                .map(|row| row.basic.as_str())
+        };
+        for (tag, _, why) in REQUIRED_BUT_REMOVED {
+            assert_eq!(code_of(tag), Some("X"), "{tag} ({why}) is no longer X");
+        }
+        let added = additions(&rows);
+        let class_of = |tag: Tag| added.iter().find(|a| a.0 == tag).map(|a| a.3);
+        for (tag, _) in REQUIRED_BY_IODS {
+            assert_eq!(code_of(tag), None, "{tag} is in the table now");
+            assert_eq!(
+                class_of(tag),
+                Some(Addition::IdentityGroupRequired),
+                "{tag}"
+            );
+        }
+        for tag in IDENTIFYING_CODED {
+            assert_eq!(class_of(tag), Some(Addition::IdentityGroup), "{tag}");
+        }
+    }
+
+    #[test]
+    fn coded_values_of_the_identity_groups_are_kept_text_is_not() {
+        let added = additions(&shipped_rows());
+        let coded: Vec<&str> = added
+            .iter()
+            .filter(|a| a.3 == Addition::IdentityGroupCoded)
+            .map(|a| a.1)
+            .collect();
+        assert!(coded.contains(&"StudyStatusID"), "{coded:?}");
+        assert!(coded.contains(&"StudyPriorityID"), "{coded:?}");
+        // Text, names, dates and IDs of those groups are still removed.
+        for text in ["PatientBirthDateInAlternativeCalendar", "RouteOfAdmissions"] {
+            assert!(!coded.contains(&text), "{text}");
+        }
+        for (tag, keyword, vr, why) in &added {
+            if *why == Addition::IdentityGroupCoded {
+                assert!(CODED_VRS.contains(vr), "{keyword} {tag}");
+            }
+        }
+    }
+
+    #[test]
+    fn overlay_selectors_are_told_apart() {
+        assert!(is_overlay(Selector::Tag(Tag(0x6000, 0x3000))));
+        assert!(is_overlay(Selector::Tag(Tag(0x601E, 0x0010))));
+        assert!(!is_overlay(Selector::Tag(Tag(0x5000, 0x3000))));
+        for (text, overlay) in [
+            ("(60xx,3000)", true),
+            ("(60xx,4000)", true),
+            ("(50xx,xxxx)", false),
+            ("(6xxx,xxxx)", false),
+        ] {
+            let selector = Selector::parse(text).unwrap();
+            assert_eq!(is_overlay(selector), overlay, "{text}");
+        }
+    }
+}
