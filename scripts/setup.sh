@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing dicommanager needs besides Rust:
 # cmake and a C++ compiler (the JPEG-LS codec CharLS is built from source
-# for `export`), DCMTK (the reference reader the tests compare with), and
-# dicom3tools and pydicom (which read the DICOMDIRs the tests rebuild).
+# for `export`), DCMTK (the reference reader the tests compare with),
+# dicom3tools (dciodvfy, the IOD validator the tests check outputs with, and
+# dcdirdmp) and pydicom (whose FileSet reads the DICOMDIRs the tests rebuild).
 # Debian/Ubuntu: uses apt-get as root, or through sudo. Does nothing when
 # everything is there already.
 set -euo pipefail
@@ -12,7 +13,7 @@ command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust from
 command -v cmake >/dev/null || need+=(cmake)
 command -v c++ >/dev/null || need+=(g++)
 command -v dcmdump >/dev/null || need+=(dcmtk)
-command -v dcdirdmp >/dev/null || need+=(dicom3tools)
+command -v dciodvfy >/dev/null && command -v dcdirdmp >/dev/null || need+=(dicom3tools)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
 # pydicom's FileSet (pydicom >= 2.1) loads the rebuilt DICOMDIRs.
 need_pydicom=0
