@@ -126,10 +126,8 @@ impl Explainer<'_> {
                     match rule.apply(&value, &self.context) {
                         Ok(new) => {
                             if self.show_values {
-                                line.values = Some((
-                                    shown(raw, vr, &charset),
-                                    shown(&new, vr, &charset),
-                                ));
+                                line.values =
+                                    Some((shown(raw, vr, &charset), shown(&new, vr, &charset)));
                             }
                         }
                         // The run would make this file an ERROR row.
