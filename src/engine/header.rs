@@ -29,6 +29,8 @@ const ACCESSION_NUMBER: Tag = Tag(0x0008, 0x0050);
 const STUDY_INSTANCE_UID: Tag = Tag(0x0020, 0x000D);
 const SERIES_INSTANCE_UID: Tag = Tag(0x0020, 0x000E);
 const BURNED_IN_ANNOTATION: Tag = Tag(0x0028, 0x0301);
+use dicom_dictionary_std::tags::DIRECTORY_RECORD_SEQUENCE;
+use dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE;
 
 /// What the scan learns about one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,6 +57,10 @@ pub struct HeaderFacts {
     /// Where the top-level Pixel Data lies, when its header is in the
     /// bytes the scan read.
     pub pixels: Option<PixelSpan>,
+    /// The file is a DICOMDIR (Media Storage Directory Storage in its file
+    /// meta, or a Directory Record Sequence): it is not rewritten, a new
+    /// one is made for DEST at the end of the run.
+    pub is_directory: bool,
 }
 
 impl HeaderFacts {
@@ -177,6 +183,11 @@ fn facts_of(mut file: OpenedFile<'_>, until: Until) -> Result<Walk, FileError> {
     let mut facts = HeaderFacts::default();
     let mut clues = BurnedInClues::default();
     let mut complete = false;
+    facts.is_directory = file
+        .meta
+        .as_ref()
+        .and_then(|meta| meta.text(crate::stream::meta::MEDIA_STORAGE_SOP_CLASS_UID))
+        .is_some_and(|uid| uid == MEDIA_STORAGE_DIRECTORY_STORAGE);
     loop {
         let header = match Header::read_top_level(source, syntax) {
             Ok(Some(header)) => header,
@@ -212,6 +223,9 @@ fn facts_of(mut file: OpenedFile<'_>, until: Until) -> Result<Walk, FileError> {
             SERIES_INSTANCE_UID,
             BURNED_IN_ANNOTATION,
         ];
+        if header.tag == DIRECTORY_RECORD_SEQUENCE {
+            facts.is_directory = true;
+        }
         // Past the facts (a tag after Burned In Annotation), an element out
         // of order is not one of them: what a walk that stopped there read
         // is what the facts are, however far this one goes.

@@ -45,6 +45,9 @@ pub struct PlannedFile {
     /// Set when a registry says this file was exported by an earlier run
     /// (where to, in words): it is not written again.
     pub exported_before: Option<Box<str>>,
+    /// A DICOMDIR: not numbered (it is no patient's image) and not
+    /// rewritten; a new one is made for DEST at the end of the run.
+    pub directory: bool,
 }
 
 impl PlannedFile {
@@ -205,6 +208,7 @@ impl Planner {
             burned_in: BurnedInRisk::None,
             key_note: KeyNote::Key,
             exported_before: None,
+            directory: false,
         };
         let facts = match header {
             Ok(facts) => facts,
@@ -213,6 +217,10 @@ impl Planner {
                 return Ok(file);
             }
         };
+        if facts.is_directory {
+            file.directory = true;
+            return Ok(file);
+        }
         file.burned_in = facts.burned_in;
         let instance = facts.sop_uids.instance.as_deref();
         let (identity, note) = identify(&self.key, facts, instance, &file.source);

@@ -25,8 +25,8 @@ use super::{FileError, pixels};
 use crate::charset::CharacterSet;
 use crate::dest;
 use crate::rules::{
-    Disposition, ElementValue, FileContext, Identifiers, Rule, RuleSet, StampElement,
-    encode_element,
+    DEIDENTIFICATION_METHOD, DEIDENTIFICATION_METHOD_CODE_SEQUENCE, Disposition, ElementValue,
+    FileContext, Identifiers, Rule, RuleSet, StampElement, encode_element,
 };
 use crate::stream::{
     FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError, OpenedFile,
@@ -681,14 +681,20 @@ impl Rewriter<'_> {
                     write_group(out, coding.write, *number, buffered)?;
                     group = None;
                 }
+                let same = header.filter(|h| h.tag == addition.tag);
+                let merged = match &same {
+                    Some(h) => self.merge_stamp(source, h, coding, depth, &charset)?,
+                    None => None,
+                };
+                let bytes = merged.as_ref().map_or(&addition.bytes, |m| &m.bytes);
                 match &mut group {
-                    Some((_, buffered)) => buffered.extend_from_slice(&addition.bytes),
-                    None => out.write_all(&addition.bytes).map_err(StreamError::Write)?,
+                    Some((_, buffered)) => buffered.extend_from_slice(bytes),
+                    None => out.write_all(bytes).map_err(StreamError::Write)?,
                 }
-                if let Some(h) = &header
-                    && h.tag == addition.tag
-                {
-                    skip_value(source, h, syntax, depth)?;
+                if let Some(h) = &same {
+                    if merged.is_none() {
+                        skip_value(source, h, syntax, depth)?;
+                    }
                     replaced = true;
                 }
                 additions = &additions[1..];
@@ -726,6 +732,39 @@ impl Rewriter<'_> {
                 Some((_, buffered)) => self.element(source, buffered, &header, level)?,
                 None => self.element(source, out, &header, level)?,
             }
+        }
+    }
+
+    /// The stamp element for `header`, the source's own De-identification
+    /// Method or its Code Sequence, kept and extended with ours (the
+    /// source's value is consumed); `None` for the other stamped
+    /// attributes, which ours replace.
+    fn merge_stamp<R: Read>(
+        &self,
+        source: &mut Source<R>,
+        header: &Header,
+        coding: Coding,
+        depth: usize,
+        charset: &CharacterSet,
+    ) -> Result<Option<StampElement>, FileError> {
+        let stamp = self.rules.stamp();
+        match header.tag {
+            DEIDENTIFICATION_METHOD if !header.is_undefined_length() => {
+                let existing = source.read_value(header.len, What::Value(header.tag))?;
+                Ok(Some(stamp.merged_method(&existing, coding.write)?))
+            }
+            // An item syntax other than the data set's (VR UN) would mix
+            // two encodings in one sequence: such a sequence is replaced.
+            DEIDENTIFICATION_METHOD_CODE_SEQUENCE
+                if header.is_sequence()
+                    && !coding.transcodes()
+                    && header.item_syntax(coding.read) == coding.read =>
+            {
+                let mut items = Vec::new();
+                self.items(source, &mut items, coding, header, depth + 1, charset)?;
+                Ok(Some(stamp.merged_code_sequence(&items, coding.write)?))
+            }
+            _ => Ok(None),
         }
     }
 

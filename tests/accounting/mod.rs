@@ -90,11 +90,16 @@ fn rules(profile: &str) -> RuleSet {
     RuleSet::load(&[profile.to_string()]).unwrap()
 }
 
-/// Asserts that every `OK` row's output accounts for its source.
+/// Asserts that every `OK` row's output accounts for its source. (An `OK`
+/// row without an output, a DICOMDIR made again for DEST or a file a
+/// registry says was exported before, has no output to compare.)
 fn assert_ok_rows_account_for_their_sources(rows: &[Vec<String>], profile: &str) -> usize {
     let rules = rules(profile);
     let mut checked = 0;
-    for row in rows.iter().filter(|row| row[6] == "OK") {
+    for row in rows
+        .iter()
+        .filter(|row| row[6] == "OK" && !row[5].is_empty())
+    {
         let (source, output) = (Path::new(&row[0]), Path::new(&row[5]));
         let missing = unaccounted(source, output, &rules);
         assert!(
