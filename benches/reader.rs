@@ -20,8 +20,8 @@ use dicom_dictionary_std::uids;
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_parser::dataset::read::DataSetReader;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
-use dicommanager::stream::tree::{Extent, read_tree};
-use dicommanager::stream::{Header, Layout, open_reader, skip_value};
+use dicommanager::codec::tree::{Extent, read_tree};
+use dicommanager::codec::{Header, Layout, open_reader, skip_value};
 
 mod common;
 use common::ct_like;

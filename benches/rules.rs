@@ -6,10 +6,10 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use dicommanager::codec::Layout;
 use dicommanager::engine::rewrite_bytes;
 use dicommanager::profile::Profile;
 use dicommanager::rules::{FileContext, Identifiers, RuleSet};
-use dicommanager::stream::Layout;
 
 mod common;
 use common::ct_like;

@@ -12,8 +12,8 @@ use super::burned_in::{BurnedInClues, BurnedInRisk};
 use super::head::{HEAD, Head, ReaderAt};
 use super::pixels::{self, PIXEL_DATA, PixelSpan};
 use crate::charset::{CharacterSet, printable};
+use crate::codec::{Header, Layout, OpenedFile, What, open_reader, skip_value};
 use crate::profile::KeyAttribute;
-use crate::stream::{Header, Layout, OpenedFile, What, open_reader, skip_value};
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
 const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
@@ -105,7 +105,7 @@ impl SopUids {
         let mut high = [0u8; 16];
         high.copy_from_slice(&digest[..16]);
         let uid = format!("2.25.{}", u128::from_be_bytes(high));
-        self.instance = Some(crate::stream::pad(uid.as_bytes(), 0));
+        self.instance = Some(crate::codec::pad(uid.as_bytes(), 0));
     }
 }
 
@@ -186,7 +186,7 @@ fn facts_of(mut file: OpenedFile<'_>, until: Until) -> Result<Walk, FileError> {
     facts.is_directory = file
         .meta
         .as_ref()
-        .and_then(|meta| meta.text(crate::stream::meta::MEDIA_STORAGE_SOP_CLASS_UID))
+        .and_then(|meta| meta.text(crate::codec::meta::MEDIA_STORAGE_SOP_CLASS_UID))
         .is_some_and(|uid| uid == MEDIA_STORAGE_DIRECTORY_STORAGE);
     loop {
         let header = match Header::read_top_level(source, syntax) {

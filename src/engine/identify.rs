@@ -7,9 +7,9 @@ use dicom_core::{Tag, VR};
 
 use super::FileError;
 use crate::charset::CharacterSet;
+use crate::codec::OpenedFile;
+use crate::codec::tree::{Extent, Item, Value, read_tree};
 use crate::rules::Identifiers;
-use crate::stream::OpenedFile;
-use crate::stream::tree::{Extent, Item, Value, read_tree};
 
 const PATIENT_BIRTH_DATE: Tag = Tag(0x0010, 0x0030);
 

@@ -23,15 +23,15 @@ use super::identify::collect_identifiers;
 use super::scan::open_dicom;
 use super::{FileError, pixels};
 use crate::charset::CharacterSet;
+use crate::codec::{
+    FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError, OpenedFile,
+    SEQUENCE_DELIMITER, Source, StreamError, Syntax, UNDEFINED_LENGTH, What, meta, open_file,
+    open_reader, pad, skip_value, unpad,
+};
 use crate::dest;
 use crate::rules::{
     DEIDENTIFICATION_METHOD, DEIDENTIFICATION_METHOD_CODE_SEQUENCE, Disposition, ElementValue,
     FileContext, Identifiers, Rule, RuleSet, StampElement, encode_element,
-};
-use crate::stream::{
-    FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError, OpenedFile,
-    SEQUENCE_DELIMITER, Source, StreamError, Syntax, UNDEFINED_LENGTH, What, meta, open_file,
-    open_reader, pad, skip_value, unpad,
 };
 
 const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
