@@ -5,8 +5,6 @@
 use std::fs::File;
 use std::io::{BufReader, Read};
 
-use dicom_core::Tag;
-
 use super::FileError;
 use super::burned_in::{BurnedInClues, BurnedInRisk};
 use super::head::{HEAD, Head, ReaderAt};
@@ -15,21 +13,12 @@ use crate::charset::{CharacterSet, printable};
 use crate::codec::{Header, Layout, OpenedFile, What, open_reader, skip_value};
 use crate::profile::KeyAttribute;
 
-const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
-const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
-const SOP_INSTANCE_UID: Tag = Tag(0x0008, 0x0018);
-const IMAGE_TYPE: Tag = Tag(0x0008, 0x0008);
-const MODALITY: Tag = Tag(0x0008, 0x0060);
-const PATIENT_NAME: Tag = Tag(0x0010, 0x0010);
-const PATIENT_ID: Tag = Tag(0x0010, 0x0020);
-const ISSUER_OF_PATIENT_ID: Tag = Tag(0x0010, 0x0021);
-const PATIENT_BIRTH_DATE: Tag = Tag(0x0010, 0x0030);
-const PATIENT_SEX: Tag = Tag(0x0010, 0x0040);
-const ACCESSION_NUMBER: Tag = Tag(0x0008, 0x0050);
-const STUDY_INSTANCE_UID: Tag = Tag(0x0020, 0x000D);
-const SERIES_INSTANCE_UID: Tag = Tag(0x0020, 0x000E);
-const BURNED_IN_ANNOTATION: Tag = Tag(0x0028, 0x0301);
 use dicom_dictionary_std::tags::DIRECTORY_RECORD_SEQUENCE;
+use dicom_dictionary_std::tags::{
+    ACCESSION_NUMBER, BURNED_IN_ANNOTATION, IMAGE_TYPE, ISSUER_OF_PATIENT_ID, MODALITY,
+    PATIENT_BIRTH_DATE, PATIENT_ID, PATIENT_NAME, PATIENT_SEX, SERIES_INSTANCE_UID, SOP_CLASS_UID,
+    SOP_INSTANCE_UID, SPECIFIC_CHARACTER_SET, STUDY_INSTANCE_UID,
+};
 use dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE;
 
 /// What the scan learns about one file.
@@ -271,7 +260,7 @@ fn facts_of(mut file: OpenedFile<'_>, until: Until) -> Result<Walk, FileError> {
 
 #[cfg(test)]
 mod tests {
-    use dicom_core::{PrimitiveValue, VR};
+    use dicom_core::{PrimitiveValue, Tag, VR};
 
     use super::*;
     use crate::engine::testing::{image, image_with_meta, meta};

@@ -10,8 +10,7 @@ use crate::charset::CharacterSet;
 use crate::codec::OpenedFile;
 use crate::codec::tree::{Extent, Item, Value, read_tree};
 use crate::rules::Identifiers;
-
-const PATIENT_BIRTH_DATE: Tag = Tag(0x0010, 0x0030);
+use dicom_dictionary_std::tags::PATIENT_BIRTH_DATE;
 
 /// Identifiers (not names) whose values identify the patient.
 const IDS: [Tag; 5] = [
