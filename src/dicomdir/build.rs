@@ -18,8 +18,8 @@ use dicom_dictionary_std::tags;
 use super::DirectoryError;
 use super::encode::{Encoded, Record};
 use super::fileid;
-use crate::stream::tree::{Extent, read_tree};
-use crate::stream::{Layout, implicit_vr, meta, open_file};
+use crate::codec::tree::{Extent, read_tree};
+use crate::codec::{Layout, implicit_vr, meta, open_file};
 
 /// The record types above a file's record, root first.
 pub const LEVELS: [&str; 3] = ["PATIENT", "STUDY", "SERIES"];
@@ -287,7 +287,7 @@ fn leaf_record(leaf: &Leaf) -> Record {
         (
             tags::REFERENCED_TRANSFER_SYNTAX_UID_IN_FILE,
             dicom_core::VR::UI,
-            crate::stream::pad(&file.transfer_syntax, 0),
+            crate::codec::pad(&file.transfer_syntax, 0),
         ),
     ];
     let mut elements: Vec<Encoded> = references

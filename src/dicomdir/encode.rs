@@ -7,8 +7,8 @@ use dicom_dictionary_std::{tags, uids};
 use sha2::{Digest, Sha256};
 
 use super::DirectoryError;
-use crate::stream::tree::{Element, Value};
-use crate::stream::{FileMeta, Header, ITEM, Syntax, implicit_vr, meta, pad};
+use crate::codec::tree::{Element, Value};
+use crate::codec::{FileMeta, Header, ITEM, Syntax, implicit_vr, meta, pad};
 
 const OUT: Syntax = Syntax::EXPLICIT_VR_LITTLE_ENDIAN;
 

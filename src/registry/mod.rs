@@ -24,9 +24,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 pub use import::{ImportError, ImportReport, LookupRow, read_audit, read_lookup_table};
 
+use crate::codec::unpad;
 use crate::profile::PatientKey;
 use crate::rules::{hmac, lower_hex};
-use crate::stream::unpad;
 
 /// Schema of the file; a registry of another version is refused.
 const SCHEMA_VERSION: &str = "1";

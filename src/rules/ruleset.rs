@@ -7,11 +7,11 @@ use std::sync::Arc;
 use dicom_core::{Tag, VR};
 
 use super::{ACTIONS, ActionDef, Disposition, Rule, Stamp, action, vr};
+use crate::codec::implicit_vr;
 use crate::profile::{
     ActionRef, OutputTemplate, PatientKey, Profile, ProfileError, ProfileErrors, Selector, closest,
     did_you_mean, sort_by_place,
 };
-use crate::stream::implicit_vr;
 
 /// A hasher for tags: they are looked up for every element of every file,
 /// come from the profile (not from an attacker who could choose
