@@ -8,12 +8,12 @@ use dicom_core::VR;
 
 use super::identify::collect_identifiers;
 use crate::charset::{CharacterSet, printable};
+use crate::codec::{describe_tag, open_file, sniff};
 use crate::metadata::{Extent, Item, Value, read_file};
 use crate::rules::{
     Disposition, ElementValue, FileContext, Parent, PrivateBlocks, RuleSet, date_shift_days,
     is_creator, is_text,
 };
-use crate::stream::{describe_tag, open_file, sniff};
 
 /// What happens to one element.
 #[derive(Debug, Clone, PartialEq, Eq)]

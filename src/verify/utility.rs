@@ -14,8 +14,8 @@ use std::io::{self, Write};
 
 use dicom_core::{Tag, VR};
 
+use crate::codec::describe_tag;
 use crate::metadata::{DicomHeader, Element, Item, Value};
-use crate::stream::describe_tag;
 
 /// What became of one value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
