@@ -2,7 +2,10 @@
 //! out of free text that is otherwise kept.
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use aho_corasick::AhoCorasick;
 
 /// Identifying values of one file, case-folded, ready to look for in text.
 #[derive(Debug, Default)]
@@ -18,6 +21,9 @@ pub struct Identifiers {
     /// How many values [`Identifiers::scrub`] changed: the file's count of
     /// cleaned values, for its audit row.
     cleaned: AtomicU32,
+    /// All phrases in one automaton, built at the first value checked
+    /// (a file checks dozens of values against a dozen phrases).
+    phrase_finder: OnceLock<Option<AhoCorasick>>,
 }
 
 impl Clone for Identifiers {
@@ -27,6 +33,7 @@ impl Clone for Identifiers {
             id_words: self.id_words.clone(),
             phrases: self.phrases.clone(),
             cleaned: AtomicU32::new(self.cleaned()),
+            phrase_finder: OnceLock::new(),
         }
     }
 }
@@ -51,6 +58,7 @@ static NONE: Identifiers = Identifiers {
     id_words: BTreeSet::new(),
     phrases: BTreeSet::new(),
     cleaned: AtomicU32::new(0),
+    phrase_finder: OnceLock::new(),
 };
 
 impl Identifiers {
@@ -69,6 +77,8 @@ impl Identifiers {
     /// An identifier (patient ID, accession number ...): each value whole,
     /// and its words.
     pub fn add_id(&mut self, id: &str) {
+        // A new value: the automaton is built again when next needed.
+        self.phrase_finder.take();
         for value in id.split('\\').map(str::trim) {
             for word in words(value) {
                 if word.is_ascii() && word.len() >= MIN_WORD_CHARS {
@@ -85,6 +95,8 @@ impl Identifiers {
 
     /// A date (DA, `YYYYMMDD`) in the forms people write it.
     pub fn add_date(&mut self, date: &str) {
+        // A new value: the automaton is built again when next needed.
+        self.phrase_finder.take();
         let date = date.trim();
         if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
             return;
@@ -182,10 +194,18 @@ impl Identifiers {
     /// character-by-character marking [`Identifiers::scrub`] then does.
     fn occurs_in(&self, text: &str, scope: Scope) -> bool {
         let folded = fold(text);
-        self.phrases
-            .iter()
-            .any(|phrase| folded.contains(phrase.as_str()))
-            || words(&folded).any(|word| self.is_word(word, scope))
+        let phrases = self
+            .phrase_finder
+            .get_or_init(|| AhoCorasick::new(&self.phrases).ok());
+        let phrase = match phrases {
+            Some(finder) => finder.is_match(&folded),
+            // Not expected (the phrases are short): search one by one.
+            None => self
+                .phrases
+                .iter()
+                .any(|phrase| folded.contains(phrase.as_str())),
+        };
+        phrase || words(&folded).any(|word| self.is_word(word, scope))
     }
 
     fn is_word(&self, word: &str, scope: Scope) -> bool {
@@ -197,6 +217,8 @@ impl Identifiers {
     }
 
     fn add_word(&mut self, word: &str) {
+        // A new value: the automaton is built again when next needed.
+        self.phrase_finder.take();
         for part in words(word.trim()) {
             if part.chars().count() < MIN_WORD_CHARS {
                 continue;
