@@ -24,7 +24,11 @@ fn number_run(registry: &mut Registry, patients: &[String], uids: &[String]) {
         for seq in first..(first + BATCH).min(files) {
             let patient = &patients[seq / IMAGES];
             let assigned = batch
-                .assign(seq, PatientIdentity::Key(patient), Some(uids[seq].as_bytes()))
+                .assign(
+                    seq,
+                    PatientIdentity::Key(patient),
+                    Some(uids[seq].as_bytes()),
+                )
                 .expect("assign");
             black_box(assigned);
         }
@@ -45,8 +49,9 @@ fn registry_numbering(c: &mut Criterion) {
             || {
                 let dir = tempfile::tempdir().expect("temporary folder");
                 let path = dir.path().join("registry.sqlite");
-                let registry = Registry::open(&path, b"bench secret", &PatientKey::default(), false)
-                    .expect("open registry");
+                let registry =
+                    Registry::open(&path, b"bench secret", &PatientKey::default(), false)
+                        .expect("open registry");
                 (dir, registry)
             },
             |(dir, mut registry)| {

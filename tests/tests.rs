@@ -7,5 +7,6 @@ mod integrity;
 mod ps315;
 mod registry;
 mod reliability;
+mod stages;
 mod util;
 mod verify;

@@ -442,16 +442,30 @@ impl Batch<'_> {
         identity: PatientIdentity<'_>,
         instance: Option<&[u8]>,
     ) -> Result<Assigned, RegistryError> {
+        let key_hash = patient_hash(self.secret, identity);
+        let instance_hash = instance.and_then(|uid| instance_hash(self.secret, uid));
+        self.assign_hashed(seq, &key_hash, instance_hash.as_deref())
+    }
+
+    /// [`Batch::assign`] of a file whose identity and SOP Instance UID were
+    /// hashed already ([`patient_hash`], [`instance_hash`]): a staged run
+    /// keeps only the hashes in its plans.
+    pub fn assign_hashed(
+        &mut self,
+        seq: usize,
+        key_hash: &[u8],
+        instance_hash: Option<&[u8]>,
+    ) -> Result<Assigned, RegistryError> {
         let path = self.path.to_path_buf();
-        self.assign_sql(seq, identity, instance)
+        self.assign_sql(seq, key_hash, instance_hash)
             .map_err(|source| RegistryError::Sql { path, source })
     }
 
     fn assign_sql(
         &mut self,
         seq: usize,
-        identity: PatientIdentity<'_>,
-        instance: Option<&[u8]>,
+        key_hash: &[u8],
+        instance_hash: Option<&[u8]>,
     ) -> rusqlite::Result<Assigned> {
         let (run, seq) = (self.run, seq as i64);
         // A resumed run: the numbers this file got before the interruption.
@@ -472,11 +486,7 @@ impl Batch<'_> {
                 exported_before: None,
             });
         }
-        let instance_hash = instance
-            .map(unpad)
-            .filter(|uid| !uid.is_empty())
-            .map(|uid| keyed_hash(self.secret, INSTANCE_DOMAIN, uid));
-        if let Some(hash) = &instance_hash {
+        if let Some(hash) = instance_hash {
             let earlier: Option<(u32, u32, i64)> = self
                 .tx
                 .prepare_cached(
@@ -501,7 +511,6 @@ impl Batch<'_> {
                 });
             }
         }
-        let key_hash = keyed_hash(self.secret, PATIENT_DOMAIN, &identity_bytes(identity));
         let known: Option<(u32, u32)> = self
             .tx
             .prepare_cached("SELECT patient_index, images FROM patients WHERE key_hash = ?1")?
@@ -531,7 +540,7 @@ impl Batch<'_> {
                 (index, 1)
             }
         };
-        if let Some(hash) = &instance_hash {
+        if let Some(hash) = instance_hash {
             self.tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO instances (uid_hash, patient_index, image_number, run)
@@ -592,6 +601,19 @@ CREATE TABLE IF NOT EXISTS run_files (
     PRIMARY KEY (run, seq)
 ) WITHOUT ROWID;
 ";
+
+/// The keyed hash the registry knows a patient's identity by.
+pub fn patient_hash(secret: &[u8], identity: PatientIdentity<'_>) -> Vec<u8> {
+    keyed_hash(secret, PATIENT_DOMAIN, &identity_bytes(identity))
+}
+
+/// The keyed hash the registry knows a SOP Instance UID by; `None` for an
+/// empty UID.
+pub fn instance_hash(secret: &[u8], uid: &[u8]) -> Option<Vec<u8>> {
+    Some(unpad(uid))
+        .filter(|uid| !uid.is_empty())
+        .map(|uid| keyed_hash(secret, INSTANCE_DOMAIN, uid))
+}
 
 /// The bytes a patient's identity is hashed from.
 fn identity_bytes(identity: PatientIdentity<'_>) -> Vec<u8> {
