@@ -401,3 +401,81 @@ fn stages_refuse_another_profile_a_missing_scan_and_a_bad_shard() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// Whether a Slurm cluster answers here. `DICOMMANAGER_REQUIRE_SLURM`
+/// (set by CI after `scripts/slurm-up.sh`) makes a missing one a failure.
+fn slurm_available() -> bool {
+    let answers = Command::new("sinfo")
+        .arg("-h")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    assert!(
+        answers || std::env::var_os("DICOMMANAGER_REQUIRE_SLURM").is_none(),
+        "DICOMMANAGER_REQUIRE_SLURM is set but sinfo does not answer (run scripts/slurm-up.sh)"
+    );
+    if !answers {
+        eprintln!("no Slurm here: the Slurm example was not submitted");
+    }
+    answers
+}
+
+#[test]
+fn the_slurm_example_with_3_array_tasks_gives_the_single_run() {
+    if !slurm_available() {
+        return;
+    }
+    let source = spread_tree(60);
+    let base = TempDir::new().unwrap();
+    let dest = base.path().join("dest");
+    let single = base.path().join("single");
+    let expected = crate::util::anomize_keyed(source.path(), &dest, &[]);
+    std::fs::rename(&dest, &single).unwrap();
+
+    let submit = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/slurm/submit.sh");
+    let mut child = Command::new(submit)
+        .args(["-n", "3", "--wait", "-s"])
+        .arg(source.path())
+        .arg("-d")
+        .arg(&dest)
+        .env("WORK", base.path().join("work"))
+        .env("DICOMMANAGER", assert_cmd::cargo::cargo_bin("dicommanager"))
+        .env("DICOMMANAGER_SECRET", TEST_SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Slurm jobs did not end in 10 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let logs: String = std::fs::read_dir(base.path().join("work"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("slurm-"))
+                .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        status.code(),
+        expected.status.code(),
+        "merge's exit code; job logs:\n{logs}"
+    );
+    assert_same_dest(&single, &dest);
+    // Three shards each scanned and wrote their part.
+    for k in 1..=3 {
+        assert!(
+            base.path()
+                .join(format!("work/audit-{k}-of-3.csv"))
+                .is_file()
+        );
+    }
+}
