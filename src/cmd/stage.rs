@@ -119,7 +119,7 @@ fn report(
     }
     if !quiet {
         if summary.already_done {
-            println!("{stage}: already done (its audit part is complete); nothing changed");
+            println!("{stage}: already done; nothing changed");
         } else {
             let mut line = format!(
                 "{stage}: {} files, {} OK, {} ERROR",

@@ -75,12 +75,19 @@ fn assert_ok(output: &Output, what: &str) {
 
 /// The four stages with `shards` shards, in order (shards one after the
 /// other here; on a cluster they run at once).
-fn run_staged(source: &Path, dest: &Path, work: &Path, shards: usize, profile: &[&str]) -> Output {
+fn run_staged(
+    source: &Path,
+    dest: &Path,
+    work: &Path,
+    shards: usize,
+    profile: &[&str],
+    scan: &[&str],
+) -> Output {
     for k in 1..=shards {
         let shard = format!("{k}/{shards}");
         let mut args = vec!["--shard", &shard, "-s", source.to_str().unwrap()];
         args.extend(["-d", dest.to_str().unwrap()]);
-        args.extend(profile);
+        args.extend(scan);
         assert_ok(&stage("scan", work, &args), "scan");
     }
     assert_ok(&stage("number", work, profile), "number");
@@ -97,7 +104,21 @@ fn run_staged(source: &Path, dest: &Path, work: &Path, shards: usize, profile: &
 /// each shard count into the same DEST path (the audit names it), each
 /// compared with the single run.
 fn compare_staged_with_single(source: &Path, shard_counts: &[usize], profile: &[&str]) {
+    compare_with_registry(source, shard_counts, profile, false);
+}
+
+/// [`compare_staged_with_single`], each run with a new registry of its
+/// own when `registry` is set.
+fn compare_with_registry(source: &Path, shard_counts: &[usize], profile: &[&str], registry: bool) {
     let base = TempDir::new().unwrap();
+    let registry_of = |name: &str| -> Vec<String> {
+        if registry {
+            let path = base.path().join(format!("{name}.sqlite"));
+            vec!["--registry".into(), path.to_str().unwrap().into()]
+        } else {
+            Vec::new()
+        }
+    };
     let dest = base.path().join("dest");
     let single = base.path().join("single");
     let mut anomize = dicommanager();
@@ -107,6 +128,7 @@ fn compare_staged_with_single(source: &Path, shard_counts: &[usize], profile: &[
         .arg("-d")
         .arg(&dest)
         .args(profile)
+        .args(registry_of("single"))
         .env("DICOMMANAGER_SECRET", TEST_SECRET);
     let expected = anomize.output().unwrap();
     assert!(
@@ -117,7 +139,12 @@ fn compare_staged_with_single(source: &Path, shard_counts: &[usize], profile: &[
     std::fs::rename(&dest, &single).unwrap();
     for &shards in shard_counts {
         let work = base.path().join(format!("work-{shards}"));
-        let merged = run_staged(source, &dest, &work, shards, profile);
+        let registry = registry_of(&format!("staged-{shards}"));
+        let mut scan: Vec<&str> = profile.to_vec();
+        scan.extend(registry.iter().map(String::as_str));
+        let merged = run_staged(source, &dest, &work, shards, profile, &scan);
+        // Merged: the audit parts (names and IDs) are gone from WORK.
+        assert!(!work.join(format!("audit-1-of-{shards}.csv")).exists());
         assert_eq!(
             merged.status.code(),
             expected.status.code(),
@@ -167,6 +194,15 @@ fn stages_with_1_3_and_7_shards_give_the_single_run_on_a_spread_tree() {
 fn stages_with_1_3_and_7_shards_give_the_single_run_on_the_corpus() {
     let Some(corpus) = corpus() else { return };
     compare_staged_with_single(&corpus, &[1, 3, 7], &[]);
+}
+
+#[test]
+fn stages_with_3_shards_and_a_registry_give_the_single_run_with_one_on_the_corpus() {
+    // The corpus has files without a Patient ID (patients of their own,
+    // known by SOP Instance UID) and one instance twice (not written
+    // twice with a registry).
+    let Some(corpus) = corpus() else { return };
+    compare_with_registry(&corpus, &[3], &[], true);
 }
 
 #[test]
@@ -470,12 +506,19 @@ fn the_slurm_example_with_3_array_tasks_gives_the_single_run() {
         "merge's exit code; job logs:\n{logs}"
     );
     assert_same_dest(&single, &dest);
-    // Three shards each scanned and wrote their part.
+    // Three shards each scanned their part; merge took the audit parts.
     for k in 1..=3 {
         assert!(
             base.path()
-                .join(format!("work/audit-{k}-of-3.csv"))
+                .join(format!("work/scan-{k}-of-3.csv"))
                 .is_file()
         );
+        assert!(
+            !base
+                .path()
+                .join(format!("work/audit-{k}-of-3.csv"))
+                .exists()
+        );
     }
+    assert!(base.path().join("work/merged.json").is_file());
 }

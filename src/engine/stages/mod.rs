@@ -55,6 +55,8 @@ use crate::walk::walk;
 
 /// The numbered plan `number` writes in the work folder.
 pub const NUMBERED: &str = "numbered.csv";
+/// Written by `merge` when the audit is complete: the shards are done.
+const MERGED: &str = "merged.json";
 /// Written by `number` when it starts: a `number` run again after an
 /// interruption goes on with the same registry run.
 const NUMBERING: &str = "numbering.json";
@@ -881,7 +883,7 @@ pub fn write_shard(
     let partial = partial_of(&part);
     let _lock =
         RunLock::take_file(&work.join(format!(".write-{}-of-{}.lock", shard.index, shard.count)))?;
-    if part.exists() {
+    if part.exists() || work.join(MERGED).exists() {
         return Ok(StageSummary {
             already_done: true,
             ..StageSummary::default()
@@ -994,6 +996,12 @@ pub fn write_shard(
 /// complete.
 pub fn merge(work: &Path) -> Result<StageSummary, StageError> {
     let started = Instant::now();
+    if work.join(MERGED).exists() {
+        return Ok(StageSummary {
+            already_done: true,
+            ..StageSummary::default()
+        });
+    }
     let mut numbered = open_numbered(work)?;
     let header = numbered.header.body.clone();
     let count = header.run.shards;
@@ -1080,6 +1088,13 @@ pub fn merge(work: &Path) -> Result<StageSummary, StageError> {
             errors: summary.errors,
         };
         manifest.write(&header.dest)?;
+        // The audit parts hold patients' names and IDs: once the audit
+        // has them they go, so that the work folder holds no more PHI than
+        // source paths (as `_metadata.csv`) and keyed hashes.
+        write_private(&work.join(MERGED), b"{}\n")?;
+        for (path, _) in &parts {
+            crate::dest::remove_entry(path).map_err(|e| StageError::file(path, &e))?;
+        }
     } else {
         return Err(StageError::Mismatch(format!(
             "{} holds no {RUN_MANIFEST}: was it numbered by `stage number`?",
