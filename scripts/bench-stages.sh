@@ -28,13 +28,10 @@ trap 'rm -rf "$work"' EXIT
 export DICOMMANAGER_SECRET=bench-stages-secret-0123456789abcdef
 target/release/examples/make_pacs_tree --mode "${MODE:-small}" --files "$files" --out "$work/source" >/dev/null
 
-now() { date +%s.%N; }
 single() {
-    rm -rf "$work/dest"
     "$bin" anomize -q -s "$work/source" -d "$work/dest" -p "$profile" --jobs "$jobs"
 }
 staged() { # SHARDS
-    rm -rf "$work/dest" "$work/work"
     local n=$1 k
     for k in $(seq "$n"); do
         "$bin" stage scan -q -w "$work/work" --shard "$k/$n" -s "$work/source" -d "$work/dest" \
@@ -48,12 +45,18 @@ staged() { # SHARDS
 }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-declare -A times
+declare -A times cpu
 for _ in $(seq "$runs"); do
     for what in single "staged 1" "staged 3"; do
-        start=$(now)
-        $what
-        times[$what]+="$(echo "$(now) - $start" | bc) "
+        # Not timed: the previous run's DEST and work folder go.
+        rm -rf "$work/dest" "$work/work"
+        # Wall time, and CPU time (user + system, of every process): on a
+        # machine shared with other work the CPU time is the steadier.
+        TIMEFORMAT='%R %U %S'
+        measured=$({ time $what; } 2>&1 >/dev/null | tail -n1)
+        read -r real user sys <<<"$measured"
+        times[$what]+="$real "
+        cpu[$what]+="$(echo "$user + $sys" | bc) "
         if [ "$what" = single ]; then
             rm -rf "$work/single" && mv "$work/dest" "$work/single"
         else
@@ -63,10 +66,14 @@ for _ in $(seq "$runs"); do
         fi
     done
 done
-base=$(echo "${times[single]}" | tr ' ' '\n' | grep . | median)
-printf '%-10s %8s %9s   (%s DICOM files, profile %s, --jobs %s, median of %s)\n' \
-    run seconds overhead "$files ${MODE:-small}" "$profile" "$jobs" "$runs"
+med() { echo "$1" | tr ' ' '\n' | grep . | median; }
+base=$(med "${times[single]}")
+base_cpu=$(med "${cpu[single]}")
+printf '%-10s %8s %9s %8s %9s   (%s DICOM files, profile %s, --jobs %s, median of %s)\n' \
+    run wall overhead cpu overhead "$files ${MODE:-small}" "$profile" "$jobs" "$runs"
 for what in single "staged 1" "staged 3"; do
-    t=$(echo "${times[$what]}" | tr ' ' '\n' | grep . | median)
-    printf '%-10s %8.2f %8.1f%%\n' "$what" "$t" "$(echo "($t / $base - 1) * 100" | bc -l)"
+    t=$(med "${times[$what]}")
+    c=$(med "${cpu[$what]}")
+    printf '%-10s %7.2fs %8.1f%% %7.2fs %8.1f%%\n' "$what" "$t" \
+        "$(echo "($t / $base - 1) * 100" | bc -l)" "$c" "$(echo "($c / $base_cpu - 1) * 100" | bc -l)"
 done

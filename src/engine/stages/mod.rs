@@ -314,7 +314,10 @@ pub fn scan_shard(
         let rows = |chunk: &mut [(u64, super::worker::Walked)]| -> Vec<Vec<String>> {
             chunk
                 .par_iter_mut()
-                .filter_map(|(place, entry)| scan_row(*place, entry, rules, &config.secret))
+                .map_init(Vec::new, |buffer, (place, entry)| {
+                    scan_row(*place, entry, rules, &config.secret, buffer)
+                })
+                .flatten()
                 .collect()
         };
         let rows = match &pool {
@@ -346,6 +349,7 @@ fn scan_row(
     entry: &mut super::worker::Walked,
     rules: &RuleSet,
     secret: &[u8],
+    buffer: &mut Vec<u8>,
 ) -> Option<Vec<String>> {
     let unreadable = |path: &Path, reason: &str| {
         Some(vec![
@@ -359,10 +363,14 @@ fn scan_row(
         Ok(path) => std::mem::take(path),
         Err(err) => return unreadable(&err.path, &err.reason),
     };
-    let scanned = match scan(path, Vec::new()) {
+    // The head's buffer is kept for the next file of this thread.
+    let scanned = match scan(path, std::mem::take(buffer)) {
         Scanned::NotDicom => return None,
         Scanned::Unreadable(err) => return unreadable(&err.path, &err.reason),
-        Scanned::Dicom(scanned) => scanned,
+        Scanned::Dicom(mut scanned) => {
+            *buffer = std::mem::take(&mut scanned.opened.head).into_buffer();
+            scanned
+        }
     };
     let mut row = vec![
         place.to_string(),
