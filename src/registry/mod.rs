@@ -16,6 +16,7 @@
 
 mod import;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -96,7 +97,36 @@ pub struct Registry {
     path: PathBuf,
     conn: Connection,
     secret: Vec<u8>,
+    // Boxed: a registry is held in an enum beside much smaller books.
+    patients: Box<PatientCache>,
 }
+
+/// The patients this connection numbered lately, so that the next files
+/// of a patient cost neither a keyed hash nor a lookup, and its image
+/// count is written once per batch instead of once per file. Valid only
+/// while no other connection has changed the registry
+/// (`PRAGMA data_version`) and every batch that used it was committed.
+#[derive(Default)]
+struct PatientCache {
+    by_identity: HashMap<Vec<u8>, CachedPatient>,
+    /// The patients the batch in hand changed, to write at its commit.
+    changed: Vec<Vec<u8>>,
+    data_version: Option<i64>,
+    /// A batch changed the cache and has not been committed (yet).
+    uncommitted: bool,
+}
+
+#[derive(Clone)]
+struct CachedPatient {
+    key_hash: Vec<u8>,
+    numbers: PatientNumbers,
+    /// Changed by the batch in hand (and listed in `changed`).
+    pending: bool,
+}
+
+/// Patients kept in the cache at most: a run of many patients keeps its
+/// memory flat (the cache starts again, from the registry, when full).
+const PATIENT_CACHE_LIMIT: usize = 4096;
 
 /// Who a file belongs to, as the registry stores it (hashed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +235,7 @@ impl Registry {
             path: path.to_path_buf(),
             conn,
             secret: secret.to_vec(),
+            patients: Box::default(),
         })
     }
 
@@ -338,17 +369,27 @@ impl Registry {
     /// Starts numbering one batch of run `run`'s files; `resuming` when
     /// the run numbers files it numbered before an interruption.
     pub fn batch(&mut self, run: i64, resuming: bool) -> Result<Batch<'_>, RegistryError> {
-        let path = self.path.clone();
+        let sql = |source| RegistryError::Sql {
+            path: self.path.clone(),
+            source,
+        };
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|source| RegistryError::Sql { path, source })?;
+            .map_err(sql)?;
+        let data_version: i64 = tx
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+            .map_err(sql)?;
+        self.patients.start_batch(data_version);
         Ok(Batch {
             tx,
             run,
             resuming,
             secret: &self.secret,
             path: &self.path,
+            patients: &mut self.patients,
+            next_index: None,
         })
     }
 
@@ -424,14 +465,38 @@ pub struct Batch<'a> {
     resuming: bool,
     secret: &'a [u8],
     path: &'a Path,
+    patients: &'a mut PatientCache,
+    /// The index the next new patient gets, once looked up.
+    next_index: Option<u32>,
+}
+
+impl PatientCache {
+    /// A batch starts: forget what another connection may have changed,
+    /// or what a batch that was never committed changed.
+    fn start_batch(&mut self, data_version: i64) {
+        let stale = self.data_version != Some(data_version)
+            || self.uncommitted
+            || self.by_identity.len() > PATIENT_CACHE_LIMIT;
+        if stale {
+            self.by_identity.clear();
+        }
+        self.changed.clear();
+        self.data_version = Some(data_version);
+        self.uncommitted = true;
+    }
 }
 
 impl Batch<'_> {
     pub fn commit(self) -> Result<(), RegistryError> {
         let path = self.path.to_path_buf();
-        self.tx
-            .commit()
-            .map_err(|source| RegistryError::Sql { path, source })
+        let Batch {
+            tx, run, patients, ..
+        } = self;
+        write_changed_patients(&tx, run, patients)
+            .and_then(|()| tx.commit())
+            .map_err(|source| RegistryError::Sql { path, source })?;
+        patients.uncommitted = false;
+        Ok(())
     }
 
     /// The numbers of file `seq` of the run, which belongs to `identity`
@@ -442,9 +507,11 @@ impl Batch<'_> {
         identity: PatientIdentity<'_>,
         instance: Option<&[u8]>,
     ) -> Result<Assigned, RegistryError> {
-        let key_hash = patient_hash(self.secret, identity);
+        let identity = identity_bytes(identity);
         let instance_hash = instance.and_then(|uid| instance_hash(self.secret, uid));
-        self.assign_hashed(seq, &key_hash, instance_hash.as_deref())
+        let path = self.path.to_path_buf();
+        self.assign_sql(seq, identity, None, instance_hash.as_deref())
+            .map_err(|source| RegistryError::Sql { path, source })
     }
 
     /// [`Batch::assign`] of a file whose identity and SOP Instance UID were
@@ -456,15 +523,20 @@ impl Batch<'_> {
         key_hash: &[u8],
         instance_hash: Option<&[u8]>,
     ) -> Result<Assigned, RegistryError> {
+        // Cached by its hash, marked so that it never equals an identity.
+        let cache_key = [b"hash\0", key_hash].concat();
         let path = self.path.to_path_buf();
-        self.assign_sql(seq, key_hash, instance_hash)
+        self.assign_sql(seq, cache_key, Some(key_hash), instance_hash)
             .map_err(|source| RegistryError::Sql { path, source })
     }
 
+    /// Numbers file `seq`, whose patient the cache knows by `identity` and
+    /// the registry by `key_hash` (made from `identity` when not given).
     fn assign_sql(
         &mut self,
         seq: usize,
-        key_hash: &[u8],
+        identity: Vec<u8>,
+        key_hash: Option<&[u8]>,
         instance_hash: Option<&[u8]>,
     ) -> rusqlite::Result<Assigned> {
         let (run, seq) = (self.run, seq as i64);
@@ -486,67 +558,59 @@ impl Batch<'_> {
                 exported_before: None,
             });
         }
-        if let Some(hash) = instance_hash {
-            let earlier: Option<(u32, u32, i64)> = self
-                .tx
-                .prepare_cached(
-                    "SELECT patient_index, image_number, run FROM instances WHERE uid_hash = ?1",
-                )?
-                .query_row([hash], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-                .optional()?;
-            // Known: exported by an earlier run, or an earlier file of this
-            // one (the same instance twice, say in two transfer syntaxes).
-            if let Some((patient_index, image_number, earlier_run)) = earlier {
-                let by = if earlier_run == run {
-                    "an earlier file of this run".to_string()
-                } else {
-                    format!("registry run {earlier_run}")
-                };
-                return Ok(Assigned {
-                    patient_index,
-                    image_number,
-                    exported_before: Some(format!(
-                        "already exported by {by} as patient {patient_index} image {image_number} (the same SOP Instance UID); not written again"
-                    )),
-                });
-            }
-        }
-        let known: Option<(u32, u32)> = self
-            .tx
-            .prepare_cached("SELECT patient_index, images FROM patients WHERE key_hash = ?1")?
-            .query_row([&key_hash], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?;
-        let (patient_index, image_number) = match known {
-            Some((index, images)) => {
-                self.tx
-                    .prepare_cached("UPDATE patients SET images = ?2 WHERE key_hash = ?1")?
-                    .execute(params![key_hash, images + 1])?;
-                (index, images + 1)
-            }
-            None => {
-                let index: u32 = self.tx.query_row(
-                    "SELECT MAX(COALESCE((SELECT MAX(patient_index) FROM patients), 0),
-                                COALESCE((SELECT CAST(value AS INTEGER) FROM meta
-                                          WHERE key = 'indices_reserved'), 0)) + 1",
-                    [],
-                    |row| row.get(0),
-                )?;
-                self.tx
-                    .prepare_cached(
-                        "INSERT INTO patients (key_hash, patient_index, images, first_run)
-                         VALUES (?1, ?2, 1, ?3)",
-                    )?
-                    .execute(params![key_hash, index, run])?;
-                (index, 1)
-            }
+        let known = self.known_patient(&identity, key_hash)?;
+        let (patient_index, image_number) = match &known {
+            Some(patient) => (patient.numbers.patient_index, patient.numbers.images + 1),
+            None => (self.next_index()?, 1),
         };
         if let Some(hash) = instance_hash {
-            self.tx
+            // Known: exported by an earlier run, or an earlier file of this
+            // one (the same instance twice, say in two transfer syntaxes).
+            // The insert is the lookup: one search of the table per file.
+            let new = self
+                .tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO instances (uid_hash, patient_index, image_number, run)
                      VALUES (?1, ?2, ?3, ?4)",
                 )?
-                .execute(params![hash, patient_index, image_number, run])?;
+                .execute(params![hash, patient_index, image_number, run])?
+                == 1;
+            if !new {
+                return self.exported_before(hash);
+            }
+        }
+        let key_hash = match known {
+            Some(patient) => patient.key_hash,
+            None => {
+                self.next_index = Some(patient_index + 1);
+                key_hash.map_or_else(
+                    || keyed_hash(self.secret, PATIENT_DOMAIN, &identity),
+                    <[u8]>::to_vec,
+                )
+            }
+        };
+        let numbers = PatientNumbers {
+            patient_index,
+            images: image_number,
+        };
+        let patients = &mut *self.patients;
+        match patients.by_identity.get_mut(&identity) {
+            Some(cached) => {
+                cached.numbers = numbers;
+                if !cached.pending {
+                    cached.pending = true;
+                    patients.changed.push(identity);
+                }
+            }
+            None => {
+                patients.changed.push(identity.clone());
+                let patient = CachedPatient {
+                    key_hash,
+                    numbers,
+                    pending: true,
+                };
+                patients.by_identity.insert(identity, patient);
+            }
         }
         self.tx
             .prepare_cached(
@@ -560,6 +624,99 @@ impl Batch<'_> {
             exported_before: None,
         })
     }
+
+    /// The patient of `identity` as the registry (or the cache) knows it,
+    /// `None` for a new patient.
+    fn known_patient(
+        &mut self,
+        identity: &[u8],
+        key_hash: Option<&[u8]>,
+    ) -> rusqlite::Result<Option<CachedPatient>> {
+        if let Some(patient) = self.patients.by_identity.get(identity) {
+            return Ok(Some(patient.clone()));
+        }
+        let key_hash = key_hash.map_or_else(
+            || keyed_hash(self.secret, PATIENT_DOMAIN, identity),
+            <[u8]>::to_vec,
+        );
+        let stored: Option<PatientNumbers> = self
+            .tx
+            .prepare_cached("SELECT patient_index, images FROM patients WHERE key_hash = ?1")?
+            .query_row([&key_hash], |row| {
+                Ok(PatientNumbers {
+                    patient_index: row.get(0)?,
+                    images: row.get(1)?,
+                })
+            })
+            .optional()?;
+        Ok(stored.map(|numbers| CachedPatient {
+            key_hash,
+            numbers,
+            pending: false,
+        }))
+    }
+
+    /// The index of the next new patient: after every index given, and
+    /// after those an import reserved.
+    fn next_index(&mut self) -> rusqlite::Result<u32> {
+        if let Some(index) = self.next_index {
+            return Ok(index);
+        }
+        let index = self.tx.query_row(
+            "SELECT MAX(COALESCE((SELECT MAX(patient_index) FROM patients), 0),
+                        COALESCE((SELECT CAST(value AS INTEGER) FROM meta
+                                  WHERE key = 'indices_reserved'), 0)) + 1",
+            [],
+            |row| row.get(0),
+        )?;
+        self.next_index = Some(index);
+        Ok(index)
+    }
+
+    fn exported_before(&self, hash: &[u8]) -> rusqlite::Result<Assigned> {
+        let (patient_index, image_number, earlier_run): (u32, u32, i64) = self
+            .tx
+            .prepare_cached(
+                "SELECT patient_index, image_number, run FROM instances WHERE uid_hash = ?1",
+            )?
+            .query_row([hash], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        let by = if earlier_run == self.run {
+            "an earlier file of this run".to_string()
+        } else {
+            format!("registry run {earlier_run}")
+        };
+        Ok(Assigned {
+            patient_index,
+            image_number,
+            exported_before: Some(format!(
+                "already exported by {by} as patient {patient_index} image {image_number} (the same SOP Instance UID); not written again"
+            )),
+        })
+    }
+}
+
+/// The image counts (and new patients) of a batch, one row per patient.
+fn write_changed_patients(
+    tx: &Transaction<'_>,
+    run: i64,
+    patients: &mut PatientCache,
+) -> rusqlite::Result<()> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO patients (key_hash, patient_index, images, first_run) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (key_hash) DO UPDATE SET images = excluded.images",
+    )?;
+    for identity in patients.changed.drain(..) {
+        if let Some(patient) = patients.by_identity.get_mut(&identity) {
+            upsert.execute(params![
+                patient.key_hash,
+                patient.numbers.patient_index,
+                patient.numbers.images,
+                run
+            ])?;
+            patient.pending = false;
+        }
+    }
+    Ok(())
 }
 
 const PATIENT_DOMAIN: &str = "registry-patient";
@@ -716,6 +873,45 @@ mod tests {
             &std::fs::metadata(&path).unwrap().permissions(),
         );
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn numbers_given_by_another_connection_are_seen_between_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.sqlite");
+        let (mut first, mut second) = (open(&path), open(&path));
+        let run = first.start_run(&RunRecord::default()).unwrap();
+        let other = second.start_run(&RunRecord::default()).unwrap();
+        let number = |registry: &mut Registry, run, seq, id, uid: &str| {
+            let mut batch = registry.batch(run, false).unwrap();
+            let a = batch.assign(seq, key(id), Some(uid.as_bytes())).unwrap();
+            batch.commit().unwrap();
+            (a.patient_index, a.image_number)
+        };
+        assert_eq!(number(&mut first, run, 1, "A", "1.1"), (1, 1));
+        assert_eq!(number(&mut second, other, 1, "A", "1.2"), (1, 2));
+        // The first connection knew patient A with one image: it must not
+        // hand out image 2 again.
+        assert_eq!(number(&mut first, run, 2, "A", "1.3"), (1, 3));
+        assert_eq!(number(&mut second, other, 2, "B", "1.4"), (2, 1));
+        assert_eq!(number(&mut first, run, 3, "C", "1.5"), (3, 1));
+    }
+
+    #[test]
+    fn a_batch_never_committed_gives_nothing_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut registry = open(&dir.path().join("registry.sqlite"));
+        let run = registry.start_run(&RunRecord::default()).unwrap();
+        let mut batch = registry.batch(run, false).unwrap();
+        batch.assign(1, key("A"), Some(b"1.1")).unwrap();
+        batch.assign(2, key("B"), Some(b"1.2")).unwrap();
+        drop(batch);
+        let mut batch = registry.batch(run, false).unwrap();
+        let b = batch.assign(1, key("B"), Some(b"1.2")).unwrap();
+        let a = batch.assign(2, key("A"), Some(b"1.3")).unwrap();
+        batch.commit().unwrap();
+        assert_eq!((b.patient_index, b.image_number), (1, 1));
+        assert_eq!((a.patient_index, a.image_number), (2, 1));
     }
 
     #[test]
