@@ -121,13 +121,19 @@ fn report(
         if summary.already_done {
             println!("{stage}: already done; nothing changed");
         } else {
-            let mut line = format!(
-                "{stage}: {} files, {} OK, {} ERROR",
-                summary.files, summary.ok, summary.errors
-            );
-            if summary.patients > 0 {
-                line.push_str(&format!(", {} patients", summary.patients));
-            }
+            let mut line = if stage.starts_with("scan") {
+                format!("{stage}: {} DICOM files in this shard", summary.files)
+            } else if stage == "number" {
+                format!(
+                    "{stage}: {} DICOM files, {} patients ({} with a header that cannot be read)",
+                    summary.files, summary.patients, summary.errors
+                )
+            } else {
+                format!(
+                    "{stage}: {} files, {} OK, {} ERROR",
+                    summary.files, summary.ok, summary.errors
+                )
+            };
             if summary.kept > 0 {
                 line.push_str(&format!(
                     ", {} kept from the interrupted attempt",
@@ -135,6 +141,12 @@ fn report(
                 ));
             }
             println!("{line}, {:.2} s", summary.elapsed.as_secs_f64());
+            if !summary.first_errors.is_empty() {
+                println!("failed files (the first; the audit lists all):");
+                for failed in &summary.first_errors {
+                    println!("  {failed}");
+                }
+            }
             if stage == "merge" {
                 println!(
                     "audit in {} (it maps pseudonyms back to patients: keep it safe)",

@@ -195,7 +195,6 @@ struct NumberedHeader {
     /// DEST and the audit folder, canonical (as the audit names them).
     dest: PathBuf,
     audit_dir: PathBuf,
-    files: u64,
 }
 
 /// What a stage did, for its summary.
@@ -217,13 +216,18 @@ pub struct StageSummary {
     pub elapsed: std::time::Duration,
     /// Where the audit is (`merge`).
     pub audit_dir: PathBuf,
+    /// The first ERROR rows, source and reason (`merge`; the audit has
+    /// them all).
+    pub first_errors: Vec<String>,
 }
 
-/// The columns of a scan row.
-enum ScanKind {
-    Dicom,
-    Unreadable,
-}
+/// How many failed files `merge` names.
+const FAILURES_NAMED: usize = 5;
+
+/// The second column of a scan row: a DICOM file, or a path the walk or
+/// the scan could not look at.
+const DICOM_ROW: &str = "dicom";
+const UNREADABLE_ROW: &str = "unreadable";
 
 /// Stage 1: shard `shard` scans its files of SOURCE into
 /// `work/scan-K-of-N.csv`.
@@ -325,9 +329,10 @@ pub fn scan_shard(
             None => rows(chunk),
         };
         for row in rows {
-            summary.files += 1;
-            if row[1] == "unreadable" {
+            if row[1] == UNREADABLE_ROW {
                 summary.unreadable.push(format!("{}: {}", row[2], row[3]));
+            } else {
+                summary.files += 1;
             }
             let cells: Vec<&str> = row.iter().map(String::as_str).collect();
             draft.row(&cells)?;
@@ -354,7 +359,7 @@ fn scan_row(
     let unreadable = |path: &Path, reason: &str| {
         Some(vec![
             place.to_string(),
-            kind_name(ScanKind::Unreadable).to_string(),
+            UNREADABLE_ROW.to_string(),
             path_to_text(path).into_owned(),
             reason.to_string(),
         ])
@@ -374,7 +379,7 @@ fn scan_row(
     };
     let mut row = vec![
         place.to_string(),
-        kind_name(ScanKind::Dicom).to_string(),
+        DICOM_ROW.to_string(),
         path_to_text(&scanned.path).into_owned(),
         scanned.opened.size.to_string(),
     ];
@@ -402,13 +407,6 @@ fn scan_row(
         String::new(),
     ]);
     Some(row)
-}
-
-fn kind_name(kind: ScanKind) -> &'static str {
-    match kind {
-        ScanKind::Dicom => "dicom",
-        ScanKind::Unreadable => "unreadable",
-    }
 }
 
 fn note_name(note: KeyNote) -> &'static str {
@@ -538,7 +536,7 @@ fn scan_count(work: &Path) -> Result<usize, StageError> {
 
 /// What `number` started with: a `number` run again goes on with it.
 #[derive(Debug, Serialize, Deserialize)]
-struct Numbering_ {
+struct NumberingState {
     registry_run: Option<i64>,
     started: String,
 }
@@ -593,7 +591,7 @@ pub fn number(work: &Path, rules: &RuleSet, secret: &[u8]) -> Result<StageSummar
     let run = scans.run.clone();
     run.check(rules, secret)?;
     let state_path = work.join(NUMBERING);
-    let earlier: Option<Numbering_> = std::fs::read(&state_path)
+    let earlier: Option<NumberingState> = std::fs::read(&state_path)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
     let config = RunConfig {
@@ -662,7 +660,7 @@ pub fn number(work: &Path, rules: &RuleSet, secret: &[u8]) -> Result<StageSummar
             version: manifest.version.clone(),
         })?);
     }
-    let state = serde_json::to_vec(&Numbering_ {
+    let state = serde_json::to_vec(&NumberingState {
         registry_run: manifest.registry_run,
         started: started_at,
     })
@@ -689,7 +687,6 @@ pub fn number(work: &Path, rules: &RuleSet, secret: &[u8]) -> Result<StageSummar
                 run: run.clone(),
                 dest: dest.clone(),
                 audit_dir: audit_dir.clone(),
-                files: 0,
             },
         },
     )?;
@@ -706,7 +703,7 @@ pub fn number(work: &Path, rules: &RuleSet, secret: &[u8]) -> Result<StageSummar
                     done = true;
                     break;
                 }
-                Some(row) if row.get(1).map(String::as_str) == Some("unreadable") => {
+                Some(row) if row.get(1).map(String::as_str) == Some(UNREADABLE_ROW) => {
                     summary
                         .unreadable
                         .push(format!("{}: {}", cell(&row, 2), cell(&row, 3)));
@@ -1066,7 +1063,14 @@ pub fn merge(work: &Path) -> Result<StageSummary, StageError> {
             )));
         }
         match audit.status {
-            Status::Error => summary.errors += 1,
+            Status::Error => {
+                summary.errors += 1;
+                if summary.first_errors.len() < FAILURES_NAMED {
+                    summary
+                        .first_errors
+                        .push(format!("{}: {}", audit.source_file, audit.reason));
+                }
+            }
             _ => summary.ok += 1,
         }
         summary.files += 1;
