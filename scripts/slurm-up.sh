@@ -63,11 +63,14 @@ munge -n | unmunge >/dev/null
 pgrep -x slurmctld >/dev/null || /usr/sbin/slurmctld
 pgrep -x slurmd >/dev/null || /usr/sbin/slurmd
 for _ in $(seq 60); do
-    if [ "$(sinfo -h -o %t 2>/dev/null | head -n1)" = idle ]; then
-        scontrol update nodename="${node}" state=resume >/dev/null 2>&1 || true
-        echo "slurm-up: node ${node} idle with ${cpus} CPUs" >&2
-        exit 0
-    fi
+    case $(sinfo -h -o %t 2>/dev/null | head -n1) in
+        idle)
+            echo "slurm-up: node ${node} idle with ${cpus} CPUs" >&2
+            exit 0
+            ;;
+        # A node left down or drained by an earlier start comes back.
+        down* | drain* | drng*) scontrol update nodename="${node}" state=resume >/dev/null 2>&1 || true ;;
+    esac
     sleep 1
 done
 echo "slurm-up: Slurm did not come up; see /var/log/slurm/" >&2
