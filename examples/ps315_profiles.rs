@@ -36,6 +36,8 @@ fn report_additions(rows: &[ps315::Row]) {
     for kind in [
         Addition::IdentityGroup,
         Addition::IdentityGroupException,
+        Addition::IdentityGroupCoded,
+        Addition::IdentityGroupRequired,
         Addition::Date,
         Addition::FreeText,
         Addition::SourceLayout,

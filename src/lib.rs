@@ -12,6 +12,8 @@
 //! - [`registry`]: patient indices and image numbers kept across runs.
 //! - [`walk`], [`dest`], [`sink`]: finding files; creating files in DEST
 //!   that no planted link can redirect; writing audit tables.
+//! - [`dicomdir`]: a DICOMDIR of SOURCE read, and a new one made from the
+//!   outputs.
 //! - [`engine`]: the `anomize` run itself.
 //! - [`render`], [`export`], [`metadata`], [`splitby`]: the other commands
 //!   (pixels to images, header views, grouping files by name).
@@ -19,6 +21,7 @@
 
 pub mod charset;
 pub mod dest;
+pub mod dicomdir;
 pub mod engine;
 pub mod export;
 pub mod guard;

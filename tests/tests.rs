@@ -1,9 +1,12 @@
 //! End-to-end tests: the real `dicommanager` binary run on fixtures.
 
+mod accounting;
 mod anomize;
 mod commands;
 mod corpus;
+mod dicomdir;
 mod integrity;
+mod iod;
 mod ps315;
 mod registry;
 mod reliability;

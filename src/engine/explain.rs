@@ -84,7 +84,12 @@ impl Explainer<'_> {
         let charset = item.charset(inherited);
         for element in &item.elements {
             let rule = self.rules.rule_for(element.tag);
-            let disposition = rule.disposition(element.vr);
+            // As the rewrite rules it: UN by the dictionary's VR.
+            let vr = match element.value {
+                Value::Items(_) => element.vr,
+                _ => element.value_vr(),
+            };
+            let disposition = rule.disposition(vr);
             let mut line = Explained {
                 depth,
                 element: describe_tag(element.tag),
@@ -114,17 +119,15 @@ impl Explainer<'_> {
                 Value::Bytes(raw) if disposition == Disposition::Rewrite => {
                     let value = ElementValue {
                         tag: element.tag,
-                        vr: element.vr,
+                        vr,
                         bytes: raw,
                         charset: &charset,
                     };
                     match rule.apply(&value, &self.context) {
                         Ok(new) => {
                             if self.show_values {
-                                line.values = Some((
-                                    shown(raw, element.vr, &charset),
-                                    shown(&new, element.vr, &charset),
-                                ));
+                                line.values =
+                                    Some((shown(raw, vr, &charset), shown(&new, vr, &charset)));
                             }
                         }
                         // The run would make this file an ERROR row.
@@ -134,7 +137,7 @@ impl Explainer<'_> {
                 }
                 Value::Bytes(raw) => {
                     if self.show_values && disposition == Disposition::Keep {
-                        let value = shown(raw, element.vr, &charset);
+                        let value = shown(raw, vr, &charset);
                         line.values = Some((value.clone(), value));
                     }
                     out.push(line);

@@ -29,6 +29,8 @@ const ACCESSION_NUMBER: Tag = Tag(0x0008, 0x0050);
 const STUDY_INSTANCE_UID: Tag = Tag(0x0020, 0x000D);
 const SERIES_INSTANCE_UID: Tag = Tag(0x0020, 0x000E);
 const BURNED_IN_ANNOTATION: Tag = Tag(0x0028, 0x0301);
+use dicom_dictionary_std::tags::DIRECTORY_RECORD_SEQUENCE;
+use dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE;
 
 /// What the scan learns about one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,6 +57,10 @@ pub struct HeaderFacts {
     /// Where the top-level Pixel Data lies, when its header is in the
     /// bytes the scan read.
     pub pixels: Option<PixelSpan>,
+    /// The file is a DICOMDIR (Media Storage Directory Storage in its file
+    /// meta, or a Directory Record Sequence): it is not rewritten, a new
+    /// one is made for DEST at the end of the run.
+    pub is_directory: bool,
 }
 
 impl HeaderFacts {
@@ -76,7 +82,31 @@ impl HeaderFacts {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SopUids {
     pub class: Option<Vec<u8>>,
+    /// The data set's SOP Instance UID; for a data set without one and
+    /// without file meta (ACR-NEMA files), a UID made from the first
+    /// bytes of the file, so that its output's file meta has an instance
+    /// UID (Type 1) that is the same on every run.
     pub instance: Option<Vec<u8>>,
+}
+
+impl SopUids {
+    /// Gives a data set without SOP Instance UID one made from `head`,
+    /// the first bytes of its file (up to [`HEAD`]): a `2.25` UID of
+    /// 128 bits of their SHA-256, which the rules then treat as the
+    /// source's own (a hashing rule makes a new one of it).
+    fn derive_missing_instance(&mut self, head: &[u8], layout: Layout) {
+        use sha2::{Digest, Sha256};
+        // A file meta has its own instance UID (a DICOMDIR's data set has
+        // none), which the output's meta keeps.
+        if self.instance.is_some() || !matches!(layout, Layout::Bare(_)) {
+            return;
+        }
+        let digest = Sha256::digest(&head[..head.len().min(HEAD)]);
+        let mut high = [0u8; 16];
+        high.copy_from_slice(&digest[..16]);
+        let uid = format!("2.25.{}", u128::from_be_bytes(high));
+        self.instance = Some(crate::stream::pad(uid.as_bytes(), 0));
+    }
 }
 
 /// Headers longer than a [`Head`] are read on in steps this size: a small
@@ -98,7 +128,12 @@ pub fn read_header_facts_of_file(
         .map_err(FileError::from)
         .and_then(|opened| facts_of(opened, Until::PixelData));
     match in_head {
-        Ok(walk) if walk.complete || whole_file => return Ok(walk.facts),
+        Ok(mut walk) if walk.complete || whole_file => {
+            walk.facts
+                .sop_uids
+                .derive_missing_instance(head.bytes(), layout);
+            return Ok(walk.facts);
+        }
         Err(err) if whole_file => return Err(err),
         // The header (the file meta, even) goes on after the head.
         _ => {}
@@ -108,16 +143,21 @@ pub fn read_header_facts_of_file(
         offset: head.bytes().len() as u64,
     };
     let rest = BufReader::with_capacity(HEADER_BUFFER, after_head);
-    let walk = facts_of(
+    let mut walk = facts_of(
         open_reader(head.bytes().chain(rest), layout)?,
         Until::BurnedInAnnotation,
     )?;
+    walk.facts
+        .sop_uids
+        .derive_missing_instance(head.bytes(), layout);
     Ok(walk.facts)
 }
 
 /// [`read_header_facts_of_file`] of bytes in memory.
 pub fn read_header_facts_from(bytes: &[u8], layout: Layout) -> Result<HeaderFacts, FileError> {
-    facts_of(open_reader(bytes, layout)?, Until::PixelData).map(|walk| walk.facts)
+    let mut walk = facts_of(open_reader(bytes, layout)?, Until::PixelData)?;
+    walk.facts.sop_uids.derive_missing_instance(bytes, layout);
+    Ok(walk.facts)
 }
 
 /// How far the header is read.
@@ -143,6 +183,11 @@ fn facts_of(mut file: OpenedFile<'_>, until: Until) -> Result<Walk, FileError> {
     let mut facts = HeaderFacts::default();
     let mut clues = BurnedInClues::default();
     let mut complete = false;
+    facts.is_directory = file
+        .meta
+        .as_ref()
+        .and_then(|meta| meta.text(crate::stream::meta::MEDIA_STORAGE_SOP_CLASS_UID))
+        .is_some_and(|uid| uid == MEDIA_STORAGE_DIRECTORY_STORAGE);
     loop {
         let header = match Header::read_top_level(source, syntax) {
             Ok(Some(header)) => header,
@@ -178,6 +223,9 @@ fn facts_of(mut file: OpenedFile<'_>, until: Until) -> Result<Walk, FileError> {
             SERIES_INSTANCE_UID,
             BURNED_IN_ANNOTATION,
         ];
+        if header.tag == DIRECTORY_RECORD_SEQUENCE {
+            facts.is_directory = true;
+        }
         // Past the facts (a tag after Burned In Annotation), an element out
         // of order is not one of them: what a walk that stopped there read
         // is what the facts are, however far this one goes.

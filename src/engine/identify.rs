@@ -45,7 +45,7 @@ fn collect(item: &Item, inherited: &CharacterSet, found: &mut Identifiers) {
                 match element.tag {
                     PATIENT_BIRTH_DATE => found.add_date(&text()),
                     tag if IDS.contains(&tag) => found.add_id(&text()),
-                    _ if element.vr == VR::PN => found.add_name(&text()),
+                    _ if element.value_vr() == VR::PN => found.add_name(&text()),
                     _ => {}
                 }
             }

@@ -184,6 +184,19 @@ impl ListingFiles {
         queued.outputs.extend_from_slice(&rows.outputs);
     }
 
+    /// Lists an output planned after the numbering (a rebuilt DICOMDIR,
+    /// for the file numbered `seq`) and writes it out, before the output
+    /// appears.
+    pub fn add_output(&self, seq: usize, output: &str) -> Result<(), String> {
+        let mut outputs = row_writer();
+        write_row(&mut outputs, &[&seq.to_string(), output]);
+        self.queue(Rows {
+            files: Vec::new(),
+            outputs: outputs.into_inner().unwrap_or_default(),
+        });
+        self.write_queued()
+    }
+
     /// Writes every queued row; when it returns `Ok`, the rows queued
     /// before the call are in the files (outputs first, so that a file is
     /// never listed without its planned output).

@@ -17,6 +17,7 @@
 //!    `_metadata.csv` order as they complete.
 
 mod burned_in;
+mod directories;
 mod explain;
 mod head;
 mod header;
@@ -35,7 +36,7 @@ mod testing;
 mod turns;
 mod worker;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -58,6 +59,7 @@ use crate::rules::{RuleError, RuleSet, secret_fingerprint};
 use crate::sink::{AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink};
 use crate::stream::{OpenError, StreamError, describe_tag};
 use crate::walk::{WalkError, walk};
+use directories::DirectoryWork;
 use listing::{Listing, ListingFiles};
 use lock::RunLock;
 pub use manifest::{Manifest, RunCounts, RunState};
@@ -110,6 +112,9 @@ pub enum FileError {
     /// The scan could not read the header far enough to number the file.
     #[error("{0}")]
     Header(String),
+    /// A DICOMDIR of SOURCE could not be made anew for DEST.
+    #[error("DICOMDIR not rebuilt: {0}")]
+    Directory(String),
     #[error("internal error (please report): {0}")]
     Internal(String),
 }
@@ -439,6 +444,7 @@ pub fn run(
         rules,
         source: &source,
         dest: &dest,
+        audit_dir: &audit_dir,
         jobs,
         listing: Some(&listing_files),
         progress,
@@ -517,6 +523,7 @@ fn dry_run(
         rules,
         source: &source,
         dest: &dest,
+        audit_dir: &audit_dir,
         jobs,
         listing: None,
         progress,
@@ -556,6 +563,8 @@ struct Work<'a> {
     rules: &'a RuleSet,
     source: &'a Path,
     dest: &'a Path,
+    /// Where `_metadata.csv` and the audit tables are.
+    audit_dir: &'a Path,
     jobs: usize,
     /// `None` in a dry run: nothing is listed.
     listing: Option<&'a ListingFiles>,
@@ -585,10 +594,18 @@ fn execute(
         rules,
         source,
         dest,
+        audit_dir,
         jobs,
         listing,
         progress,
     } = *work;
+    let directories = listing.map(|listing| DirectoryWork {
+        dest,
+        audit_dir,
+        listing,
+        replace: config.existing != ExistingOutput::Refuse,
+        cancel: &config.cancel,
+    });
     let outputs = Outputs {
         dest,
         rules,
@@ -642,10 +659,10 @@ fn execute(
                 }
             });
         }
-        let (outputs, halt) = (&outputs, &halt);
+        let (outputs, halt, directories) = (&outputs, &halt, directories.as_ref());
         let writer = spawn("audit")
             .spawn_scoped(scope, move || {
-                write_in_order(receiver, sinks, outputs, progress, halt)
+                write_in_order(receiver, sinks, outputs, progress, halt, directories)
             })
             .map_err(|err| {
                 // Nothing would take the walk's batches: let it go.
@@ -886,6 +903,9 @@ enum Done {
     Exported,
     /// A dry run: this is where it would be written.
     Planned,
+    /// A DICOMDIR: its row waits for the new one, made when every output
+    /// is written.
+    Directory,
 }
 
 impl Outcome {
@@ -893,6 +913,11 @@ impl Outcome {
         let file = &self.file;
         let output = outputs.path(file).map(|p| p.to_string_lossy().into_owned());
         let (status, destination_file, reason) = match (&self.result, output) {
+            (Ok(Done::Planned), _) if file.directory => (
+                Status::Planned,
+                String::new(),
+                "DICOMDIR: a new one is made from the outputs at the end of the run".into(),
+            ),
             (Ok(Done::Planned), Some(output)) => (Status::Planned, output, String::new()),
             (Ok(Done::Exported), _) => (
                 Status::Ok,
@@ -980,6 +1005,7 @@ fn write_in_order(
     outputs: &Outputs<'_>,
     progress: &dyn Progress,
     halt: &Halt,
+    directories: Option<&DirectoryWork<'_>>,
 ) -> Tally {
     let mut audit = Audit {
         sinks,
@@ -991,13 +1017,16 @@ fn write_in_order(
     };
     let mut pending: BTreeMap<usize, Outcome> = BTreeMap::new();
     let mut next = 1;
+    // The rows of DICOMDIRs wait for the new DICOMDIRs, made when every
+    // output is written; they come last.
+    let mut later = Later::default();
     let written = (|| {
         for batch in receiver {
             for outcome in batch {
                 progress.advance();
                 pending.insert(outcome.file.seq, outcome);
                 while let Some(outcome) = pending.remove(&next) {
-                    audit.write(&outcome)?;
+                    audit.take(outcome, &mut later)?;
                     next += 1;
                 }
             }
@@ -1006,7 +1035,16 @@ fn write_in_order(
             audit.sinks.iter_mut().try_for_each(|sink| sink.flush())?;
         }
         for (_, outcome) in std::mem::take(&mut pending) {
-            audit.write(&outcome)?;
+            audit.take(outcome, &mut later)?;
+        }
+        if let Some(work) = directories
+            && !later.directories.is_empty()
+            && !halt.is_stopped()
+            && !work.cancel.load(Ordering::Relaxed)
+        {
+            // An interrupted run makes none and writes no row for them:
+            // `--resume` does both.
+            audit.write_directories(work, &later)?;
         }
         std::mem::take(&mut audit.sinks)
             .into_iter()
@@ -1025,7 +1063,69 @@ struct Audit<'a> {
     tally: Tally,
 }
 
+/// What the audit writer keeps for the end of the run.
+#[derive(Default)]
+struct Later {
+    /// The DICOMDIRs of SOURCE, in `_metadata.csv` order.
+    directories: Vec<Outcome>,
+    /// Files that have no output of this run (failed, exported before).
+    not_written: HashSet<usize>,
+}
+
 impl Audit<'_> {
+    /// Writes the row of `outcome`, or keeps it for later (a DICOMDIR).
+    fn take(&mut self, outcome: Outcome, later: &mut Later) -> Result<(), SinkError> {
+        match outcome.result {
+            Ok(Done::Directory) => {
+                later.directories.push(outcome);
+                return Ok(());
+            }
+            Ok(Done::Written | Done::Kept | Done::Redone) => {}
+            _ => {
+                later.not_written.insert(outcome.file.seq);
+            }
+        }
+        self.write(&outcome)
+    }
+
+    /// Makes the new DICOMDIRs and writes the rows of the source ones.
+    fn write_directories(
+        &mut self,
+        work: &DirectoryWork<'_>,
+        later: &Later,
+    ) -> Result<(), SinkError> {
+        let files: Vec<PlannedFile> = later
+            .directories
+            .iter()
+            .map(|outcome| outcome.file.clone())
+            .collect();
+        let results = directories::rebuild(work, &files, &later.not_written);
+        for (outcome, result) in later.directories.iter().zip(results) {
+            let mut row = outcome.audit_row(self.outputs);
+            match result {
+                Ok(rebuilt) => {
+                    row.status = Status::Ok;
+                    row.destination_file = rebuilt
+                        .output
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    row.reason = rebuilt.note;
+                }
+                Err(err) => {
+                    row.status = Status::Error;
+                    row.destination_file = String::new();
+                    row.reason = err.to_string();
+                }
+            }
+            self.tally
+                .add(&row, outcome, self.outputs.quarantine_burned_in);
+            self.sinks
+                .iter_mut()
+                .try_for_each(|sink| sink.write_row(&row))?;
+        }
+        Ok(())
+    }
+
     fn write(&mut self, outcome: &Outcome) -> Result<(), SinkError> {
         let row = outcome.audit_row(self.outputs);
         self.tally

@@ -46,6 +46,9 @@ pub struct PlannedFile {
     /// Set when a registry says this file was exported by an earlier run
     /// (where to, in words): it is not written again.
     pub exported_before: Option<Box<str>>,
+    /// A DICOMDIR: not numbered (it is no patient's image) and not
+    /// rewritten; a new one is made for DEST at the end of the run.
+    pub directory: bool,
 }
 
 impl PlannedFile {
@@ -211,6 +214,9 @@ impl Planner {
             Ok(facts) => facts,
             Err(problem) => return Ok(self.unreadable(source, layout, size, problem)),
         };
+        if facts.is_directory {
+            return Ok(self.directory(source, layout, size));
+        }
         let instance = facts.sop_uids.instance.as_deref();
         let (identity, key_note) = identify(&self.key, facts, instance, &source);
         let claim = Claim {
@@ -247,6 +253,13 @@ impl Planner {
     ) -> PlannedFile {
         let mut file = self.next_file(source, layout, size);
         file.problem = Some(problem.into());
+        file
+    }
+
+    /// Lists the next DICOM file as a DICOMDIR (not numbered).
+    pub fn directory(&mut self, source: PathBuf, layout: Layout, size: u64) -> PlannedFile {
+        let mut file = self.next_file(source, layout, size);
+        file.directory = true;
         file
     }
 
@@ -302,6 +315,7 @@ impl Planner {
             burned_in: BurnedInRisk::None,
             key_note: KeyNote::Key,
             exported_before: None,
+            directory: false,
         }
     }
 

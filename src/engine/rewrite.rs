@@ -25,8 +25,8 @@ use super::{FileError, pixels};
 use crate::charset::CharacterSet;
 use crate::dest;
 use crate::rules::{
-    Disposition, ElementValue, FileContext, Identifiers, Rule, RuleSet, StampElement,
-    encode_element,
+    DEIDENTIFICATION_METHOD, DEIDENTIFICATION_METHOD_CODE_SEQUENCE, Disposition, ElementValue,
+    FileContext, Identifiers, Rule, RuleSet, StampElement, encode_element,
 };
 use crate::stream::{
     FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError, OpenedFile,
@@ -40,6 +40,9 @@ const SOP_INSTANCE_UID: Tag = Tag(0x0008, 0x0018);
 const PATIENT_NAME: Tag = Tag(0x0010, 0x0010);
 const PATIENT_ID: Tag = Tag(0x0010, 0x0020);
 const FILE_META_GROUP: u16 = 0x0002;
+/// DCMTK's Private Generic File SOP Class (`UID_PrivateGenericFileSOPClass`),
+/// the class DCMTK's file meta names for a data set without SOP Class UID.
+const PRIVATE_GENERIC_FILE_CLASS: &str = "1.2.276.0.7230010.3.1.0.1";
 /// The action whose value every output should carry.
 const REPLACE_WITH_INDEX: &str = "replace-with-index";
 
@@ -404,16 +407,86 @@ fn output_error(path: &Path, source: io::Error) -> FileError {
 /// Where a data set sits in the file.
 #[derive(Debug, Clone, Copy)]
 struct Place {
-    syntax: Syntax,
+    coding: Coding,
     end: End,
     depth: usize,
 }
 
 /// Where in the file an element sits, and the state it may change.
 struct Level<'a> {
-    syntax: Syntax,
+    coding: Coding,
     depth: usize,
     charset: &'a mut CharacterSet,
+}
+
+/// How the elements of a data set are read and how they are written.
+/// The same nearly always; they differ only inside a sequence written as
+/// UN (implicit VR little endian, PS3.5 §6.2.2) in a big endian file,
+/// which is written as a sequence in the file's own syntax, so that the
+/// whole output has one byte order (as DCMTK writes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Coding {
+    read: Syntax,
+    write: Syntax,
+}
+
+impl Coding {
+    fn same(syntax: Syntax) -> Coding {
+        Coding {
+            read: syntax,
+            write: syntax,
+        }
+    }
+
+    /// Whether values change encoding between reading and writing.
+    fn transcodes(self) -> bool {
+        self.read != self.write
+    }
+
+    /// The coding of the items of `sequence`: read as the sequence says
+    /// (UN holds implicit VR little endian items); written in the same
+    /// syntax, except in a big endian output, which is big endian
+    /// throughout.
+    fn items_of(self, sequence: &Header) -> Coding {
+        let read = sequence.item_syntax(self.read);
+        let write = if self.write.big_endian {
+            self.write
+        } else {
+            read
+        };
+        Coding { read, write }
+    }
+}
+
+/// Makes `value`, read as [`Coding::read`] with the (dictionary) VR `vr`,
+/// a value for [`Coding::write`]; returns the VR to write it with. Binary
+/// numbers change byte order; a value whose length does not fit its VR is
+/// written as UN, as it was (UN bytes are never reinterpreted).
+fn transcode_value(value: &mut [u8], vr: VR, coding: Coding) -> VR {
+    let width = match vr {
+        VR::US | VR::SS | VR::OW | VR::AT => 2,
+        VR::UL | VR::SL | VR::FL | VR::OF | VR::OL => 4,
+        VR::FD | VR::OD | VR::SV | VR::UV | VR::OV => 8,
+        _ => 1,
+    };
+    let long_length = Header {
+        tag: Tag(0, 0),
+        vr,
+        len: 0,
+    }
+    .length_field_size(coding.write)
+        == 4;
+    let fits =
+        value.len().is_multiple_of(width) && (long_length || value.len() <= usize::from(u16::MAX));
+    if vr == VR::UN || !fits {
+        return VR::UN;
+    }
+    if width > 1 && coding.read.big_endian != coding.write.big_endian {
+        for number in value.chunks_exact_mut(width) {
+            number.reverse();
+        }
+    }
+    vr
 }
 
 struct Rewriter<'a> {
@@ -474,10 +547,18 @@ impl Rewriter<'_> {
                 apply(&mut out, tag, rule_tag, VR::UI, bytes)?;
             }
         }
-        // A source meta without the class is copied as it is; a meta made
-        // from nothing needs at least the class to be worth writing.
+        // A source meta without the class is copied as it is. A data set
+        // without meta and without a class (ACR-NEMA 2.0 style: group
+        // lengths, no SOP Class UID) gets what DCMTK writes for it
+        // (`dcmconv`): the class DCMTK registered for files of no known
+        // class. Claiming Secondary Capture would promise the attributes
+        // of an IOD the data set does not have; this names none, and DCMTK
+        // and pydicom read it. The data set itself is left as it was.
         if source.is_none() && out.get(meta::MEDIA_STORAGE_SOP_CLASS_UID).is_none() {
-            return Err(FileError::NoSopClass);
+            out.set_uid(
+                meta::MEDIA_STORAGE_SOP_CLASS_UID,
+                PRIVATE_GENERIC_FILE_CLASS,
+            );
         }
         Ok(out)
     }
@@ -554,7 +635,7 @@ impl Rewriter<'_> {
             &joined
         };
         let place = Place {
-            syntax,
+            coding: Coding::same(syntax),
             end: End::Stream,
             depth: 0,
         };
@@ -563,10 +644,12 @@ impl Rewriter<'_> {
             // (and a hostile file that inflates hugely must not take ages).
             let mut deflate = DeflateEncoder::new(out, Compression::fast());
             self.dataset(source, &mut deflate, place, top, stamp)?;
+            all_read(source)?;
             deflate.finish().map_err(StreamError::Write)?;
             Ok(())
         } else {
-            self.dataset(source, out, place, top, stamp)
+            self.dataset(source, out, place, top, stamp)?;
+            all_read(source)
         }
     }
 
@@ -583,7 +666,8 @@ impl Rewriter<'_> {
         mut charset: CharacterSet,
         mut additions: &[StampElement],
     ) -> Result<(), FileError> {
-        let Place { syntax, end, depth } = place;
+        let Place { coding, end, depth } = place;
+        let syntax = coding.read;
         let mut group: Option<(u16, Vec<u8>)> = None;
         loop {
             let header = self.next_header(source, syntax, end)?;
@@ -594,17 +678,23 @@ impl Rewriter<'_> {
                 if let Some((number, buffered)) = &group
                     && *number != addition.tag.group()
                 {
-                    write_group(out, syntax, *number, buffered)?;
+                    write_group(out, coding.write, *number, buffered)?;
                     group = None;
                 }
+                let same = header.filter(|h| h.tag == addition.tag);
+                let merged = match &same {
+                    Some(h) => self.merge_stamp(source, h, coding, depth, &charset)?,
+                    None => None,
+                };
+                let bytes = merged.as_ref().map_or(&addition.bytes, |m| &m.bytes);
                 match &mut group {
-                    Some((_, buffered)) => buffered.extend_from_slice(&addition.bytes),
-                    None => out.write_all(&addition.bytes).map_err(StreamError::Write)?,
+                    Some((_, buffered)) => buffered.extend_from_slice(bytes),
+                    None => out.write_all(bytes).map_err(StreamError::Write)?,
                 }
-                if let Some(h) = &header
-                    && h.tag == addition.tag
-                {
-                    skip_value(source, h, syntax, depth)?;
+                if let Some(h) = &same {
+                    if merged.is_none() {
+                        skip_value(source, h, syntax, depth)?;
+                    }
                     replaced = true;
                 }
                 additions = &additions[1..];
@@ -615,7 +705,7 @@ impl Rewriter<'_> {
             if let Some((number, buffered)) = &group
                 && header.is_none_or(|h| h.tag.group() != *number)
             {
-                write_group(out, syntax, *number, buffered)?;
+                write_group(out, coding.write, *number, buffered)?;
                 group = None;
             }
             let Some(header) = header else {
@@ -634,7 +724,7 @@ impl Rewriter<'_> {
                 continue;
             }
             let level = Level {
-                syntax,
+                coding,
                 depth,
                 charset: &mut charset,
             };
@@ -642,6 +732,39 @@ impl Rewriter<'_> {
                 Some((_, buffered)) => self.element(source, buffered, &header, level)?,
                 None => self.element(source, out, &header, level)?,
             }
+        }
+    }
+
+    /// The stamp element for `header`, the source's own De-identification
+    /// Method or its Code Sequence, kept and extended with ours (the
+    /// source's value is consumed); `None` for the other stamped
+    /// attributes, which ours replace.
+    fn merge_stamp<R: Read>(
+        &self,
+        source: &mut Source<R>,
+        header: &Header,
+        coding: Coding,
+        depth: usize,
+        charset: &CharacterSet,
+    ) -> Result<Option<StampElement>, FileError> {
+        let stamp = self.rules.stamp();
+        match header.tag {
+            DEIDENTIFICATION_METHOD if !header.is_undefined_length() => {
+                let existing = source.read_value(header.len, What::Value(header.tag))?;
+                Ok(Some(stamp.merged_method(&existing, coding.write)?))
+            }
+            // An item syntax other than the data set's (VR UN) would mix
+            // two encodings in one sequence: such a sequence is replaced.
+            DEIDENTIFICATION_METHOD_CODE_SEQUENCE
+                if header.is_sequence()
+                    && !coding.transcodes()
+                    && header.item_syntax(coding.read) == coding.read =>
+            {
+                let mut items = Vec::new();
+                self.items(source, &mut items, coding, header, depth + 1, charset)?;
+                Ok(Some(stamp.merged_code_sequence(&items, coding.write)?))
+            }
+            _ => Ok(None),
         }
     }
 
@@ -655,7 +778,7 @@ impl Rewriter<'_> {
         if let End::At(limit) = end
             && source.position() >= limit
         {
-            return Ok(None);
+            return ends_exactly(source.position(), limit, "an item").map(|()| None);
         }
         let header = if end == End::Stream {
             Header::read_top_level(source, syntax)?
@@ -696,16 +819,16 @@ impl Rewriter<'_> {
         level: Level<'_>,
     ) -> Result<(), FileError> {
         let Level {
-            syntax,
+            coding,
             depth,
             charset,
         } = level;
         let rule = self.rules.rule_for(header.tag);
         if header.is_sequence() {
-            return self.sequence(source, out, syntax, header, rule, depth, charset);
+            return self.sequence(source, out, coding, header, rule, depth, charset);
         }
         if header.is_fragment_sequence() {
-            return self.fragments(source, out, syntax, header, rule);
+            return self.fragments(source, out, coding, header, rule);
         }
         if header.is_undefined_length() {
             return Err(StreamError::UnexpectedTag {
@@ -716,9 +839,10 @@ impl Rewriter<'_> {
             .into());
         }
         let what = What::Value(header.tag);
-        if rule.disposition(header.vr) == Disposition::Keep && header.tag != SPECIFIC_CHARACTER_SET
-        {
-            header.write(out, syntax)?;
+        let vr = header.value_vr();
+        let keep = rule.disposition(vr) == Disposition::Keep;
+        if keep && header.tag != SPECIFIC_CHARACTER_SET && !coding.transcodes() {
+            header.write(out, coding.write)?;
             source.copy_value(header.len, out, what)?;
             return Ok(());
         }
@@ -726,18 +850,29 @@ impl Rewriter<'_> {
         if header.tag == SPECIFIC_CHARACTER_SET {
             *charset = CharacterSet::from_declaration(&bytes);
         }
-        let value = ElementValue {
-            tag: header.tag,
-            vr: header.vr,
-            bytes: &bytes,
-            charset,
+        let new = if keep {
+            Some(bytes.clone())
+        } else {
+            let value = ElementValue {
+                tag: header.tag,
+                vr,
+                bytes: &bytes,
+                charset,
+            };
+            self.apply(rule, &value)?
         };
-        let Some(new) = self.apply(rule, &value)? else {
+        let Some(mut new) = new else {
             return Ok(());
         };
         let len = u32::try_from(new.len())
             .map_err(|_| StreamError::Write(io::Error::other("value too long")))?;
-        Header { len, ..*header }.write(out, syntax)?;
+        // A value written as UN and rewritten as its dictionary VR is
+        // written with that VR: it is now a value of that VR.
+        let mut vr = if new == bytes { header.vr } else { vr };
+        if coding.transcodes() {
+            vr = transcode_value(&mut new, header.value_vr(), coding);
+        }
+        Header { len, vr, ..*header }.write(out, coding.write)?;
         out.write_all(&new).map_err(StreamError::Write)?;
         Ok(())
     }
@@ -747,20 +882,31 @@ impl Rewriter<'_> {
         &self,
         source: &mut Source<R>,
         out: &mut W,
-        syntax: Syntax,
+        coding: Coding,
         header: &Header,
         rule: &dyn Rule,
         depth: usize,
         charset: &CharacterSet,
     ) -> Result<(), FileError> {
+        let inner = coding.items_of(header);
+        // A sequence whose items change encoding (UN read, explicit VR
+        // written) is written as what it is: a sequence.
+        let header = if coding.transcodes() || inner.transcodes() {
+            Header {
+                vr: VR::SQ,
+                ..*header
+            }
+        } else {
+            *header
+        };
         match rule.disposition(VR::SQ) {
             Disposition::Remove => {
-                skip_value(source, header, syntax, depth)?;
+                skip_value(source, &header, coding.read, depth)?;
             }
             Disposition::Rewrite => {
                 // The only rewrite that fits a sequence is an empty one.
-                skip_value(source, header, syntax, depth)?;
-                Header { len: 0, ..*header }.write(out, syntax)?;
+                skip_value(source, &header, coding.read, depth)?;
+                Header { len: 0, ..header }.write(out, coding.write)?;
             }
             Disposition::Keep => {
                 if depth >= MAX_DEPTH {
@@ -770,16 +916,15 @@ impl Rewriter<'_> {
                     }
                     .into());
                 }
-                let inner = header.item_syntax(syntax);
                 let mut items = Vec::new();
-                self.items(source, &mut items, inner, header, depth + 1, charset)?;
+                self.items(source, &mut items, inner, &header, depth + 1, charset)?;
                 if header.is_undefined_length() {
-                    header.write(out, syntax)?;
+                    header.write(out, coding.write)?;
                     out.write_all(&items).map_err(StreamError::Write)?;
-                    delimiter(SEQUENCE_DELIMITER).write(out, syntax)?;
+                    delimiter(SEQUENCE_DELIMITER).write(out, inner.write)?;
                 } else {
                     let len = checked_len(items.len())?;
-                    Header { len, ..*header }.write(out, syntax)?;
+                    Header { len, ..header }.write(out, coding.write)?;
                     out.write_all(&items).map_err(StreamError::Write)?;
                 }
             }
@@ -791,18 +936,19 @@ impl Rewriter<'_> {
         &self,
         source: &mut Source<R>,
         out: &mut Vec<u8>,
-        syntax: Syntax,
+        coding: Coding,
         sequence: &Header,
         depth: usize,
         charset: &CharacterSet,
     ) -> Result<(), FileError> {
+        let syntax = coding.read;
         let end =
             (!sequence.is_undefined_length()).then(|| source.position() + u64::from(sequence.len));
         loop {
             if let Some(end) = end
                 && source.position() >= end
             {
-                return Ok(());
+                return ends_exactly(source.position(), end, "a sequence");
             }
             let item = Header::read(source, syntax)?.ok_or_else(|| StreamError::Truncated {
                 what: What::Sequence(sequence.tag).to_string(),
@@ -837,21 +983,21 @@ impl Rewriter<'_> {
             };
             let mut body = Vec::new();
             let place = Place {
-                syntax,
+                coding,
                 end: item_end,
                 depth,
             };
             self.dataset(source, &mut body, place, charset.clone(), &[])?;
             if item.is_undefined_length() {
-                item.write(out, syntax)?;
+                item.write(out, coding.write)?;
                 out.extend_from_slice(&body);
-                delimiter(ITEM_DELIMITER).write(out, syntax)?;
+                delimiter(ITEM_DELIMITER).write(out, coding.write)?;
             } else {
                 Header {
                     len: checked_len(body.len())?,
                     ..item
                 }
-                .write(out, syntax)?;
+                .write(out, coding.write)?;
                 out.extend_from_slice(&body);
             }
         }
@@ -862,31 +1008,32 @@ impl Rewriter<'_> {
         &self,
         source: &mut Source<R>,
         out: &mut W,
-        syntax: Syntax,
+        coding: Coding,
         header: &Header,
         rule: &dyn Rule,
     ) -> Result<(), FileError> {
         let disposition = rule.disposition(header.vr);
         if disposition != Disposition::Keep {
-            skip_value(source, header, syntax, 0)?;
+            skip_value(source, header, coding.read, 0)?;
             if disposition == Disposition::Rewrite {
-                Header { len: 0, ..*header }.write(out, syntax)?;
+                Header { len: 0, ..*header }.write(out, coding.write)?;
             }
             return Ok(());
         }
-        header.write(out, syntax)?;
+        header.write(out, coding.write)?;
         loop {
-            let item = Header::read(source, syntax)?.ok_or_else(|| StreamError::Truncated {
-                what: "the encapsulated Pixel Data".into(),
-                offset: source.position(),
-            })?;
+            let item =
+                Header::read(source, coding.read)?.ok_or_else(|| StreamError::Truncated {
+                    what: "the encapsulated Pixel Data".into(),
+                    offset: source.position(),
+                })?;
             match item.tag {
                 SEQUENCE_DELIMITER => {
-                    delimiter(SEQUENCE_DELIMITER).write(out, syntax)?;
+                    delimiter(SEQUENCE_DELIMITER).write(out, coding.write)?;
                     return Ok(());
                 }
                 ITEM if !item.is_undefined_length() => {
-                    item.write(out, syntax)?;
+                    item.write(out, coding.write)?;
                     source.copy_value(item.len, out, "a Pixel Data fragment")?;
                 }
                 tag => {
@@ -900,6 +1047,36 @@ impl Rewriter<'_> {
             }
         }
     }
+}
+
+/// The accounting invariant's first half, checked on every file: the data
+/// set was read to its last byte. (The top-level reader ends only at the
+/// end of the stream or after zero padding that runs to it; this guards
+/// that promise, so that no change to the reader can turn a data set
+/// read halfway into an `OK` row.) The second half, every element read
+/// either written or removed by a named rule, holds by construction of
+/// [`Rewriter::dataset`] and is tested on the corpus (`tests/accounting`).
+fn all_read<R: Read>(source: &mut Source<R>) -> Result<(), FileError> {
+    let offset = source.position();
+    if source.read_up_to(&mut [0u8; 1])? == 0 {
+        Ok(())
+    } else {
+        Err(StreamError::NotAtEnd { offset }.into())
+    }
+}
+
+/// An item or sequence of defined length must end where its last element
+/// (or item) ends: one that runs past that end was not read as written.
+fn ends_exactly(position: u64, end: u64, what: &'static str) -> Result<(), FileError> {
+    if position == end {
+        return Ok(());
+    }
+    Err(StreamError::Overrun {
+        what,
+        end,
+        reached: position,
+    }
+    .into())
 }
 
 /// Writes a group length element (gggg,0000) and the group it measures;

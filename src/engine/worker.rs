@@ -408,6 +408,14 @@ impl Worker<'_> {
         known: usize,
         scratch: &mut Scratch,
     ) -> Result<Done, FileError> {
+        if planned.directory {
+            // Made anew from the outputs at the end of the run.
+            return Ok(if self.dry_run {
+                Done::Planned
+            } else {
+                Done::Directory
+            });
+        }
         let (patient_index, output, facts) =
             match (facts, planned.patient_index, self.outputs.path(planned)) {
                 (Some(facts), Some(index), Some(output)) => (index, output, facts),

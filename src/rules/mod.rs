@@ -32,7 +32,10 @@ pub(crate) use hash::{hmac, lower_hex};
 pub use identifiers::Identifiers;
 pub use ruleset::RuleSet;
 pub use shift_date::date_shift_days;
-pub use stamp::{Stamp, StampElement, element as encode_element};
+pub use stamp::{
+    DEIDENTIFICATION_METHOD, DEIDENTIFICATION_METHOD_CODE_SEQUENCE, Stamp, StampElement,
+    element as encode_element,
+};
 pub use vr::{is_text, padding};
 
 /// What the engine does with an element before any value is looked at.

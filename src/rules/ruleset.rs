@@ -485,6 +485,70 @@ mod tests {
     }
 
     #[test]
+    fn ps315_choices_keep_the_iod_valid() {
+        let base = RuleSet::load(&["ps3.15-basic".to_string()]).unwrap();
+        for (tag, why, action) in [
+            // X/Z: an empty sequence is invalid where it is Type 3.
+            (Tag(0x0008, 0x1110), "ReferencedStudySequence X/Z", "dummy"),
+            (
+                Tag(0x0040, 0x0555),
+                "AcquisitionContextSequence X/Z",
+                "dummy",
+            ),
+            (Tag(0x0008, 0x0022), "AcquisitionDate X/Z", "blank"),
+            // Unlisted free text is Type 1C in places; names stay empty.
+            (Tag(0x0040, 0xA160), "TextValue (SR TEXT, 1C)", "dummy"),
+            (Tag(0x0070, 0x0006), "UnformattedTextValue (1C)", "dummy"),
+            (Tag(0x0014, 0x2006), "EvaluatorName PN", "blank"),
+            (Tag(0x0040, 0xA034), "EffectiveStartDateTime DT", "blank"),
+            // The overlay group goes whole.
+            (Tag(0x6000, 0x0010), "OverlayRows", "remove"),
+            (Tag(0x6002, 0x0050), "OverlayOrigin", "remove"),
+            // Identity groups: coded values kept, unless they identify.
+            (Tag(0x0032, 0x000A), "StudyStatusID CS", "keep"),
+            (Tag(0x0032, 0x000C), "StudyPriorityID CS", "keep"),
+            (Tag(0x0040, 0x0033), "UniversalEntityIDType CS", "keep"),
+            (Tag(0x0040, 0x0294), "Quantity DS", "keep"),
+            (Tag(0x0010, 0x1022), "PatientBodyMassIndex DS", "remove"),
+            (
+                Tag(0x0010, 0x0035),
+                "PatientAlternativeCalendar CS",
+                "remove",
+            ),
+            // ... text, names, dates and IDs there still removed ...
+            (Tag(0x0038, 0x0016), "RouteOfAdmissions LO", "remove"),
+            (
+                Tag(0x0040, 0x1006),
+                "PlacerOrderNumberProcedure SH",
+                "remove",
+            ),
+            (
+                Tag(0x0010, 0x0033),
+                "PatientBirthDateInAlternativeCalendar",
+                "remove",
+            ),
+            (Tag(0x0010, 0x0011), "PersonNamesToUseSequence", "remove"),
+            (Tag(0x0032, 0x0099), "not in the dictionary", "remove"),
+            // ... and what a standard IOD requires is kept valid.
+            (Tag(0x0040, 0x0560), "SpecimenDescriptionSequence 1", "keep"),
+            (Tag(0x0040, 0x0518), "ContainerTypeCodeSequence 2", "keep"),
+            (Tag(0x0040, 0x0031), "LocalNamespaceEntityID 1C", "dummy"),
+            (Tag(0x0040, 0x0032), "UniversalEntityID 1C", "dummy"),
+            (Tag(0x0010, 0x2294), "BreedRegistrationSequence 2C", "blank"),
+            // Inside a kept specimen: the table's own rows.
+            (Tag(0x0040, 0x0551), "SpecimenIdentifier D", "dummy"),
+            (Tag(0x0040, 0x0600), "SpecimenShortDescription X", "remove"),
+        ] {
+            assert_eq!(base.rule_for(tag).name(), action, "{tag} {why}");
+        }
+        // Clean Graphics does not keep overlay comments in a removed group.
+        let graphics =
+            RuleSet::load(&["ps3.15-basic".to_string(), "clean-graphics".to_string()]).unwrap();
+        assert_eq!(graphics.rule_for(Tag(0x6000, 0x4000)).name(), "remove");
+        assert_eq!(graphics.rule_for(Tag(0x0070, 0x0006)).name(), "clean");
+    }
+
+    #[test]
     fn unknown_action_lists_the_allowed_ones() {
         let err = compile("[attributes]\n\nPatientName = \"blnk\"\n").unwrap_err();
         assert_eq!(

@@ -62,18 +62,24 @@ impl Stamp {
         Ok(slot.get_or_init(|| elements))
     }
 
+    /// The values of our De-identification Method: the tool, then the
+    /// meaning of each method code.
+    fn method_values(&self) -> Vec<String> {
+        let mut values = vec![format!("dicommanager {}", env!("CARGO_PKG_VERSION"))];
+        values.extend(self.methods.iter().map(|m| m.meaning.to_string()));
+        values
+    }
+
     fn elements(&self, syntax: Syntax) -> Result<Vec<StampElement>, StreamError> {
         if self.is_empty() {
             return Ok(Vec::new());
         }
-        let mut method_text = vec![format!("dicommanager {}", env!("CARGO_PKG_VERSION"))];
-        method_text.extend(self.methods.iter().map(|m| m.meaning.to_string()));
         let mut elements = vec![
             element(PATIENT_IDENTITY_REMOVED, VR::CS, b"YES", syntax)?,
             element(
                 DEIDENTIFICATION_METHOD,
                 VR::LO,
-                method_text.join("\\").as_bytes(),
+                self.method_values().join("\\").as_bytes(),
                 syntax,
             )?,
             self.code_sequence(syntax)?,
@@ -89,34 +95,86 @@ impl Stamp {
         Ok(elements)
     }
 
+    /// The De-identification Method of a source that was de-identified
+    /// before (`existing`, its value as stored), kept and extended: its
+    /// values first, then ours that it does not hold yet (PS3.15 E.1.1:
+    /// the history of de-identification stays with the object).
+    pub fn merged_method(
+        &self,
+        existing: &[u8],
+        syntax: Syntax,
+    ) -> Result<StampElement, StreamError> {
+        let mut values: Vec<Vec<u8>> = existing
+            .split(|&b| b == b'\\')
+            .map(|v| v.trim_ascii_start().to_vec())
+            .map(|v| crate::stream::unpad(&v).to_vec())
+            .filter(|v| !v.is_empty())
+            .collect();
+        for ours in self.method_values() {
+            if !values.iter().any(|v| v == ours.as_bytes()) {
+                values.push(ours.into_bytes());
+            }
+        }
+        element(
+            DEIDENTIFICATION_METHOD,
+            VR::LO,
+            &values.join(&b'\\'),
+            syntax,
+        )
+    }
+
+    /// The De-identification Method Code Sequence of a source that has one
+    /// (`existing_items`, its items as the output holds them), kept and
+    /// extended by the items of our codes it does not hold yet.
+    pub fn merged_code_sequence(
+        &self,
+        existing_items: &[u8],
+        syntax: Syntax,
+    ) -> Result<StampElement, StreamError> {
+        let mut items = existing_items.to_vec();
+        for method in &self.methods {
+            let code = element(CODE_VALUE, VR::SH, method.code.as_bytes(), syntax)?.bytes;
+            let present = existing_items
+                .windows(code.len())
+                .any(|window| window == code.as_slice());
+            if !present {
+                items.extend(code_item(method, syntax)?);
+            }
+        }
+        sequence(DEIDENTIFICATION_METHOD_CODE_SEQUENCE, &items, syntax)
+    }
+
     fn code_sequence(&self, syntax: Syntax) -> Result<StampElement, StreamError> {
         let mut items = Vec::new();
         for method in &self.methods {
-            let mut item = Vec::new();
-            for (tag, vr, value) in [
-                (CODE_VALUE, VR::SH, method.code),
-                (CODING_SCHEME_DESIGNATOR, VR::SH, CODING_SCHEME),
-                (CODE_MEANING, VR::LO, method.meaning),
-            ] {
-                item.extend(element(tag, vr, value.as_bytes(), syntax)?.bytes);
-            }
-            header(ITEM, VR::UN, item.len(), &mut items, syntax)?;
-            items.extend(item);
+            items.extend(code_item(method, syntax)?);
         }
-        let mut bytes = Vec::new();
-        header(
-            DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
-            VR::SQ,
-            items.len(),
-            &mut bytes,
-            syntax,
-        )?;
-        bytes.extend(items);
-        Ok(StampElement {
-            tag: DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
-            bytes,
-        })
+        sequence(DEIDENTIFICATION_METHOD_CODE_SEQUENCE, &items, syntax)
     }
+}
+
+/// One item of the De-identification Method Code Sequence, header included.
+fn code_item(method: &MethodCode, syntax: Syntax) -> Result<Vec<u8>, StreamError> {
+    let mut item = Vec::new();
+    for (tag, vr, value) in [
+        (CODE_VALUE, VR::SH, method.code),
+        (CODING_SCHEME_DESIGNATOR, VR::SH, CODING_SCHEME),
+        (CODE_MEANING, VR::LO, method.meaning),
+    ] {
+        item.extend(element(tag, vr, value.as_bytes(), syntax)?.bytes);
+    }
+    let mut bytes = Vec::new();
+    header(ITEM, VR::UN, item.len(), &mut bytes, syntax)?;
+    bytes.extend(item);
+    Ok(bytes)
+}
+
+/// A sequence of defined length holding `items` (headers included).
+fn sequence(tag: Tag, items: &[u8], syntax: Syntax) -> Result<StampElement, StreamError> {
+    let mut bytes = Vec::new();
+    header(tag, VR::SQ, items.len(), &mut bytes, syntax)?;
+    bytes.extend_from_slice(items);
+    Ok(StampElement { tag, bytes })
 }
 
 /// One element (header and padded value) encoded for `syntax`.
@@ -159,6 +217,61 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// The value bytes of an explicit VR little endian element with a
+    /// short (2-byte) length.
+    fn value_of(element: &StampElement) -> &[u8] {
+        &element.bytes[8..]
+    }
+
+    #[test]
+    fn an_earlier_method_is_kept_and_ours_appended_once() {
+        let stamp = Stamp::new(&[BASIC, OPTIONS[6].method], None);
+        let syntax = Syntax::EXPLICIT_VR_LITTLE_ENDIAN;
+        let merged = stamp
+            .merged_method(
+                b"OTHER TOOL 2.1\\Basic Application Confidentiality Profile ",
+                syntax,
+            )
+            .unwrap();
+        let text = String::from_utf8(value_of(&merged).to_vec()).unwrap();
+        let ours = format!("dicommanager {}", env!("CARGO_PKG_VERSION"));
+        assert_eq!(
+            text.trim_end(),
+            format!(
+                "OTHER TOOL 2.1\\Basic Application Confidentiality Profile\\{ours}\\Retain Longitudinal Temporal Information Modified Dates Option"
+            )
+        );
+        assert_eq!(merged.bytes.len() % 2, 0);
+        // Run again on our own output: nothing is added twice.
+        let again = stamp.merged_method(value_of(&merged), syntax).unwrap();
+        assert_eq!(again, merged);
+    }
+
+    #[test]
+    fn earlier_method_codes_are_kept_and_only_new_ones_appended() {
+        let syntax = Syntax::EXPLICIT_VR_LITTLE_ENDIAN;
+        let earlier = Stamp::new(&[BASIC, OPTIONS[1].method], None);
+        let earlier_items = earlier.code_sequence(syntax).unwrap().bytes[12..].to_vec();
+        let stamp = Stamp::new(&[BASIC, OPTIONS[6].method], None);
+        let merged = stamp.merged_code_sequence(&earlier_items, syntax).unwrap();
+        let items = &merged.bytes[12..];
+        assert!(items.starts_with(&earlier_items), "earlier items first");
+        let count = |code: &str| {
+            let needle = element(CODE_VALUE, VR::SH, code.as_bytes(), syntax)
+                .unwrap()
+                .bytes;
+            items
+                .windows(needle.len())
+                .filter(|w| *w == needle.as_slice())
+                .count()
+        };
+        assert_eq!(count(BASIC.code), 1, "113100 not repeated");
+        assert_eq!(count(OPTIONS[1].method.code), 1, "the earlier option stays");
+        assert_eq!(count(OPTIONS[6].method.code), 1, "ours is added");
+        let length = u32::from_le_bytes(merged.bytes[8..12].try_into().unwrap());
+        assert_eq!(length as usize, items.len());
     }
 
     #[test]

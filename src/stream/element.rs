@@ -4,7 +4,7 @@ use std::io::Write;
 
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::{Tag, VR};
-use dicom_dictionary_std::StandardDataDictionary;
+use dicom_dictionary_std::{StandardDataDictionary, tags};
 use dicom_encoding::transfer_syntax::{Codec, Endianness, TransferSyntaxIndex};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
@@ -16,6 +16,8 @@ pub const ITEM: Tag = Tag(0xFFFE, 0xE000);
 pub const ITEM_DELIMITER: Tag = Tag(0xFFFE, 0xE00D);
 /// Sequence Delimitation Item (FFFE,E0DD).
 pub const SEQUENCE_DELIMITER: Tag = Tag(0xFFFE, 0xE0DD);
+/// Pixel Data (7FE0,0010).
+const PIXEL_DATA: Tag = tags::PIXEL_DATA;
 /// The length value that means "until a delimiter".
 pub const UNDEFINED_LENGTH: u32 = 0xFFFF_FFFF;
 
@@ -37,6 +39,11 @@ impl Syntax {
     pub const EXPLICIT_VR_LITTLE_ENDIAN: Syntax = Syntax {
         explicit_vr: true,
         big_endian: false,
+        deflated: false,
+    };
+    pub const EXPLICIT_VR_BIG_ENDIAN: Syntax = Syntax {
+        explicit_vr: true,
+        big_endian: true,
         deflated: false,
     };
 
@@ -108,10 +115,16 @@ impl Header {
     /// Whether the value is a sequence of items holding data sets.
     /// Undefined-length UN is a sequence in implicit VR (PS3.5 §6.2.2).
     pub fn is_sequence(&self) -> bool {
-        if self.tag == Tag(0x7FE0, 0x0010) {
+        if self.tag == PIXEL_DATA {
             return false;
         }
-        self.vr == VR::SQ || (self.is_undefined_length() && self.vr == VR::UN)
+        match self.vr {
+            VR::SQ => true,
+            // A sequence written as UN (CP-246): delimited, or of defined
+            // length where the dictionary knows the tag as a sequence.
+            VR::UN => self.is_undefined_length() || dictionary_vr(self.tag) == Some(VR::SQ),
+            _ => false,
+        }
     }
 
     /// How the items of this sequence are encoded: undefined-length UN
@@ -125,17 +138,51 @@ impl Header {
         }
     }
 
+    /// The VR that decides what a rule may do with this (non-sequence)
+    /// value: the one written, except that UN is the dictionary's VR where
+    /// the dictionary knows the tag, as DCMTK and pydicom read it (a file
+    /// converted by a tool that did not know the tags has every element
+    /// as UN; its Patient's Name is still a PN).
+    pub fn value_vr(&self) -> VR {
+        if self.vr == VR::UN {
+            implicit_vr(self.tag)
+        } else {
+            self.vr
+        }
+    }
+
     /// Whether the value is a sequence of byte fragments in items:
     /// encapsulated Pixel Data, or any other OB/OW written the same way.
     pub fn is_fragment_sequence(&self) -> bool {
-        self.is_undefined_length()
-            && (self.tag == Tag(0x7FE0, 0x0010) || matches!(self.vr, VR::OB | VR::OW))
+        self.is_undefined_length() && (self.tag == PIXEL_DATA || matches!(self.vr, VR::OB | VR::OW))
     }
 
     /// Reads one header; `Ok(None)` on a clean end of stream before it.
     pub fn read<R: std::io::Read>(
         source: &mut Source<R>,
         syntax: Syntax,
+    ) -> Result<Option<Header>, StreamError> {
+        Header::read_in(source, syntax, false)
+    }
+
+    /// Reads the next header of a file's top-level data set: `None` at its
+    /// end, also when only zero bytes are left (padding some writers add).
+    /// A header that merely starts with tag (0000,0000) is an element (a
+    /// command group length, which DCMTK and pydicom read too): ending the
+    /// data set there would lose everything after it without a word. Zero
+    /// padding must go on to the end of the stream; anything else after
+    /// it is an error, never a silent end.
+    pub fn read_top_level<R: std::io::Read>(
+        source: &mut Source<R>,
+        syntax: Syntax,
+    ) -> Result<Option<Header>, StreamError> {
+        Header::read_in(source, syntax, true)
+    }
+
+    fn read_in<R: std::io::Read>(
+        source: &mut Source<R>,
+        syntax: Syntax,
+        top_level: bool,
     ) -> Result<Option<Header>, StreamError> {
         let offset = source.position();
         // Every header starts with 8 bytes: tag and length (implicit VR,
@@ -149,14 +196,28 @@ impl Header {
             syntax.u16_from([first[2], first[3]]),
         );
         let what = What::Header(tag);
-        source.read_exact(&mut first[4..], what)?;
+        if top_level && tag == Tag(0x0000, 0x0000) {
+            let rest = source.read_up_to(&mut first[4..])?;
+            if first[..4 + rest].iter().all(|&b| b == 0) {
+                source.skip_zero_padding(offset)?;
+                return Ok(None);
+            }
+            if rest < 4 {
+                return Err(StreamError::Truncated {
+                    what: what.to_string(),
+                    offset: source.position(),
+                });
+            }
+        } else {
+            source.read_exact(&mut first[4..], what)?;
+        }
         if tag.group() == 0xFFFE || !syntax.explicit_vr {
+            let len = syntax.u32_from([first[4], first[5], first[6], first[7]]);
             let vr = if tag.group() == 0xFFFE {
                 VR::UN
             } else {
-                implicit_vr(tag)
+                implicit_vr_of(tag, len)
             };
-            let len = syntax.u32_from([first[4], first[5], first[6], first[7]]);
             return Ok(Some(Header { tag, vr, len }));
         }
         let vr_bytes = [first[4], first[5]];
@@ -174,23 +235,6 @@ impl Header {
             u32::from(syntax.u16_from([first[6], first[7]]))
         };
         Ok(Some(Header { tag, vr, len }))
-    }
-
-    /// Reads the next header of a file's top-level data set: `None` at its
-    /// end, also when only zero bytes are left (padding some writers add;
-    /// it reads as tag (0000,0000), which no data set contains).
-    pub fn read_top_level<R: std::io::Read>(
-        source: &mut Source<R>,
-        syntax: Syntax,
-    ) -> Result<Option<Header>, StreamError> {
-        match Header::read(source, syntax) {
-            Err(StreamError::InvalidVr {
-                tag: Tag(0x0000, 0x0000),
-                ..
-            }) => Ok(None),
-            Ok(Some(header)) if header.tag == Tag(0x0000, 0x0000) => Ok(None),
-            other => other,
-        }
     }
 
     /// Writes this header in `syntax`.
@@ -317,6 +361,25 @@ pub fn describe_tag(tag: Tag) -> String {
     }
 }
 
+/// The VR of an implicit VR element of length `len`: the dictionary's,
+/// except that an undefined length outside Pixel Data can only be a
+/// sequence, whatever the dictionary says (PS3.5 §6.2.2, CP-246): the VR
+/// is then UN, which [`Header::is_sequence`] reads as a sequence of
+/// implicit VR little endian items, as DCMTK and pydicom do.
+fn implicit_vr_of(tag: Tag, len: u32) -> VR {
+    let vr = implicit_vr(tag);
+    if len == UNDEFINED_LENGTH && vr != VR::SQ && tag != PIXEL_DATA {
+        VR::UN
+    } else {
+        vr
+    }
+}
+
+/// The VR the dictionary gives `tag`, if it knows the tag.
+fn dictionary_vr(tag: Tag) -> Option<VR> {
+    Some(implicit_vr(tag)).filter(|&vr| vr != VR::UN)
+}
+
 /// The VR an implicit VR file means for `tag`, from the standard dictionary.
 pub fn implicit_vr(tag: Tag) -> VR {
     if tag.element() == 0x0000 {
@@ -412,6 +475,79 @@ mod tests {
                 assert_eq!(vr_from_bytes(bytes), VR::from_binary(bytes), "{bytes:?}");
             }
         }
+    }
+
+    #[test]
+    fn undefined_length_without_a_stated_vr_is_a_sequence() {
+        let implicit = Syntax::IMPLICIT_VR_LITTLE_ENDIAN;
+        for tag in [
+            Tag(0x0018, 0x1030),
+            Tag(0x0029, 0x0011),
+            Tag(0x0042, 0x0011),
+        ] {
+            let mut bytes = Vec::new();
+            bytes.extend_from_slice(&tag.group().to_le_bytes());
+            bytes.extend_from_slice(&tag.element().to_le_bytes());
+            bytes.extend_from_slice(&UNDEFINED_LENGTH.to_le_bytes());
+            let header = Header::read(&mut Source::new(&bytes[..]), implicit)
+                .unwrap()
+                .unwrap();
+            assert!(header.is_sequence(), "{tag}");
+            assert_eq!(header.item_syntax(implicit), implicit);
+        }
+        // Pixel Data stays what it is.
+        let pixels = Header {
+            tag: PIXEL_DATA,
+            vr: VR::OB,
+            len: UNDEFINED_LENGTH,
+        };
+        assert!(!pixels.is_sequence() && pixels.is_fragment_sequence());
+    }
+
+    #[test]
+    fn un_is_read_as_the_dictionary_vr() {
+        let un = |tag, len| Header {
+            tag,
+            vr: VR::UN,
+            len,
+        };
+        assert_eq!(un(Tag(0x0010, 0x0010), 4).value_vr(), VR::PN);
+        assert_eq!(un(Tag(0x0009, 0x1010), 4).value_vr(), VR::UN);
+        // A defined-length UN the dictionary knows as a sequence is one.
+        assert!(un(Tag(0x0008, 0x1140), 8).is_sequence());
+        assert!(!un(Tag(0x0010, 0x0010), 8).is_sequence());
+    }
+
+    #[test]
+    fn top_level_zero_padding_ends_the_data_set_but_nothing_else_does() {
+        let syntax = Syntax::EXPLICIT_VR_LITTLE_ENDIAN;
+        let read = |bytes: &[u8]| Header::read_top_level(&mut Source::new(bytes), syntax);
+        assert_eq!(read(&[0; 20]).unwrap(), None);
+        assert_eq!(read(&[0; 6]).unwrap(), None);
+        // A command group length is an element, not the end.
+        let group_length = b"\x00\x00\x00\x00UL\x04\x00";
+        assert_eq!(
+            read(group_length).unwrap(),
+            Some(Header {
+                tag: Tag(0x0000, 0x0000),
+                vr: VR::UL,
+                len: 4
+            })
+        );
+        // Something after zeros is not padding.
+        let mut padded = vec![0u8; 40];
+        padded[30] = 7;
+        let err = read(&padded).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StreamError::Unread {
+                    offset: 30,
+                    after: 30
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -56,6 +56,20 @@ pub enum StreamError {
     ItemOverrun { len: u32, offset: u64 },
     #[error("sequences nested deeper than {max} levels at byte {offset}")]
     TooDeep { max: usize, offset: u64 },
+    #[error(
+        "non-zero bytes at byte {offset} after {after} bytes of zero padding: the data set was not read to its end"
+    )]
+    Unread { offset: u64, after: u64 },
+    #[error("the data set was not read to its end: bytes remain at byte {offset}")]
+    NotAtEnd { offset: u64 },
+    #[error(
+        "{what} of defined length ends at byte {end}, but what it holds ends at byte {reached}"
+    )]
+    Overrun {
+        what: &'static str,
+        end: u64,
+        reached: u64,
+    },
     #[error("file meta information is invalid: {0}")]
     Meta(String),
     #[error("unsupported transfer syntax {0:?}")]

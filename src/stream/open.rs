@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
+use dicom_dictionary_std::uids;
 use flate2::read::DeflateDecoder;
 
 use super::{FileMeta, Layout, Source, StreamError, Syntax, meta};
@@ -38,8 +39,8 @@ pub struct OpenedFile<'a> {
     pub dataset: Source<Box<dyn Read + Send + 'a>>,
 }
 
-const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
-const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+const IMPLICIT_VR_LE: &str = uids::IMPLICIT_VR_LITTLE_ENDIAN;
+const EXPLICIT_VR_LE: &str = uids::EXPLICIT_VR_LITTLE_ENDIAN;
 
 /// Opens a source file for reading without touching it: read-only, and on
 /// Linux without updating its access time where the system allows that
@@ -81,14 +82,16 @@ pub fn open_reader<'a, R: Read + Send + 'a>(
     source.read_exact(&mut skipped, "the preamble")?;
     let (meta, syntax, transfer_syntax) = match layout {
         Layout::Bare(syntax) => {
-            let uid = if syntax.explicit_vr {
-                EXPLICIT_VR_LE
-            } else {
-                IMPLICIT_VR_LE
+            let uid = match (syntax.explicit_vr, syntax.big_endian) {
+                // Retired in 2004, but such files exist and are read.
+                #[allow(deprecated)]
+                (true, true) => uids::EXPLICIT_VR_BIG_ENDIAN,
+                (true, false) => uids::EXPLICIT_VR_LITTLE_ENDIAN,
+                (false, _) => uids::IMPLICIT_VR_LITTLE_ENDIAN,
             };
             (None, syntax, uid.to_string())
         }
-        Layout::Part10 | Layout::MetaWithoutPreamble => {
+        Layout::Part10 | Layout::MetaWithoutPreamble | Layout::MetaWithoutMarker => {
             let meta = FileMeta::read(&mut source)?;
             if meta.elements.is_empty() {
                 return Err(OpenError::NoMeta);

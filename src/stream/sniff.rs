@@ -12,6 +12,9 @@ pub enum Layout {
     Part10,
     /// `DICM` and the file meta group without the 128-byte preamble.
     MetaWithoutPreamble,
+    /// The file meta group at the very start: no preamble, no `DICM`
+    /// (DCMTK reads these too).
+    MetaWithoutMarker,
     /// A bare data set (no preamble, no meta), in the syntax guessed from
     /// its first element.
     Bare(Syntax),
@@ -23,7 +26,7 @@ impl Layout {
         match self {
             Layout::Part10 => 132,
             Layout::MetaWithoutPreamble => 4,
-            Layout::Bare(_) => 0,
+            Layout::MetaWithoutMarker | Layout::Bare(_) => 0,
         }
     }
 }
@@ -54,7 +57,19 @@ pub fn sniff_bytes(head: &[u8]) -> Option<Layout> {
     if head.starts_with(b"DICM") {
         return Some(Layout::MetaWithoutPreamble);
     }
+    if starts_with_file_meta(head) {
+        return Some(Layout::MetaWithoutMarker);
+    }
     guess_bare_syntax(head).map(Layout::Bare)
+}
+
+/// Whether the bytes start with a file meta element (group 0002, explicit
+/// VR little endian, as PS3.10 writes it), the group length or another.
+fn starts_with_file_meta(head: &[u8]) -> bool {
+    head.len() >= 8
+        && head[..2] == [0x02, 0x00]
+        && u16::from_le_bytes([head[2], head[3]]) <= 0x0100
+        && matches!(&head[4..6], b"UL" | b"OB" | b"UI" | b"SH" | b"AE")
 }
 
 /// Guesses the syntax of a data set without meta from its first element,
@@ -67,7 +82,13 @@ pub fn guess_bare_syntax(head: &[u8]) -> Option<Syntax> {
     let group = u16::from_le_bytes([head[0], head[1]]);
     let element = u16::from_le_bytes([head[2], head[3]]);
     if group != 0x0008 || element > 0x0100 {
-        return None;
+        // Explicit VR big endian (DCMTK reads such files): the tag in
+        // big endian, and a VR after it.
+        let group = u16::from_be_bytes([head[0], head[1]]);
+        let element = u16::from_be_bytes([head[2], head[3]]);
+        let explicit = super::vr_from_bytes([head[4], head[5]]).is_some();
+        return (group == 0x0008 && element <= 0x0100 && explicit)
+            .then_some(Syntax::EXPLICIT_VR_BIG_ENDIAN);
     }
     // An implicit VR length whose low bytes spell a VR would be over 16 KiB
     // for the first (short) element: read such bytes as an explicit VR.
@@ -104,11 +125,33 @@ mod tests {
     }
 
     #[test]
+    fn bare_big_endian_data_set() {
+        let explicit = b"\x00\x08\x00\x05CS\x00\x0aISO_IR 100";
+        assert_eq!(
+            sniff_bytes(explicit),
+            Some(Layout::Bare(Syntax::EXPLICIT_VR_BIG_ENDIAN))
+        );
+    }
+
+    #[test]
+    fn file_meta_at_the_start() {
+        let meta = b"\x02\x00\x00\x00UL\x04\x00\x5a\x00\x00\x00";
+        assert_eq!(sniff_bytes(meta), Some(Layout::MetaWithoutMarker));
+        let meta = b"\x02\x00\x01\x00OB\x00\x00\x02\x00\x00\x00\x00\x01";
+        assert_eq!(sniff_bytes(meta), Some(Layout::MetaWithoutMarker));
+    }
+
+    #[test]
     fn other_files_are_not_dicom() {
         assert_eq!(sniff_bytes(b""), None);
         assert_eq!(sniff_bytes(b"%PDF-1.4\n% not a DICOM file"), None);
         assert_eq!(sniff_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), None);
         assert_eq!(sniff_bytes(b"\x1f\x8b\x08\x08\0\0\0\0"), None);
+        // A big endian tag needs a VR after it.
+        assert_eq!(
+            sniff_bytes(b"\x00\x08\x00\x05\x00\x00\x00\x0aISO_IR 100"),
+            None
+        );
         // A data set shifted by one stray byte (corpus broken/no_meta.dcm).
         assert_eq!(sniff_bytes(b" \x08\x00\x05\x00CS\x0a\x00ISO_IR 100"), None);
     }

@@ -129,6 +129,54 @@ impl<R: Read> Source<R> {
         Ok(true)
     }
 
+    /// Reads into `buf` until it is full or the stream ends; how many
+    /// bytes were read.
+    pub fn read_up_to(&mut self, buf: &mut [u8]) -> Result<usize, StreamError> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.read_some(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    filled += n;
+                    self.position += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(StreamError::Read {
+                        offset: self.position,
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(filled)
+    }
+
+    /// Consumes the rest of the stream, which must be zero bytes (the
+    /// padding some writers put after a data set, here from `start` on);
+    /// a non-zero byte is an error: whatever it starts was not read.
+    pub fn skip_zero_padding(&mut self, start: u64) -> Result<(), StreamError> {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.resize(COPY_CHUNK, 0);
+        let result = loop {
+            match self.read_up_to(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    if let Some(at) = buf[..n].iter().position(|&b| b != 0) {
+                        let offset = self.position - (n - at) as u64;
+                        break Err(StreamError::Unread {
+                            offset,
+                            after: offset - start,
+                        });
+                    }
+                }
+                Err(err) => break Err(err),
+            }
+        };
+        self.scratch = buf;
+        result
+    }
+
     /// Fills `buf`; the end of stream anywhere is an error naming `what`.
     pub fn read_exact<'w>(
         &mut self,

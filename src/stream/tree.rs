@@ -24,6 +24,19 @@ pub struct Element {
     pub value: Value,
 }
 
+impl Element {
+    /// The VR of the value, UN read as the dictionary's VR (as
+    /// [`Header::value_vr`]).
+    pub fn value_vr(&self) -> VR {
+        Header {
+            tag: self.tag,
+            vr: self.vr,
+            len: 0,
+        }
+        .value_vr()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     /// The value bytes as in the file (byte order of the transfer syntax).

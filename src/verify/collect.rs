@@ -121,7 +121,7 @@ impl PhiRules {
     fn kind(&self, element: &Element) -> Option<Kind> {
         match self.kinds.get(&element.tag) {
             Some(&kind) => Some(kind),
-            None if element.vr == VR::PN => Some(Kind::Name),
+            None if element.value_vr() == VR::PN => Some(Kind::Name),
             None => None,
         }
     }

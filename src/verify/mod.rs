@@ -199,7 +199,9 @@ fn folder(path: &Path) -> std::io::Result<PathBuf> {
     }
 }
 
-/// Checks one audit row; `None` for a row not marked `OK`.
+/// Checks one audit row; `None` for a row not marked `OK`, and for an
+/// `OK` row without an output file (one an earlier run exported, a
+/// DICOMDIR whose outputs could not be a file-set): nothing to search.
 fn check_row(
     row: Result<AuditRow, csv::Error>,
     source_root: &Path,
@@ -207,7 +209,7 @@ fn check_row(
     rules: &PhiRules,
 ) -> Option<FileCheck> {
     let row = match row {
-        Ok(row) if !row.ok => return None,
+        Ok(row) if !row.ok || row.destination_file.is_empty() => return None,
         Ok(row) => row,
         Err(err) => {
             let line = err.position().map_or(0, |p| p.line());

@@ -5,7 +5,7 @@ use std::fs;
 
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::{tags, uids};
-use dicommanager::stream::{ITEM, SEQUENCE_DELIMITER, Syntax, UNDEFINED_LENGTH};
+use dicommanager::stream::{ITEM, ITEM_DELIMITER, SEQUENCE_DELIMITER, Syntax, UNDEFINED_LENGTH};
 use tempfile::TempDir;
 
 use crate::util::dataset::{DataSet, part10};
@@ -105,4 +105,200 @@ fn undefined_length_ob_outside_pixel_data_is_copied_as_fragments() {
     let tail = &written[written.len() - 32..];
     assert_eq!(&tail[..4], b"\x09\x00\x01\x10");
     assert_eq!(&tail[20..24], &[1, 2, 3, 4]);
+}
+
+/// Runs anomize on one file; its audit row and its output's bytes.
+fn deidentify_bytes(file: &[u8]) -> (Vec<String>, Vec<u8>) {
+    let source = TempDir::new().unwrap();
+    fs::write(source.path().join("quirk.dcm"), file).unwrap();
+    let dest = TempDir::new().unwrap();
+    anomize(source.path(), dest.path(), &[]);
+    let audit = read_csv_rows(&dest.path().join("_out.csv"));
+    assert_eq!(audit.len(), 2, "the file is listed: {audit:?}");
+    let output = dest.path().join("1_001.dcm");
+    // DCMTK reads the output of every source it reads (some of these it
+    // does not: an undefined-length element of a non-SQ dictionary VR in
+    // implicit VR, which pydicom reads).
+    if dcmdump_available() && output.exists() && dcmdump_reads(&source.path().join("quirk.dcm")) {
+        assert_dcmdump_reads(&output);
+    }
+    (audit[1].clone(), fs::read(output).unwrap_or_default())
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// One item holding a Patient ID, in `syntax`, as the value of an
+/// undefined-length element: item, element, item and sequence delimiters.
+fn delimited_item_with_patient_id(syntax: Syntax) -> Vec<u8> {
+    let mut items = DataSet::new(syntax);
+    items.header(ITEM, VR::UN, UNDEFINED_LENGTH);
+    let mut items = items.text(tags::PATIENT_ID, VR::LO, "NESTED-SECRET");
+    items.header(ITEM_DELIMITER, VR::UN, 0);
+    items.header(SEQUENCE_DELIMITER, VR::UN, 0);
+    items.bytes
+}
+
+#[test]
+fn an_item_in_an_undefined_length_element_of_unstated_vr_is_a_sequence() {
+    // PS3.5 §6.2.2 and CP-246: where the file does not state the VR
+    // (implicit VR, or UN), an undefined length can only be a sequence,
+    // whatever VR the dictionary gives the tag (here LO, a private
+    // creator's LO, and OB); its items are implicit VR little endian.
+    let implicit = Syntax::IMPLICIT_VR_LITTLE_ENDIAN;
+    let explicit = Syntax::EXPLICIT_VR_LITTLE_ENDIAN;
+    let cases = [
+        (implicit, tags::PROTOCOL_NAME, VR::LO),
+        (implicit, Tag(0x0029, 0x0011), VR::LO),
+        (implicit, tags::ENCAPSULATED_DOCUMENT, VR::OB),
+        (explicit, tags::PROTOCOL_NAME, VR::UN),
+    ];
+    for (syntax, tag, vr) in cases {
+        let mut data = DataSet::new(syntax).patient();
+        data.header(tag, vr, UNDEFINED_LENGTH);
+        let data =
+            data.raw(&delimited_item_with_patient_id(implicit))
+                .text(tags::STUDY_ID, VR::SH, "S1");
+        let uid = if syntax.explicit_vr {
+            uids::EXPLICIT_VR_LITTLE_ENDIAN
+        } else {
+            uids::IMPLICIT_VR_LITTLE_ENDIAN
+        };
+        let (row, output) = deidentify_bytes(&part10(uid, &data));
+        assert_eq!(row[6], "OK", "{tag} in {syntax:?}: {row:?}");
+        // Read as a sequence: the rules reached the Patient ID inside.
+        assert!(!contains(&output, b"NESTED-SECRET"), "{tag}");
+        assert!(contains(&output, b"S1"), "{tag}: what follows is kept");
+    }
+}
+
+#[test]
+fn an_acr_nema_data_set_without_sop_class_gets_an_output() {
+    // ACR-NEMA 2.0 style: no preamble, no meta, group lengths, no SOP
+    // Class UID or SOP Instance UID.
+    let syntax = Syntax::IMPLICIT_VR_LITTLE_ENDIAN;
+    let group = |number: u16, body: DataSet| {
+        let mut data = DataSet::new(syntax);
+        data.header(Tag(number, 0x0000), VR::UL, 4);
+        data.raw(&(body.bytes.len() as u32).to_le_bytes())
+            .raw(&body.bytes)
+    };
+    let identifying = DataSet::new(syntax)
+        .text(tags::STUDY_DATE, VR::DA, "19990101")
+        .text(tags::MODALITY, VR::CS, "CT");
+    let patient = DataSet::new(syntax)
+        .text(tags::PATIENT_NAME, VR::PN, "Quirk^Quentin")
+        .text(tags::PATIENT_ID, VR::LO, "Q-1");
+    let mut file = group(0x0008, identifying).bytes;
+    file.extend(group(0x0010, patient).bytes);
+    let (row, output) = deidentify_bytes(&file);
+    assert_eq!(row[6], "OK", "{row:?}");
+    assert!(!contains(&output, b"Quirk"));
+    let obj = dicom_object::from_reader(&output[128..]).unwrap();
+    // What DCMTK's dcmconv writes for such a data set.
+    assert_eq!(
+        obj.meta().media_storage_sop_class_uid(),
+        "1.2.276.0.7230010.3.1.0.1"
+    );
+    let instance = obj.meta().media_storage_sop_instance_uid().to_string();
+    assert!(instance.starts_with("2.25."), "{instance}");
+    assert_eq!(obj.element(tags::MODALITY).unwrap().to_str().unwrap(), "CT");
+    // The same source makes the same output on every run.
+    assert_eq!(deidentify_bytes(&file).1, output);
+}
+
+#[test]
+fn a_big_endian_data_set_without_meta_is_read() {
+    let data =
+        DataSet::new(Syntax::EXPLICIT_VR_BIG_ENDIAN)
+            .patient()
+            .text(tags::STUDY_ID, VR::SH, "S1");
+    let (row, output) = deidentify_bytes(&data.bytes);
+    assert_eq!(row[6], "OK", "{row:?}");
+    let obj = dicom_object::from_reader(&output[128..]).unwrap();
+    assert_eq!(obj.meta().transfer_syntax(), "1.2.840.10008.1.2.2");
+    assert_eq!(obj.element(tags::STUDY_ID).unwrap().to_str().unwrap(), "S1");
+    assert!(!contains(&output, b"Quirk"));
+}
+
+#[test]
+fn a_file_that_starts_with_its_file_meta_is_read() {
+    let data = DataSet::new(Syntax::EXPLICIT_VR_LITTLE_ENDIAN)
+        .patient()
+        .text(tags::STUDY_ID, VR::SH, "S1");
+    let with_marker = part10(uids::EXPLICIT_VR_LITTLE_ENDIAN, &data);
+    // No preamble and no DICM: the meta group's first element first.
+    let (row, output) = deidentify_bytes(&with_marker[132..]);
+    assert_eq!(row[6], "OK", "{row:?}");
+    let obj = dicom_object::from_reader(&output[128..]).unwrap();
+    assert_eq!(obj.element(tags::STUDY_ID).unwrap().to_str().unwrap(), "S1");
+    assert_eq!(
+        obj.element(tags::PATIENT_ID).unwrap().to_str().unwrap(),
+        "1"
+    );
+}
+
+#[test]
+fn elements_written_as_un_are_ruled_by_their_dictionary_vr() {
+    // A file converted by a tool that knew no tags: every element UN.
+    // The rules see a PN where the dictionary says PN, as DCMTK and
+    // pydicom read it, instead of refusing the file.
+    let un = |data: DataSet, tag: Tag, value: &str| data.text(tag, VR::UN, value);
+    let data = DataSet::new(Syntax::EXPLICIT_VR_LITTLE_ENDIAN);
+    let data = un(data, tags::SOP_CLASS_UID, "1.2.840.10008.5.1.4.1.1.7\0");
+    let data = un(data, tags::SOP_INSTANCE_UID, "1.2.3.4.5\0");
+    let data = un(data, tags::PATIENT_NAME, "Quirk^Quentin");
+    let data = un(data, tags::PATIENT_ID, "Q-1");
+    let data = un(data, tags::STUDY_ID, "S1");
+    let obj = deidentify(&part10(uids::EXPLICIT_VR_LITTLE_ENDIAN, &data));
+    let name = obj.element(tags::PATIENT_NAME).unwrap();
+    assert_eq!(name.vr(), VR::PN, "rewritten as the VR it was ruled by");
+    let kept = obj.element(tags::STUDY_ID).unwrap();
+    assert_eq!(kept.vr(), VR::UN, "kept byte for byte");
+}
+
+#[test]
+fn a_un_sequence_in_a_big_endian_file_is_written_big_endian() {
+    // The items of an undefined-length UN are implicit VR little endian
+    // (CP-246). The output is big endian throughout, as DCMTK writes it:
+    // the element becomes SQ, its items explicit VR big endian, numbers
+    // swapped; before, its delimiter came out in the wrong byte order and
+    // DCMTK could not read the output.
+    let implicit = Syntax::IMPLICIT_VR_LITTLE_ENDIAN;
+    let mut item = DataSet::new(implicit).text(tags::PATIENT_ID, VR::LO, "NESTED-SECRET");
+    item.header(tags::ROWS, VR::US, 2);
+    let item = item.raw(&0x0102u16.to_le_bytes());
+    let mut items = DataSet::new(implicit);
+    items.header(ITEM, VR::UN, UNDEFINED_LENGTH);
+    let mut items = items.raw(&item.bytes);
+    items.header(ITEM_DELIMITER, VR::UN, 0);
+    items.header(SEQUENCE_DELIMITER, VR::UN, 0);
+    let mut data = DataSet::new(Syntax::EXPLICIT_VR_BIG_ENDIAN).patient();
+    data.header(tags::REFERENCED_IMAGE_SEQUENCE, VR::UN, UNDEFINED_LENGTH);
+    let data = data.raw(&items.bytes).text(tags::STUDY_ID, VR::SH, "S1");
+    #[allow(deprecated)] // retired, but such files exist
+    let (row, output) = deidentify_bytes(&part10(uids::EXPLICIT_VR_BIG_ENDIAN, &data));
+    assert_eq!(row[6], "OK", "{row:?}");
+    // No little endian item tag or delimiter is left anywhere.
+    for little_endian in [
+        b"\xfe\xff\x00\xe0",
+        b"\xfe\xff\xdd\xe0",
+        b"\xfe\xff\x0d\xe0",
+    ] {
+        assert!(!contains(&output, little_endian));
+    }
+    let obj = dicom_object::from_reader(&output[128..]).unwrap();
+    let sequence = obj.element(tags::REFERENCED_IMAGE_SEQUENCE).unwrap();
+    assert_eq!(sequence.vr(), VR::SQ);
+    let nested = &sequence.items().unwrap()[0];
+    assert_eq!(
+        nested.element(tags::ROWS).unwrap().to_int::<u16>().unwrap(),
+        0x0102
+    );
+    assert_eq!(
+        nested.element(tags::PATIENT_ID).unwrap().to_str().unwrap(),
+        "1"
+    );
+    assert_eq!(obj.element(tags::STUDY_ID).unwrap().to_str().unwrap(), "S1");
 }

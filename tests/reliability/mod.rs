@@ -405,6 +405,29 @@ fn ctrl_c_stops_cleanly_with_code_130() {
     assert_eq!(read_csv_rows(&dest.path().join("_out.csv")).len(), 301);
 }
 
+/// A fixture the fuzzer made, without what follows the zero padding after
+/// its data set. The fuzzer's files go on with garbage there, which DCMTK
+/// does not read either; since the accounting invariant (issue 12) a file
+/// not read to its end is an ERROR row naming where its unread bytes
+/// start, and before that the reader had silently stopped at the padding.
+fn fuzzed_fixture_read_to_its_end(name: &str, into: &Path) {
+    let bytes = fs::read(fixture(name)).unwrap();
+    let whole = TempDir::new().unwrap();
+    fs::write(whole.path().join(name), &bytes).unwrap();
+    let dest = TempDir::new().unwrap();
+    anomize_keyed(whole.path(), dest.path(), &["ps3.15-basic"]);
+    let row = &read_csv_rows(&dest.path().join("_out.csv"))[1];
+    assert_eq!(row[6], "ERROR", "{name}: {row:?}");
+    // "non-zero bytes at byte N after P bytes of zero padding: ..."
+    let numbers: Vec<usize> = row[7]
+        .split(' ')
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    assert!(row[7].contains("not read to its end"), "{name}: {row:?}");
+    let padding_start = numbers[0] - numbers[1];
+    fs::write(into.join(name), &bytes[..padding_start]).unwrap();
+}
+
 #[test]
 fn file_meta_elements_inside_the_data_set_do_not_reach_the_output() {
     let source = tempfile::TempDir::new().unwrap();
@@ -412,7 +435,7 @@ fn file_meta_elements_inside_the_data_set_do_not_reach_the_output() {
         "meta_spills_into_dataset.dcm",
         "meta_spills_into_dataset_2.dcm",
     ] {
-        std::fs::copy(fixture(name), source.path().join(name)).unwrap();
+        fuzzed_fixture_read_to_its_end(name, source.path());
     }
     let dest = tempfile::TempDir::new().unwrap();
     let out = anomize_keyed(source.path(), dest.path(), &["ps3.15-basic"]);
@@ -442,11 +465,7 @@ fn file_meta_elements_inside_the_data_set_do_not_reach_the_output() {
 #[test]
 fn cleaning_text_with_undefined_bytes_gives_an_output_that_can_be_cleaned_again() {
     let first = tempfile::TempDir::new().unwrap();
-    std::fs::copy(
-        fixture("clean_unencodable_text.dcm"),
-        first.path().join("a.dcm"),
-    )
-    .unwrap();
+    fuzzed_fixture_read_to_its_end("clean_unencodable_text.dcm", first.path());
     let profiles = [
         "ps3.15-basic",
         "retain-long-modified-dates",

@@ -357,6 +357,30 @@ pub fn dcmdump_available() -> bool {
     found
 }
 
+/// Whether DCMTK reads `path` without an error.
+pub fn dcmdump_reads(path: &Path) -> bool {
+    let dump = std::process::Command::new("dcmdump")
+        .arg(path)
+        .output()
+        .unwrap();
+    dump.status.success() && !String::from_utf8_lossy(&dump.stderr).contains("E: ")
+}
+
+/// Whether `dciodvfy` (Debian's `dicom3tools`) is on PATH; CI sets
+/// `DICOMMANAGER_REQUIRE_DCIODVFY`, which makes its absence a failure.
+pub fn dciodvfy_available() -> bool {
+    // dciodvfy has no --version; without arguments it prints its usage.
+    let found = std::process::Command::new("dciodvfy").output().is_ok();
+    assert!(
+        found || std::env::var_os("DICOMMANAGER_REQUIRE_DCIODVFY").is_none(),
+        "DICOMMANAGER_REQUIRE_DCIODVFY is set but dciodvfy is not on PATH"
+    );
+    if !found {
+        eprintln!("dciodvfy not on PATH: IOD checks not run");
+    }
+    found
+}
+
 /// DCMTK reads `path` without an error.
 pub fn assert_dcmdump_reads(path: &Path) {
     let dump = std::process::Command::new("dcmdump")

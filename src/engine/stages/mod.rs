@@ -25,7 +25,7 @@
 mod files;
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -35,6 +35,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use self::files::{Draft, Header, Reader, hex, partial_of, unhex};
+use super::directories::{self, DirectoryWork};
 use super::listing::{Listing, ListingFiles};
 use super::lock::RunLock;
 use super::plan::{Claim, Identity, KeyNote, identify};
@@ -47,6 +48,7 @@ use super::{
     check_previous_run, manifest, prepare_folders, write_in_order,
 };
 use crate::pathtext::{path_to_text, text_to_path};
+use crate::profile::PatientKey;
 use crate::registry::{self, Registry, RunEnd, RunRecord};
 use crate::rules::{RuleSet, hmac, secret_fingerprint};
 use crate::sink::{AuditRow, CsvSink, SinkError, Status, TableSink, from_csv_cell};
@@ -228,6 +230,8 @@ const FAILURES_NAMED: usize = 5;
 /// the scan could not look at.
 const DICOM_ROW: &str = "dicom";
 const UNREADABLE_ROW: &str = "unreadable";
+/// How a scan and the numbered plan mark a DICOMDIR.
+const DIRECTORY: &str = "directory";
 
 /// Stage 1: shard `shard` scans its files of SOURCE into
 /// `work/scan-K-of-N.csv`.
@@ -391,6 +395,11 @@ fn scan_row(
             return Some(row);
         }
     };
+    if facts.is_directory {
+        // A DICOMDIR: listed, not numbered; `merge` makes a new one.
+        row.extend([DIRECTORY, "", "", "", "", "0", ""].map(String::from));
+        return Some(row);
+    }
     let instance = facts.sop_uids.instance.as_deref();
     let (identity, note) = identify(rules.patient_key(), facts, instance, &scanned.path);
     let keyed = |domain: &str, text: &str| hex(&hmac(secret, domain, text.as_bytes())[..16]);
@@ -739,7 +748,11 @@ pub fn number(work: &Path, rules: &RuleSet, secret: &[u8]) -> Result<StageSummar
                     .map(|i| i.to_string())
                     .unwrap_or_default(),
                 output_text.as_deref().unwrap_or_default(),
-                note_name(planned.key_note),
+                if planned.directory {
+                    DIRECTORY
+                } else {
+                    note_name(planned.key_note)
+                },
                 planned.exported_before.as_deref().unwrap_or_default(),
                 planned.problem.as_deref().unwrap_or_default(),
             ])?;
@@ -789,6 +802,9 @@ fn number_row(
         .map_err(|_| "a scan row without its size")?;
     if cell(row, 4) == "problem" {
         return Ok(planner.unreadable(source, Layout::Part10, size, cell(row, 10)));
+    }
+    if cell(row, 4) == DIRECTORY {
+        return Ok(planner.directory(source, Layout::Part10, size));
     }
     let own = cell(row, 4) == "own";
     // For the run's own book an identity is its hash; a file of its own
@@ -862,6 +878,7 @@ fn planned_of(row: &csv::StringRecord, seq: usize) -> Result<PlannedFile, String
         burned_in: super::BurnedInRisk::None,
         key_note: note_of(get(6)),
         exported_before: text(7).map(Into::into),
+        directory: get(6) == DIRECTORY,
     })
 }
 
@@ -929,9 +946,10 @@ pub fn write_shard(
     let (sender, receiver) = mpsc::channel();
     let mut read_error = None;
     let mut planned_files = 0u64;
+    let mut directories = 0u64;
     let (tally, all_read) = std::thread::scope(|scope| {
         let writer =
-            scope.spawn(|| write_in_order(receiver, vec![sink], &outputs, progress, &halt));
+            scope.spawn(|| write_in_order(receiver, vec![sink], &outputs, progress, &halt, None));
         let mut workers = Vec::new();
         for _ in 0..jobs {
             let sender = sender.clone();
@@ -954,6 +972,10 @@ pub fn write_shard(
                 continue;
             }
             planned_files += 1;
+            if row.get(6) == Some(DIRECTORY) {
+                // No row in the part: `merge` makes the DICOMDIR.
+                directories += 1;
+            }
             let planned = match planned_of(row, planned_files as usize) {
                 Ok(planned) => planned,
                 Err(err) => {
@@ -985,7 +1007,7 @@ pub fn write_shard(
         errors: tally.errors,
         kept: tally.resumed,
         stopped: halt.reason(),
-        interrupted: !all_read || done != planned_files,
+        interrupted: !all_read || done + directories != planned_files,
         elapsed: started.elapsed(),
         ..StageSummary::default()
     };
@@ -1036,9 +1058,22 @@ pub fn merge(work: &Path) -> Result<StageSummary, StageError> {
         ..StageSummary::default()
     };
     let mut record = csv::StringRecord::new();
+    // As a run's audit writer: the DICOMDIRs' rows come last, once the new
+    // DICOMDIRs are made from the outputs, which need to know the files
+    // that have none.
+    let mut directories = Vec::new();
+    let mut not_written = HashSet::new();
+    let mut listed = 0;
     while let Some(row) = numbered.next_row()? {
+        listed += 1;
         let seq = row.get(0).unwrap_or_default().to_string();
         let source = row.get(2).unwrap_or_default().to_string();
+        if row.get(6) == Some(DIRECTORY) {
+            let planned = planned_of(row, seq.parse().unwrap_or_default())
+                .map_err(|e| StageError::file(&numbered.path, &e))?;
+            directories.push(planned);
+            continue;
+        }
         let shard: usize = row
             .get(1)
             .and_then(|k| k.parse().ok())
@@ -1062,20 +1097,18 @@ pub fn merge(work: &Path) -> Result<StageSummary, StageError> {
                 audit.source_file
             )));
         }
-        match audit.status {
-            Status::Error => {
-                summary.errors += 1;
-                if summary.first_errors.len() < FAILURES_NAMED {
-                    summary
-                        .first_errors
-                        .push(format!("{}: {}", audit.source_file, audit.reason));
-                }
-            }
-            _ => summary.ok += 1,
+        count_row(&mut summary, &audit);
+        if audit.status != Status::Ok || audit.destination_file.is_empty() {
+            not_written.insert(seq.parse().unwrap_or_default());
         }
-        summary.files += 1;
         for sink in &mut sinks {
             sink.write_row(&audit)?;
+        }
+    }
+    for row in directory_rows(&header, &directories, &not_written, listed)? {
+        count_row(&mut summary, &row);
+        for sink in &mut sinks {
+            sink.write_row(&row)?;
         }
     }
     for (path, part) in &mut parts {
@@ -1115,6 +1148,87 @@ pub fn merge(work: &Path) -> Result<StageSummary, StageError> {
     }
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Counts an audit row in the summary.
+fn count_row(summary: &mut StageSummary, row: &AuditRow) {
+    summary.files += 1;
+    match row.status {
+        Status::Error => {
+            summary.errors += 1;
+            if summary.first_errors.len() < FAILURES_NAMED {
+                summary
+                    .first_errors
+                    .push(format!("{}: {}", row.source_file, row.reason));
+            }
+        }
+        _ => summary.ok += 1,
+    }
+}
+
+/// Makes the new DICOMDIRs from the outputs, as a run does at its end,
+/// and the audit rows of the source ones. `listed`: the files of the
+/// listing (the new DICOMDIRs are added to `_outputs.csv`).
+fn directory_rows(
+    header: &NumberedHeader,
+    directories: &[PlannedFile],
+    not_written: &HashSet<usize>,
+    listed: usize,
+) -> Result<Vec<AuditRow>, StageError> {
+    if directories.is_empty() {
+        return Ok(Vec::new());
+    }
+    let metadata = header.audit_dir.join(super::METADATA_CSV);
+    let bytes = std::fs::metadata(&metadata)
+        .map_err(|e| StageError::file(&metadata, &e))?
+        .len();
+    let listing = ListingFiles::resume(
+        &header.audit_dir,
+        &header.dest,
+        super::listing::Listed {
+            rows: listed,
+            bytes,
+        },
+    )?;
+    let cancel = AtomicBool::new(false);
+    let work = DirectoryWork {
+        dest: &header.dest,
+        audit_dir: &header.audit_dir,
+        listing: &listing,
+        // A merge run again after an interruption replaces its DICOMDIR.
+        replace: true,
+        cancel: &cancel,
+    };
+    let results = directories::rebuild(&work, directories, not_written);
+    Ok(directories
+        .iter()
+        .zip(results)
+        .map(|(planned, result)| {
+            let (status, destination_file, reason) = match result {
+                Ok(rebuilt) => (
+                    Status::Ok,
+                    rebuilt
+                        .output
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    rebuilt.note,
+                ),
+                Err(err) => (Status::Error, String::new(), err.to_string()),
+            };
+            AuditRow {
+                source_file: planned.source_display().into_owned(),
+                patient_name: String::new(),
+                patient_id: String::new(),
+                patient_index: None,
+                file_size: planned.size,
+                destination_file,
+                status,
+                reason,
+                burned_in_risk: planned.burned_in.to_string(),
+                patient_key: planned.key_note.describe(&PatientKey::default()),
+            }
+        })
+        .collect())
 }
 
 /// An audit row read back from `_out.csv` (or a part of it).

@@ -12,9 +12,13 @@
 //!
 //! The table lags the standard, so the generator adds what it does not
 //! list, each group under its own heading in the generated file:
-//! attributes of the patient, visit, study and procedure groups; dates;
-//! person names and free text (LT, ST, UT). They are removed (shifted or
-//! kept by the date options, cleaned by Clean Descriptors).
+//! attributes of the patient, visit, study and procedure groups (removed,
+//! except coded values that do not identify and the module attributes a
+//! standard IOD requires); dates and person names (emptied); free text
+//! (LT, ST, UT: a dummy, since some are Type 1C, e.g. the Text Value of
+//! an SR TEXT item); overlay groups (removed whole, never left with Rows
+//! and Columns but no Overlay Data). The date options shift or keep the
+//! dates, Clean Descriptors cleans the text.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -43,6 +47,13 @@ pub enum Addition {
     IdentityGroup,
     /// In those groups, but about the image, not the patient.
     IdentityGroupException,
+    /// In those groups, a coded value (CS, US, UL, SS, SL, FL, FD, IS, DS)
+    /// that does not identify anyone: a status, a priority, a flag, a
+    /// measurement.
+    IdentityGroupCoded,
+    /// In those groups, an attribute a standard IOD requires (Type 1, 2 or
+    /// their conditional forms): handled so that the module stays valid.
+    IdentityGroupRequired,
     /// A date (DA, DT).
     Date,
     /// A person name (PN) or free text (LT, ST, UT).
@@ -54,13 +65,21 @@ pub enum Addition {
 
 impl Addition {
     /// What `ps3.15-basic` does to such an attribute.
-    fn action(self) -> &'static str {
+    fn action(self, tag: Tag, vr: VR) -> &'static str {
         match self {
             Addition::IdentityGroup => "remove",
-            Addition::IdentityGroupException => "keep",
+            Addition::IdentityGroupException | Addition::IdentityGroupCoded => "keep",
+            Addition::IdentityGroupRequired => required_action(tag),
             // Emptied rather than removed: an object that needs them
             // present (Type 2) stays valid.
-            Addition::Date | Addition::FreeText => "blank",
+            Addition::Date => "blank",
+            // Free text is Type 1C in places (Text Value of an SR TEXT
+            // item, Unformatted Text Value of a text annotation), where an
+            // empty value is invalid; a dummy is valid for every Type. A
+            // person name is never Type 1 there, and a dummy name would
+            // read as a real one.
+            Addition::FreeText if vr == VR::PN => "blank",
+            Addition::FreeText => "dummy",
             Addition::SourceLayout => "remove",
         }
     }
@@ -73,9 +92,15 @@ impl Addition {
             Addition::IdentityGroupException => {
                 "Not in Table E.1-1, in those groups but about the image or measurement: kept"
             }
+            Addition::IdentityGroupCoded => {
+                "Not in Table E.1-1, in those groups, coded values that identify no one (CS US UL SS SL FL FD IS DS: statuses, priorities, flags, measurements): kept"
+            }
+            Addition::IdentityGroupRequired => {
+                "Not in Table E.1-1, in those groups, module attributes a standard IOD requires (Type 1, 2, 1C, 2C): sequences kept with the rules applied inside, Type 1C text a dummy, Type 2C sequences emptied"
+            }
             Addition::Date => "Not in Table E.1-1, dates (DA, DT): emptied",
             Addition::FreeText => {
-                "Not in Table E.1-1, person names and free text (PN, LT, ST, UT): emptied"
+                "Not in Table E.1-1, person names (PN): emptied; free text (LT, ST, UT): a dummy, valid where it is Type 1C"
             }
             Addition::SourceLayout => {
                 "Not in Table E.1-1, names of the source's files and file sets (DICOMDIR): removed"
@@ -122,6 +147,75 @@ const IDENTITY_GROUP_EXCEPTIONS: [(Tag, Tag); 5] = [
     // Slide coordinates of whole slide images, measurement units.
     (Tag(0x0040, 0x0700), Tag(0x0040, 0x08FF)),
 ];
+
+/// Value representations of coded values: a code string, a count, a
+/// measurement. In the identity groups they are statuses, priorities,
+/// flags and sizes, which identify no one, unless listed in
+/// [`IDENTIFYING_CODED`].
+const CODED_VRS: [VR; 9] = [
+    VR::CS,
+    VR::US,
+    VR::UL,
+    VR::SS,
+    VR::SL,
+    VR::FL,
+    VR::FD,
+    VR::IS,
+    VR::DS,
+];
+
+/// Coded values of the identity groups that do identify, with the table's
+/// patient characteristics (Patient's Size and Weight are `X`): removed
+/// like the text there.
+const IDENTIFYING_CODED: [Tag; 4] = [
+    Tag(0x0010, 0x1022), // PatientBodyMassIndex, from size and weight
+    Tag(0x0010, 0x1023), // MeasuredAPDimension, a body measurement
+    Tag(0x0010, 0x1024), // MeasuredLateralDimension, a body measurement
+    Tag(0x0010, 0x0035), // PatientAlternativeCalendar, hints at culture or faith
+];
+
+/// Attributes of the identity groups that standard IODs require (PS3.3),
+/// and what keeps their module valid without keeping what identifies:
+/// `keep` for a sequence (its items are de-identified by the same rules,
+/// the table's own rows included: Specimen Identifier `D`, Specimen UID
+/// `U` ...), `dummy` for Type 1C text, `blank` for a Type 2C sequence
+/// whose items would identify.
+const REQUIRED_BY_IODS: [(Tag, &str); 13] = [
+    // Specimen Module (C.7.6.22): Type 1 and its Type 1/1C/2 contents.
+    (Tag(0x0040, 0x0560), "keep"), // SpecimenDescriptionSequence, 1
+    (Tag(0x0040, 0x0518), "keep"), // ContainerTypeCodeSequence, 2
+    (Tag(0x0040, 0x0520), "keep"), // ContainerComponentSequence, 3 (slide parts)
+    (Tag(0x0040, 0x059A), "keep"), // SpecimenTypeCodeSequence, 3 (what the specimen is)
+    (Tag(0x0040, 0x0612), "keep"), // SpecimenPreparationStepContentItemSequence, 1
+    (Tag(0x0040, 0x0620), "keep"), // SpecimenLocalizationContentItemSequence, 1C
+    // HL7v2 Hierarchic Designator Macro (10.14), inside the issuer
+    // sequences of kept identifiers (Issuer of Accession Number ...): one
+    // of the two is Type 1C; the issuing organisation's name goes.
+    (Tag(0x0040, 0x0031), "dummy"), // LocalNamespaceEntityID, 1C
+    (Tag(0x0040, 0x0032), "dummy"), // UniversalEntityID, 1C
+    // Patient Module (C.7.1.1), for animals: species 1C, breed 2C, which
+    // identify no one; the registration numbers in the 2C breed
+    // registration do.
+    (Tag(0x0010, 0x2201), "keep"),  // PatientSpeciesDescription, 1C
+    (Tag(0x0010, 0x2202), "keep"),  // PatientSpeciesCodeSequence, 1C
+    (Tag(0x0010, 0x2292), "keep"),  // PatientBreedDescription, 2C
+    (Tag(0x0010, 0x2293), "keep"),  // PatientBreedCodeSequence, 2C
+    (Tag(0x0010, 0x2294), "blank"), // BreedRegistrationSequence, 2C
+];
+
+/// What [`REQUIRED_BY_IODS`] says for `tag`.
+fn required_action(tag: Tag) -> &'static str {
+    REQUIRED_BY_IODS
+        .iter()
+        .find(|(t, _)| *t == tag)
+        .map_or("remove", |(_, action)| action)
+}
+
+/// Overlay planes (60xx, even groups): the table removes Overlay Data and
+/// Overlay Comments; the rest of the group (Rows, Columns, Type ...)
+/// without its data is an invalid Overlay Plane Module, so the group goes
+/// whole.
+const OVERLAY_GROUPS: &str = "(60xx,xxxx)";
 
 /// Even groups that hold standard attributes above the first 256 groups
 /// (the generator looks up every element of these and of groups 0000-00FE).
@@ -203,6 +297,10 @@ fn classify(tag: Tag, vr: VR) -> Option<Addition> {
             .any(|&(from, to)| (from..=to).contains(&tag));
         return Some(if excepted {
             Addition::IdentityGroupException
+        } else if REQUIRED_BY_IODS.iter().any(|(t, _)| *t == tag) {
+            Addition::IdentityGroupRequired
+        } else if CODED_VRS.contains(&vr) && !IDENTIFYING_CODED.contains(&tag) {
+            Addition::IdentityGroupCoded
         } else {
             Addition::IdentityGroup
         });
@@ -257,6 +355,10 @@ fn base_profile(
         let action = basic_action(row);
         entry(&mut text, selector, action, &row.keyword, &row.basic);
     }
+    let _ = writeln!(
+        text,
+        "\n# Not in Table E.1-1: overlay groups removed whole (an Overlay Plane without its Overlay Data is invalid)\n\"{OVERLAY_GROUPS}\" = \"remove\""
+    );
     let mut by_kind = additions.to_vec();
     by_kind.sort_by_key(|&(tag, _, _, why)| (why, tag));
     let mut heading = None;
@@ -273,7 +375,7 @@ fn base_profile(
         entry(
             &mut text,
             Selector::Tag(tag),
-            why.action(),
+            why.action(tag, vr),
             keyword,
             vr.to_string(),
         );
@@ -316,7 +418,9 @@ fn option_profile(
         let (RowTarget::Attributes(selector), code) = (row.target, row.option(option)) else {
             continue;
         };
-        if code.is_empty() {
+        // The overlay group goes whole (see OVERLAY_GROUPS): cleaning its
+        // comments would leave them alone in it.
+        if code.is_empty() || is_overlay(selector) {
             continue;
         }
         let vr = match selector {
@@ -396,12 +500,29 @@ fn basic_action(row: &Row) -> &'static str {
         "X" => "remove",
         "Z" => "blank",
         "D" | "X/D" | "Z/D" | "X/Z/D" => "dummy",
+        // A sequence keeps its de-identified items (see the module notes).
+        "X/Z" if row_vr(row) == Some(VR::SQ) => "dummy",
         "X/Z" => "blank",
         "U" => "hash",
         "K" | "X/Z/U*" => "keep",
         "C" => "clean",
         // Unknown codes of a future edition: the safest action.
         _ => "remove",
+    }
+}
+
+fn row_vr(row: &Row) -> Option<VR> {
+    match row.target {
+        RowTarget::Attributes(Selector::Tag(tag)) => exact_vr(tag),
+        _ => None,
+    }
+}
+
+/// Whether the selector is about the overlay groups (6000-60FF).
+fn is_overlay(selector: Selector) -> bool {
+    match selector {
+        Selector::Tag(tag) => tag.group() & 0xFF00 == 0x6000,
+        Selector::Pattern { value, mask } => mask >> 24 == 0xFF && value >> 24 == 0x60,
     }
 }
 
