@@ -522,3 +522,48 @@ fn the_slurm_example_with_3_array_tasks_gives_the_single_run() {
     }
     assert!(base.path().join("work/merged.json").is_file());
 }
+
+#[test]
+fn stages_make_the_dicomdir_a_single_run_makes() {
+    // The corpus's DICOMDIR with its files, under a template whose paths
+    // are file IDs: merge makes the new DICOMDIR from the outputs.
+    let Some(corpus) = corpus() else { return };
+    let profiles = TempDir::new().unwrap();
+    let profile = crate::util::profile_file(
+        profiles.path(),
+        "fileset.toml",
+        "extends = [\"basic\"]\noutput = \"P{patient_index}/ST{study}/SE{series}/IM{image_number:04}\"\n",
+    );
+    let source = corpus.join("dicomdir");
+    let base = TempDir::new().unwrap();
+    let dest = base.path().join("dest");
+    let profile = ["-p", profile.to_str().unwrap()];
+    let expected = {
+        let mut cmd = dicommanager();
+        cmd.args(["anomize", "-q", "-s"])
+            .arg(&source)
+            .arg("-d")
+            .arg(&dest)
+            .args(profile)
+            .env("DICOMMANAGER_SECRET", TEST_SECRET);
+        cmd.output().unwrap()
+    };
+    assert!(
+        walkdir::WalkDir::new(&dest)
+            .into_iter()
+            .filter_map(Result::ok)
+            .any(|e| e.file_name() == "DICOMDIR"),
+        "the single run made a DICOMDIR: {}",
+        stderr(&expected)
+    );
+    std::fs::rename(&dest, base.path().join("single")).unwrap();
+    let work = base.path().join("work");
+    let merged = run_staged(&source, &dest, &work, 3, &profile, &profile);
+    assert_eq!(
+        merged.status.code(),
+        expected.status.code(),
+        "{}",
+        stderr(&merged)
+    );
+    assert_same_dest(&base.path().join("single"), &dest);
+}
