@@ -1261,3 +1261,60 @@ fn audit_row_of(record: &csv::StringRecord) -> Result<AuditRow, String> {
         patient_key: get(9),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_is_k_of_n_from_1_to_n() {
+        let shard: Shard = "2/8".parse().unwrap();
+        assert_eq!(shard, Shard { index: 2, count: 8 });
+        assert_eq!(shard.to_string(), "2/8");
+        for bad in ["0/3", "4/3", "3", "a/3", "1/0", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_path_has_one_shard_the_same_everywhere_and_the_shards_are_even() {
+        // A fixed hash: machines and stages must agree on it.
+        assert_eq!(Shard::of(Path::new("site1/day2/im0001.dcm"), 1), 1);
+        let first = Shard::of(Path::new("a/b.dcm"), 7);
+        assert_eq!(Shard::of(Path::new("a/b.dcm"), 7), first);
+        let mut counts = [0usize; 3];
+        for i in 0..3000 {
+            let shard = Shard::of(Path::new(&format!("PA{}/IM{i}", i % 17)), 3);
+            assert!((1..=3).contains(&shard));
+            counts[shard - 1] += 1;
+        }
+        assert!(
+            counts.iter().all(|&n| (800..1200).contains(&n)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn an_audit_row_reads_back_as_the_sink_wrote_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part.csv");
+        let row = AuditRow {
+            source_file: "/s/=odd,name.dcm".into(),
+            patient_name: "'Doe^Jane".into(),
+            patient_id: "-12".into(),
+            patient_index: Some(3),
+            file_size: 1234,
+            destination_file: "/d/3_001.dcm".into(),
+            status: Status::Ok,
+            reason: String::new(),
+            burned_in_risk: "YES: BurnedInAnnotation is YES".into(),
+            patient_key: String::new(),
+        };
+        let mut sink: Box<dyn TableSink> = Box::new(CsvSink::create(&path).unwrap());
+        sink.write_row(&row).unwrap();
+        sink.finish().unwrap();
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        let record = reader.records().next().unwrap().unwrap();
+        assert_eq!(audit_row_of(&record).unwrap(), row);
+    }
+}
