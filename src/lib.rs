@@ -5,8 +5,10 @@
 //! - [`guard`]: panics of code we cannot change turned into errors;
 //!   [`pathtext`]: file paths as text that reads back without loss.
 //! - [`charset`]: text under a Specific Character Set.
-//! - [`stream`]: DICOM read and written element by element, or read into
-//!   a tree of raw values.
+//! - [`codec`]: DICOM read and written element by element (headers,
+//!   values, file meta, sequences skipped or walked), or read into a tree
+//!   of raw values. [`stream`] is its former name, kept so that code
+//!   written against it still builds.
 //! - [`profile`]: TOML profiles as data (what to do to which attribute).
 //! - [`rules`]: the actions (how), compiled from a profile into a lookup.
 //! - [`registry`]: patient indices and image numbers kept across runs.
@@ -20,6 +22,7 @@
 //! - [`verify`]: searching `anomize` outputs for the PHI of their sources.
 
 pub mod charset;
+pub mod codec;
 pub mod dest;
 pub mod dicomdir;
 pub mod engine;
@@ -33,6 +36,7 @@ pub mod render;
 pub mod rules;
 pub mod sink;
 pub mod splitby;
-pub mod stream;
+/// The former name of [`codec`].
+pub use codec as stream;
 pub mod verify;
 pub mod walk;

@@ -9,7 +9,7 @@ mod common;
 
 use common::{RULES, context};
 use dicommanager::engine::rewrite_bytes;
-use dicommanager::stream::{Layout, sniff_bytes};
+use dicommanager::codec::{Layout, sniff_bytes};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use common::{RULES, context};
 use dicommanager::engine::{rewrite_bytes, rewrite_path};
-use dicommanager::stream::sniff_bytes;
+use dicommanager::codec::sniff_bytes;
 use libfuzzer_sys::fuzz_target;
 
 /// A folder of this process on tmpfs, for the input and the output.

@@ -3,13 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+use dicommanager::codec::sniff;
 use dicommanager::engine::Progress;
 use dicommanager::export::{
     ExportError, ExportOptions, Exported, Frames, PixelError, export_file, output_path,
 };
 use dicommanager::render::RenderOptions;
 use dicommanager::sink::{ImageSink, PngSink};
-use dicommanager::stream::sniff;
 use dicommanager::walk::discover;
 use rayon::prelude::*;
 

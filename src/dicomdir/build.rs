@@ -18,8 +18,8 @@ use dicom_dictionary_std::tags;
 use super::DirectoryError;
 use super::encode::{Encoded, Record};
 use super::fileid;
-use crate::stream::tree::{Extent, read_tree};
-use crate::stream::{implicit_vr, meta, open_file, sniff};
+use crate::codec::tree::{Extent, read_tree};
+use crate::codec::{Layout, implicit_vr, meta, open_file};
 
 /// The record types above a file's record, root first.
 pub const LEVELS: [&str; 3] = ["PATIENT", "STUDY", "SERIES"];
@@ -128,13 +128,8 @@ impl ReferencedFile {
     ) -> Result<ReferencedFile, DirectoryError> {
         let invalid =
             |reason: String| DirectoryError::Invalid(format!("{}: {reason}", path.display()));
-        let layout = sniff(path)
-            .map_err(|source| DirectoryError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .ok_or_else(|| invalid("not a DICOM file".into()))?;
-        let mut opened = open_file(path, layout).map_err(|e| invalid(e.to_string()))?;
+        // Outputs are Part 10 files: the run wrote them.
+        let mut opened = open_file(path, Layout::Part10).map_err(|e| invalid(e.to_string()))?;
         let file_meta = opened.meta.take().unwrap_or_default();
         let tree = read_tree(&mut opened.dataset, opened.syntax, Extent::Header)
             .map_err(|e| invalid(e.to_string()))?;
@@ -292,7 +287,7 @@ fn leaf_record(leaf: &Leaf) -> Record {
         (
             tags::REFERENCED_TRANSFER_SYNTAX_UID_IN_FILE,
             dicom_core::VR::UI,
-            crate::stream::pad(&file.transfer_syntax, 0),
+            crate::codec::pad(&file.transfer_syntax, 0),
         ),
     ];
     let mut elements: Vec<Encoded> = references

@@ -7,8 +7,8 @@ use dicom_dictionary_std::{tags, uids};
 use sha2::{Digest, Sha256};
 
 use super::DirectoryError;
-use crate::stream::tree::{Element, Value};
-use crate::stream::{FileMeta, Header, ITEM, Syntax, implicit_vr, meta, pad};
+use crate::codec::tree::{Element, Value};
+use crate::codec::{FileMeta, Header, ITEM, Syntax, implicit_vr, meta, pad};
 
 const OUT: Syntax = Syntax::EXPLICIT_VR_LITTLE_ENDIAN;
 
@@ -415,6 +415,59 @@ mod tests {
         let read = SourceDirectory::read(&path).unwrap();
         assert_eq!(read.first_root, 0);
         assert!(read.hierarchy().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_sequence_of_a_big_endian_file_is_written_little_endian_with_defined_lengths() {
+        use crate::stream::tree::Item;
+        let code = |value: &[u8]| Element {
+            tag: tags::CODE_VALUE,
+            vr: VR::SH,
+            value: Value::Bytes(value.to_vec()),
+        };
+        let number = Element {
+            tag: tags::REFERENCED_FRAME_NUMBER,
+            vr: VR::US,
+            value: Value::Bytes(vec![0x00, 0x07]),
+        };
+        let sequence = Element {
+            tag: tags::CONCEPT_NAME_CODE_SEQUENCE,
+            vr: VR::SQ,
+            value: Value::Items(vec![Item {
+                elements: vec![code(b"121071"), number],
+            }]),
+        };
+        let big_endian = Syntax {
+            explicit_vr: true,
+            big_endian: true,
+            deflated: false,
+        };
+        let encoded = Encoded::of(&sequence, big_endian).unwrap();
+        let object = dicom_object::InMemDicomObject::read_dataset_with_ts(
+            encoded.bytes.as_slice(),
+            &dicom_transfer_syntax_registry::entries::EXPLICIT_VR_LITTLE_ENDIAN.erased(),
+        )
+        .unwrap();
+        let items = object
+            .element(tags::CONCEPT_NAME_CODE_SEQUENCE)
+            .unwrap()
+            .items()
+            .unwrap();
+        assert_eq!(items.len(), 1);
+        let item = &items[0];
+        assert_eq!(
+            item.element(tags::CODE_VALUE).unwrap().to_str().unwrap(),
+            "121071"
+        );
+        let frame = item.element(tags::REFERENCED_FRAME_NUMBER).unwrap();
+        assert_eq!(frame.to_int::<u16>().unwrap(), 7);
+        // Defined lengths: no delimiter anywhere.
+        assert!(
+            !encoded
+                .bytes
+                .windows(4)
+                .any(|w| w == [0xFE, 0xFF, 0xDD, 0xE0])
+        );
     }
 
     #[test]

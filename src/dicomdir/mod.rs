@@ -27,7 +27,7 @@ pub use build::{LEVELS, Leaf, ReferencedFile, SourceLevel, build, wanted};
 pub use encode::{Encoded, Record, encode_directory};
 pub use read::{Placed, SourceDirectory, SourceRecord};
 
-use crate::stream::StreamError;
+use crate::codec::StreamError;
 
 /// The name of a DICOMDIR in the root folder of its file-set (PS3.10 §8.6).
 pub const DICOMDIR: &str = "DICOMDIR";

@@ -9,7 +9,7 @@ use dicom_dictionary_std::tags;
 
 use super::DirectoryError;
 use super::fileid::components_of;
-use crate::stream::{
+use crate::codec::{
     Header, ITEM, ITEM_DELIMITER, SEQUENCE_DELIMITER, Source, StreamError, Syntax, What, open_file,
     skip_value, sniff,
 };

@@ -198,7 +198,7 @@ fn make_and_write(
     match make_file_set(work.dest, folder, members) {
         Ok((file_set, duplicates)) => {
             let path = work.dest.join(folder).join(DICOMDIR);
-            match write_directory(work, &path, &file_set.bytes, seqs) {
+            match write_directory(work, &path, &file_set, seqs) {
                 Ok(()) => Made::Written {
                     path,
                     file_set,
@@ -316,13 +316,9 @@ fn for_each_row(path: &Path, mut row: impl FnMut(usize, &str)) -> Result<(), Str
 fn write_directory(
     work: &DirectoryWork<'_>,
     path: &Path,
-    bytes: &[u8],
+    file_set: &FileSet,
     seqs: &[usize],
 ) -> Result<(), FileError> {
-    let fail = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| FileError::Output { path, source }
-    };
     let relative = path.strip_prefix(work.dest).unwrap_or(path);
     for &seq in seqs {
         work.listing
@@ -338,18 +334,94 @@ fn write_directory(
                 path: path.to_path_buf(),
             });
         }
-        dest::remove_entry(path).map_err(fail(path))?;
+        dest::remove_entry(path).map_err(|source| FileError::Output {
+            path: path.to_path_buf(),
+            source,
+        })?;
     }
     let partial = partial_path(path);
     let written = dest::create_private(&partial)
-        .and_then(|mut file| file.write_all(bytes))
-        .and_then(|()| dest::rename_no_replace(&partial, path));
-    if let Err(source) = written {
-        let _ = dest::remove_entry(&partial);
-        return Err(FileError::Output {
+        .and_then(|mut file| file.write_all(&file_set.bytes))
+        .map_err(|source| FileError::Output {
             path: path.to_path_buf(),
             source,
+        })
+        .and_then(|()| check_written(&partial, file_set.files))
+        .and_then(|()| {
+            dest::rename_no_replace(&partial, path).map_err(|source| FileError::Output {
+                path: path.to_path_buf(),
+                source,
+            })
         });
+    if written.is_err() {
+        let _ = dest::remove_entry(&partial);
     }
-    Ok(())
+    written
+}
+
+/// Reads the DICOMDIR just written at `partial` back as a source DICOMDIR
+/// is read: its offsets must lead to `files` file records, every one below
+/// PATIENT, STUDY and SERIES records and naming a file that exists.
+fn check_written(partial: &Path, files: usize) -> Result<(), FileError> {
+    let internal = |what: String| FileError::Internal(format!("the new DICOMDIR {what}"));
+    let records = records_of(partial, 0).map_err(|e| internal(format!("cannot be read: {e}")))?;
+    if records.files.len() != files || records.misplaced > 0 {
+        return Err(internal(format!(
+            "leads to {} file records ({} misplaced), not {files}",
+            records.files.len(),
+            records.misplaced
+        )));
+    }
+    match records.files.iter().find(|r| !r.source.is_file()) {
+        Some(missing) => Err(internal(format!(
+            "names {}, which is not a file",
+            missing.source.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dicom_core::VR;
+    use dicom_dictionary_std::tags;
+
+    use super::*;
+    use crate::dicomdir::{Encoded, Record, encode_directory};
+
+    fn record(record_type: &str, elements: Vec<Encoded>, children: Vec<Record>) -> Record {
+        Record {
+            record_type: record_type.into(),
+            elements,
+            children,
+        }
+    }
+
+    /// A DICOMDIR with one image record naming `file_id`.
+    fn one_image(file_id: &[u8]) -> Vec<u8> {
+        let image = record(
+            "IMAGE",
+            vec![Encoded::new(tags::REFERENCED_FILE_ID, VR::CS, file_id).unwrap()],
+            Vec::new(),
+        );
+        let series = record("SERIES", Vec::new(), vec![image]);
+        let study = record("STUDY", Vec::new(), vec![series]);
+        encode_directory(&[record("PATIENT", Vec::new(), vec![study])]).unwrap()
+    }
+
+    #[test]
+    fn a_written_directory_is_read_back_before_it_is_kept() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let partial = dir.path().join(".DICOMDIR.partial");
+        std::fs::write(dir.path().join("IM1"), b"an output").unwrap();
+        std::fs::write(&partial, one_image(b"IM1 ")).unwrap();
+        check_written(&partial, 1).unwrap();
+        // Another count of files than was made, or a file that is not
+        // there, and it is not kept.
+        let err = check_written(&partial, 2).unwrap_err().to_string();
+        assert!(err.contains("leads to 1 file records"), "{err}");
+        std::fs::write(&partial, one_image(b"IM2 ")).unwrap();
+        let err = check_written(&partial, 1).unwrap_err().to_string();
+        assert!(err.contains("IM2, which is not a file"), "{err}");
+    }
 }

@@ -8,9 +8,9 @@ use dicom_core::VR;
 
 use super::identify::collect_identifiers;
 use crate::charset::{CharacterSet, printable};
+use crate::codec::{describe_tag, open_file, sniff};
 use crate::metadata::{Extent, Item, Value, read_file};
 use crate::rules::{Disposition, ElementValue, FileContext, RuleSet, date_shift_days, is_text};
-use crate::stream::{describe_tag, open_file, sniff};
 
 /// What happens to one element.
 #[derive(Debug, Clone, PartialEq, Eq)]

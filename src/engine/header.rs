@@ -5,31 +5,20 @@
 use std::fs::File;
 use std::io::{BufReader, Read};
 
-use dicom_core::Tag;
-
 use super::FileError;
 use super::burned_in::{BurnedInClues, BurnedInRisk};
 use super::head::{HEAD, Head, ReaderAt};
 use super::pixels::{self, PIXEL_DATA, PixelSpan};
 use crate::charset::{CharacterSet, printable};
+use crate::codec::{Header, Layout, OpenedFile, What, open_reader, skip_value};
 use crate::profile::KeyAttribute;
-use crate::stream::{Header, Layout, OpenedFile, What, open_reader, skip_value};
 
-const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
-const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
-const SOP_INSTANCE_UID: Tag = Tag(0x0008, 0x0018);
-const IMAGE_TYPE: Tag = Tag(0x0008, 0x0008);
-const MODALITY: Tag = Tag(0x0008, 0x0060);
-const PATIENT_NAME: Tag = Tag(0x0010, 0x0010);
-const PATIENT_ID: Tag = Tag(0x0010, 0x0020);
-const ISSUER_OF_PATIENT_ID: Tag = Tag(0x0010, 0x0021);
-const PATIENT_BIRTH_DATE: Tag = Tag(0x0010, 0x0030);
-const PATIENT_SEX: Tag = Tag(0x0010, 0x0040);
-const ACCESSION_NUMBER: Tag = Tag(0x0008, 0x0050);
-const STUDY_INSTANCE_UID: Tag = Tag(0x0020, 0x000D);
-const SERIES_INSTANCE_UID: Tag = Tag(0x0020, 0x000E);
-const BURNED_IN_ANNOTATION: Tag = Tag(0x0028, 0x0301);
 use dicom_dictionary_std::tags::DIRECTORY_RECORD_SEQUENCE;
+use dicom_dictionary_std::tags::{
+    ACCESSION_NUMBER, BURNED_IN_ANNOTATION, IMAGE_TYPE, ISSUER_OF_PATIENT_ID, MODALITY,
+    PATIENT_BIRTH_DATE, PATIENT_ID, PATIENT_NAME, PATIENT_SEX, SERIES_INSTANCE_UID, SOP_CLASS_UID,
+    SOP_INSTANCE_UID, SPECIFIC_CHARACTER_SET, STUDY_INSTANCE_UID,
+};
 use dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE;
 
 /// What the scan learns about one file.
@@ -105,7 +94,7 @@ impl SopUids {
         let mut high = [0u8; 16];
         high.copy_from_slice(&digest[..16]);
         let uid = format!("2.25.{}", u128::from_be_bytes(high));
-        self.instance = Some(crate::stream::pad(uid.as_bytes(), 0));
+        self.instance = Some(crate::codec::pad(uid.as_bytes(), 0));
     }
 }
 
@@ -186,7 +175,7 @@ fn facts_of(mut file: OpenedFile<'_>, until: Until) -> Result<Walk, FileError> {
     facts.is_directory = file
         .meta
         .as_ref()
-        .and_then(|meta| meta.text(crate::stream::meta::MEDIA_STORAGE_SOP_CLASS_UID))
+        .and_then(|meta| meta.text(crate::codec::meta::MEDIA_STORAGE_SOP_CLASS_UID))
         .is_some_and(|uid| uid == MEDIA_STORAGE_DIRECTORY_STORAGE);
     loop {
         let header = match Header::read_top_level(source, syntax) {
@@ -271,7 +260,7 @@ fn facts_of(mut file: OpenedFile<'_>, until: Until) -> Result<Walk, FileError> {
 
 #[cfg(test)]
 mod tests {
-    use dicom_core::{PrimitiveValue, VR};
+    use dicom_core::{PrimitiveValue, Tag, VR};
 
     use super::*;
     use crate::engine::testing::{image, image_with_meta, meta};

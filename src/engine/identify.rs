@@ -7,11 +7,10 @@ use dicom_core::{Tag, VR};
 
 use super::FileError;
 use crate::charset::CharacterSet;
+use crate::codec::OpenedFile;
+use crate::codec::tree::{Extent, Item, Value, read_tree};
 use crate::rules::Identifiers;
-use crate::stream::OpenedFile;
-use crate::stream::tree::{Extent, Item, Value, read_tree};
-
-const PATIENT_BIRTH_DATE: Tag = Tag(0x0010, 0x0030);
+use dicom_dictionary_std::tags::PATIENT_BIRTH_DATE;
 
 /// Identifiers (not names) whose values identify the patient.
 const IDS: [Tag; 5] = [

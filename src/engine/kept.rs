@@ -11,8 +11,8 @@ use super::HeaderFacts;
 use super::header::read_header_facts_of_file;
 use super::rewrite::output_instance_uid;
 use super::scan::open_dicom;
+use crate::codec::{meta, open_file, unpad};
 use crate::rules::{FileContext, RuleSet};
-use crate::stream::{meta, open_file, unpad};
 
 /// Why the entry at `output` is not the output of the source with
 /// `facts`, if it is not.

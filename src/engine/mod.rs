@@ -52,12 +52,12 @@ pub use header::{HeaderFacts, SopUids, read_header_facts_from};
 pub use plan::{Assigner, Assignment, Identity, KeyNote, PlannedFile, Planner, RunAssigner};
 pub use rewrite::{FileJob, partial_path, rewrite_bytes, rewrite_file, rewrite_path};
 
+use crate::codec::{OpenError, StreamError, describe_tag};
 use crate::dest;
 use crate::profile::PathNumbers;
 use crate::registry::{Registry, RegistryError, RunEnd, RunRecord};
 use crate::rules::{RuleError, RuleSet, secret_fingerprint};
 use crate::sink::{AuditRow, CsvSink, SinkError, Status, TableSink, XlsxSink};
-use crate::stream::{OpenError, StreamError, describe_tag};
 use crate::walk::{WalkError, walk};
 use directories::DirectoryWork;
 use listing::{Listing, ListingFiles};

@@ -12,8 +12,8 @@ use std::ops::Range;
 
 use dicom_core::{Tag, VR};
 
+use crate::codec::{Header, Layout, Syntax, UNDEFINED_LENGTH, open_reader, skip_value};
 use crate::rules::{Disposition, RuleSet};
-use crate::stream::{Header, Layout, Syntax, UNDEFINED_LENGTH, open_reader, skip_value};
 
 pub const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
 

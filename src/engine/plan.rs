@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use super::HeaderFacts;
 use super::burned_in::BurnedInRisk;
+use crate::codec::Layout;
 use crate::profile::{Fallback, KeyAttribute, PathNumbers, PatientKey};
 use crate::registry::PatientIdentity;
-use crate::stream::Layout;
 
 /// One DICOM file with its numbers.
 #[derive(Debug, Clone)]

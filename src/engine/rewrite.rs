@@ -5,8 +5,11 @@
 //! never held); only rewritten values are decoded. Sequences are rebuilt in
 //! memory so that their lengths stay right when something inside changed;
 //! a sequence or item keeps its original length style (defined or
-//! delimited). Group lengths (gggg,0000) in the data set are dropped: they
-//! are retired, and would be wrong after a change.
+//! delimited). Group lengths (gggg,0000) in the data set are recomputed
+//! (the group is buffered until its end), and left out with a group the
+//! rules emptied. The byte layout (headers, values, delimiters, group
+//! lengths, transcoding) is the codec's (`crate::codec`); this module
+//! decides, element by element, what the rules make of the file.
 
 use std::cell::RefCell;
 use std::fs::{self, File};
@@ -23,22 +26,21 @@ use super::identify::collect_identifiers;
 use super::scan::open_dicom;
 use super::{FileError, pixels};
 use crate::charset::CharacterSet;
+use crate::codec::{
+    Coding, FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError,
+    OpenedFile, SEQUENCE_DELIMITER, Source, StreamError, Syntax, What, all_read, checked_len,
+    delimiter, ends_exactly, meta, open_file, open_reader, pad, skip_value, transcode_value, unpad,
+    write_group,
+};
 use crate::dest;
 use crate::rules::{
     DEIDENTIFICATION_METHOD, DEIDENTIFICATION_METHOD_CODE_SEQUENCE, Disposition, ElementValue,
     FileContext, Identifiers, Rule, RuleSet, StampElement, encode_element,
 };
-use crate::stream::{
-    FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError, OpenedFile,
-    SEQUENCE_DELIMITER, Source, StreamError, Syntax, UNDEFINED_LENGTH, What, meta, open_file,
-    open_reader, pad, skip_value, unpad,
+use dicom_dictionary_std::tags::{
+    PATIENT_ID, PATIENT_NAME, SOP_CLASS_UID, SOP_INSTANCE_UID, SPECIFIC_CHARACTER_SET,
 };
 
-const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
-const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
-const SOP_INSTANCE_UID: Tag = Tag(0x0008, 0x0018);
-const PATIENT_NAME: Tag = Tag(0x0010, 0x0010);
-const PATIENT_ID: Tag = Tag(0x0010, 0x0020);
 const FILE_META_GROUP: u16 = 0x0002;
 /// DCMTK's Private Generic File SOP Class (`UID_PrivateGenericFileSOPClass`),
 /// the class DCMTK's file meta names for a data set without SOP Class UID.
@@ -419,76 +421,6 @@ struct Level<'a> {
     charset: &'a mut CharacterSet,
 }
 
-/// How the elements of a data set are read and how they are written.
-/// The same nearly always; they differ only inside a sequence written as
-/// UN (implicit VR little endian, PS3.5 §6.2.2) in a big endian file,
-/// which is written as a sequence in the file's own syntax, so that the
-/// whole output has one byte order (as DCMTK writes it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Coding {
-    read: Syntax,
-    write: Syntax,
-}
-
-impl Coding {
-    fn same(syntax: Syntax) -> Coding {
-        Coding {
-            read: syntax,
-            write: syntax,
-        }
-    }
-
-    /// Whether values change encoding between reading and writing.
-    fn transcodes(self) -> bool {
-        self.read != self.write
-    }
-
-    /// The coding of the items of `sequence`: read as the sequence says
-    /// (UN holds implicit VR little endian items); written in the same
-    /// syntax, except in a big endian output, which is big endian
-    /// throughout.
-    fn items_of(self, sequence: &Header) -> Coding {
-        let read = sequence.item_syntax(self.read);
-        let write = if self.write.big_endian {
-            self.write
-        } else {
-            read
-        };
-        Coding { read, write }
-    }
-}
-
-/// Makes `value`, read as [`Coding::read`] with the (dictionary) VR `vr`,
-/// a value for [`Coding::write`]; returns the VR to write it with. Binary
-/// numbers change byte order; a value whose length does not fit its VR is
-/// written as UN, as it was (UN bytes are never reinterpreted).
-fn transcode_value(value: &mut [u8], vr: VR, coding: Coding) -> VR {
-    let width = match vr {
-        VR::US | VR::SS | VR::OW | VR::AT => 2,
-        VR::UL | VR::SL | VR::FL | VR::OF | VR::OL => 4,
-        VR::FD | VR::OD | VR::SV | VR::UV | VR::OV => 8,
-        _ => 1,
-    };
-    let long_length = Header {
-        tag: Tag(0, 0),
-        vr,
-        len: 0,
-    }
-    .length_field_size(coding.write)
-        == 4;
-    let fits =
-        value.len().is_multiple_of(width) && (long_length || value.len() <= usize::from(u16::MAX));
-    if vr == VR::UN || !fits {
-        return VR::UN;
-    }
-    if width > 1 && coding.read.big_endian != coding.write.big_endian {
-        for number in value.chunks_exact_mut(width) {
-            number.reverse();
-        }
-    }
-    vr
-}
-
 struct Rewriter<'a> {
     rules: &'a RuleSet,
     file: FileContext<'a>,
@@ -649,7 +581,7 @@ impl Rewriter<'_> {
             Ok(())
         } else {
             self.dataset(source, out, place, top, stamp)?;
-            all_read(source)
+            Ok(all_read(source)?)
         }
     }
 
@@ -778,7 +710,8 @@ impl Rewriter<'_> {
         if let End::At(limit) = end
             && source.position() >= limit
         {
-            return ends_exactly(source.position(), limit, "an item").map(|()| None);
+            ends_exactly(source.position(), limit, "an item")?;
+            return Ok(None);
         }
         let header = if end == End::Stream {
             Header::read_top_level(source, syntax)?
@@ -948,7 +881,7 @@ impl Rewriter<'_> {
             if let Some(end) = end
                 && source.position() >= end
             {
-                return ends_exactly(source.position(), end, "a sequence");
+                return Ok(ends_exactly(source.position(), end, "a sequence")?);
             }
             let item = Header::read(source, syntax)?.ok_or_else(|| StreamError::Truncated {
                 what: What::Sequence(sequence.tag).to_string(),
@@ -1047,74 +980,4 @@ impl Rewriter<'_> {
             }
         }
     }
-}
-
-/// The accounting invariant's first half, checked on every file: the data
-/// set was read to its last byte. (The top-level reader ends only at the
-/// end of the stream or after zero padding that runs to it; this guards
-/// that promise, so that no change to the reader can turn a data set
-/// read halfway into an `OK` row.) The second half, every element read
-/// either written or removed by a named rule, holds by construction of
-/// [`Rewriter::dataset`] and is tested on the corpus (`tests/accounting`).
-fn all_read<R: Read>(source: &mut Source<R>) -> Result<(), FileError> {
-    let offset = source.position();
-    if source.read_up_to(&mut [0u8; 1])? == 0 {
-        Ok(())
-    } else {
-        Err(StreamError::NotAtEnd { offset }.into())
-    }
-}
-
-/// An item or sequence of defined length must end where its last element
-/// (or item) ends: one that runs past that end was not read as written.
-fn ends_exactly(position: u64, end: u64, what: &'static str) -> Result<(), FileError> {
-    if position == end {
-        return Ok(());
-    }
-    Err(StreamError::Overrun {
-        what,
-        end,
-        reached: position,
-    }
-    .into())
-}
-
-/// Writes a group length element (gggg,0000) and the group it measures;
-/// nothing when the rules left nothing of the group (a group length alone
-/// would keep a removed private group's number in the output).
-fn write_group<W: Write>(
-    out: &mut W,
-    syntax: Syntax,
-    group: u16,
-    elements: &[u8],
-) -> Result<(), FileError> {
-    if elements.is_empty() {
-        return Ok(());
-    }
-    let len = checked_len(elements.len())?;
-    Header {
-        tag: Tag(group, 0x0000),
-        vr: VR::UL,
-        len: 4,
-    }
-    .write(out, syntax)?;
-    out.write_all(&syntax.u32_bytes(len))
-        .map_err(StreamError::Write)?;
-    out.write_all(elements).map_err(StreamError::Write)?;
-    Ok(())
-}
-
-fn delimiter(tag: Tag) -> Header {
-    Header {
-        tag,
-        vr: VR::UN,
-        len: 0,
-    }
-}
-
-fn checked_len(len: usize) -> Result<u32, FileError> {
-    u32::try_from(len)
-        .ok()
-        .filter(|&l| l != UNDEFINED_LENGTH)
-        .ok_or_else(|| StreamError::Write(io::Error::other("sequence longer than 4 GiB")).into())
 }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use super::head::Head;
 use super::header::{HeaderFacts, read_header_facts_of_file};
+use crate::codec::{Layout, open_source, sniff_bytes};
 use crate::guard::catch_quietly;
-use crate::stream::{Layout, open_source, sniff_bytes};
 use crate::walk::WalkError;
 
 /// What the scan found in one file (or the walk, in one path).

@@ -17,12 +17,12 @@ use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use super::{PixelError, jpeg, rle};
+use crate::codec::{meta, open_file, sniff};
 use crate::guard;
 use crate::render::{
     Imaging, Lut, Modality, Palette, Photometric, PixelLayout, PresentationShape, VoiFunction,
     Window,
 };
-use crate::stream::{meta, open_file, sniff};
 
 /// One frame's native bytes and the attributes that describe them.
 pub type Frame<'a> = (Cow<'a, [u8]>, Imaging);

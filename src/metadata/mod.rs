@@ -18,7 +18,7 @@ pub use format::{dump, table};
 pub use json::to_json;
 pub use tree::{DicomHeader, Element, Extent, Item, Value, read_file, read_header};
 
-use crate::stream::{OpenError, StreamError};
+use crate::codec::{OpenError, StreamError};
 
 /// Why a file's header cannot be read.
 #[derive(Debug, thiserror::Error)]

@@ -1,14 +1,14 @@
 //! Reading the header (or the whole data set) of a file into a tree of
-//! elements with raw values ([`crate::stream::tree`]), with its file meta.
+//! elements with raw values ([`crate::codec::tree`]), with its file meta.
 
 use std::path::{Path, PathBuf};
 
 use dicom_core::Tag;
 
 use super::{HeaderError, MetadataError};
-use crate::stream::tree::read_tree;
-pub use crate::stream::tree::{Element, Extent, Item, Value};
-use crate::stream::{Syntax, open_file, sniff};
+use crate::codec::tree::read_tree;
+pub use crate::codec::tree::{Element, Extent, Item, Value};
+use crate::codec::{Syntax, open_file, sniff};
 
 /// The header of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +76,7 @@ pub fn read_file(path: &Path, extent: Extent) -> Result<DicomHeader, MetadataErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::{FileMeta, Header, meta};
+    use crate::codec::{FileMeta, Header, meta};
     use dicom_core::VR;
 
     /// A Part 10 file whose data set has pixel data, then a private element

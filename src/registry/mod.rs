@@ -24,9 +24,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 pub use import::{ImportError, ImportReport, LookupRow, read_audit, read_lookup_table};
 
+use crate::codec::unpad;
 use crate::profile::PatientKey;
 use crate::rules::{hmac, lower_hex};
-use crate::stream::unpad;
 
 /// Schema of the file; a registry of another version is refused.
 const SCHEMA_VERSION: &str = "1";
@@ -192,7 +192,7 @@ impl Registry {
             });
         }
         let registry = Registry::connect(path, secret)?;
-        registry.check(key, force)?;
+        registry.check_in_transaction(key, force)?;
         Ok(registry)
     }
 
@@ -274,6 +274,24 @@ impl Registry {
                 found: found.map_or("no version".into(), |v| format!("version {v}")),
             }),
         }
+    }
+
+    /// [`Registry::check`] in one write transaction: two runs that start
+    /// on a new registry at once must not see it half made (one had
+    /// written its schema version but not yet its secret check, and the
+    /// other took the registry for another secret's).
+    fn check_in_transaction(&self, key: &PatientKey, force: bool) -> Result<(), RegistryError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.sql(e))?;
+        let checked = self.check(key, force);
+        let end = if checked.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        self.conn.execute_batch(end).map_err(|e| self.sql(e))?;
+        checked
     }
 
     /// A new registry takes the secret and key of its first run; an

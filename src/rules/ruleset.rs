@@ -7,11 +7,11 @@ use std::sync::Arc;
 use dicom_core::{Tag, VR};
 
 use super::{ACTIONS, ActionDef, Disposition, Rule, Stamp, action, vr};
+use crate::codec::implicit_vr;
 use crate::profile::{
     ActionRef, OutputTemplate, PatientKey, Profile, ProfileError, ProfileErrors, Selector, closest,
     did_you_mean, sort_by_place,
 };
-use crate::stream::implicit_vr;
 
 /// A hasher for tags: they are looked up for every element of every file,
 /// come from the profile (not from an attacker who could choose
@@ -535,6 +535,33 @@ mod tests {
             (Tag(0x0040, 0x0031), "LocalNamespaceEntityID 1C", "dummy"),
             (Tag(0x0040, 0x0032), "UniversalEntityID 1C", "dummy"),
             (Tag(0x0010, 0x2294), "BreedRegistrationSequence 2C", "blank"),
+            (
+                Tag(0x0032, 0x1064),
+                "RequestedProcedureCodeSequence 2",
+                "keep",
+            ),
+            (
+                Tag(0x0040, 0x0260),
+                "PerformedProtocolCodeSequence 1C",
+                "keep",
+            ),
+            // The table's X where PS3.3 requires the attribute.
+            (
+                Tag(0x0040, 0x1001),
+                "RequestedProcedureID X, 2 and 1C",
+                "dummy",
+            ),
+            (Tag(0x0010, 0x2297), "ResponsiblePerson X, 2C", "blank"),
+            (
+                Tag(0x0070, 0x0082),
+                "PresentationCreationDate X, 1",
+                "dummy",
+            ),
+            (
+                Tag(0x0018, 0x1078),
+                "RadiopharmaceuticalStartDateTime X, 1",
+                "dummy",
+            ),
             // Inside a kept specimen: the table's own rows.
             (Tag(0x0040, 0x0551), "SpecimenIdentifier D", "dummy"),
             (Tag(0x0040, 0x0600), "SpecimenShortDescription X", "remove"),

@@ -6,9 +6,9 @@ use std::sync::OnceLock;
 
 use dicom_core::{Tag, VR};
 
+use crate::codec::{Header, ITEM, StreamError, Syntax, pad};
 use crate::profile::ps315::CODING_SCHEME;
 use crate::profile::{MethodCode, TemporalInformation};
-use crate::stream::{Header, ITEM, StreamError, Syntax, pad};
 
 pub const PATIENT_IDENTITY_REMOVED: Tag = Tag(0x0012, 0x0062);
 pub const DEIDENTIFICATION_METHOD: Tag = Tag(0x0012, 0x0063);
@@ -107,7 +107,7 @@ impl Stamp {
         let mut values: Vec<Vec<u8>> = existing
             .split(|&b| b == b'\\')
             .map(|v| v.trim_ascii_start().to_vec())
-            .map(|v| crate::stream::unpad(&v).to_vec())
+            .map(|v| crate::codec::unpad(&v).to_vec())
             .filter(|v| !v.is_empty())
             .collect();
         for ours in self.method_values() {

@@ -382,7 +382,7 @@ fn date_forms(value: &str) -> Vec<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::Syntax;
+    use crate::codec::Syntax;
 
     fn bytes(tag: Tag, vr: VR, value: &[u8]) -> Element {
         Element {

@@ -9,9 +9,9 @@ use std::path::Path;
 
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::{tags, uids};
+use dicommanager::codec::{ITEM, Syntax, UNDEFINED_LENGTH};
 use dicommanager::metadata::{Extent, Item, Value, read_file};
 use dicommanager::rules::{Disposition, RuleSet};
-use dicommanager::stream::{ITEM, Syntax, UNDEFINED_LENGTH};
 use tempfile::TempDir;
 
 use crate::util::dataset::{DataSet, part10};

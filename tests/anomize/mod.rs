@@ -553,7 +553,7 @@ fn group_lengths_are_recomputed() {
 /// Declared and actual length of every group that has a group length,
 /// walking the top level of an explicit VR little endian data set.
 fn group_lengths(mut data: &[u8]) -> std::collections::BTreeMap<u16, (u32, u32)> {
-    use dicommanager::stream::{Header, Source, Syntax, skip_value};
+    use dicommanager::codec::{Header, Source, Syntax, skip_value};
     let mut groups = std::collections::BTreeMap::new();
     let mut source = Source::new(&mut data);
     let syntax = Syntax::EXPLICIT_VR_LITTLE_ENDIAN;

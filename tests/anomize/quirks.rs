@@ -5,7 +5,7 @@ use std::fs;
 
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::{tags, uids};
-use dicommanager::stream::{ITEM, ITEM_DELIMITER, SEQUENCE_DELIMITER, Syntax, UNDEFINED_LENGTH};
+use dicommanager::codec::{ITEM, ITEM_DELIMITER, SEQUENCE_DELIMITER, Syntax, UNDEFINED_LENGTH};
 use tempfile::TempDir;
 
 use crate::util::dataset::{DataSet, part10};

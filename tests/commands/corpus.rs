@@ -9,9 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use dicommanager::codec::sniff;
 use dicommanager::export::{PixelError, PixelSource};
 use dicommanager::render::{ColorKind, Depth, Modality, RenderOptions, WindowChoice, render};
-use dicommanager::stream::sniff;
 use dicommanager::walk::discover;
 
 use super::harness::{corpus, read_png};

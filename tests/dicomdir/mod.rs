@@ -532,3 +532,33 @@ fn a_dicomdir_whose_offsets_lead_nowhere_is_an_error_row() {
     );
     assert!(!dest.path().join("DICOMDIR").exists());
 }
+
+#[test]
+fn a_resumed_run_makes_the_same_dicomdir_again() {
+    let source = cd_source();
+    let dest = TempDir::new().unwrap();
+    let profiles = TempDir::new().unwrap();
+    let layout = profile_file(profiles.path(), "fileset.toml", FILE_SET_TEMPLATE);
+    let args = [
+        "-q",
+        "--profile",
+        "basic",
+        "--profile",
+        layout.to_str().unwrap(),
+    ];
+    anomize(source.path(), dest.path(), &args);
+    let directory = dest.path().join("DICOMDIR");
+    let first = std::fs::read(&directory).unwrap();
+    // As if the run had been killed before its end: no DICOMDIR, an
+    // output missing.
+    std::fs::remove_file(&directory).unwrap();
+    std::fs::remove_file(dest.path().join("P1/ST1/SE1/IM0002")).unwrap();
+    anomize(
+        source.path(),
+        dest.path(),
+        &[&args[..], &["--resume"]].concat(),
+    );
+    assert_eq!(std::fs::read(&directory).unwrap(), first);
+    let row = directory_row(dest.path(), source.path());
+    assert_eq!(row[6], "OK", "{row:?}");
+}

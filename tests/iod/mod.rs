@@ -14,10 +14,11 @@
 //! becomes `<>`, a quoted value `""`, and every number or UID that stands
 //! alone (also inside `<...>`) becomes `#`, except the number after
 //! `Type` (Type 1, 2, 1C ... is the kind). Attribute and module names,
-//! tags and the wording stay. A source dciodvfy cannot read to the end
-//! ("Tags out of order", "Dicom dataset read failed") cannot be compared:
-//! its errors past the break are unknown; such pairs are counted and
-//! reported, not judged. DICOMDIRs are left to the DICOMDIR tests (their
+//! tags and the wording stay. A deflated file is inflated with DCMTK's
+//! `dcmconv` first (dciodvfy cannot inflate). A source dciodvfy cannot read
+//! to the end ("Tags out of order", "Dicom dataset read failed") cannot be
+//! compared: its errors past the break are unknown; such pairs are counted
+//! and reported, not judged. DICOMDIRs are left to the DICOMDIR tests (their
 //! output is rebuilt, not de-identified element by element).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -51,9 +52,31 @@ const READ_STOPPED: [&str; 2] = [
     "Error - Dicom dataset read failed",
 ];
 
+/// The Deflated Explicit VR Little Endian transfer syntax, which dciodvfy
+/// cannot read.
+const DEFLATED: &[u8] = b"1.2.840.10008.1.2.1.99";
+
 fn dciodvfy(path: &Path) -> Verdict {
+    // A deflated file is checked inflated (DCMTK's dcmconv, where it is
+    // installed): dciodvfy stops at its first deflated byte.
+    let inflated = TempDir::new().unwrap();
+    let head = std::fs::read(path).unwrap_or_default();
+    let head = &head[..head.len().min(1024)];
+    let mut checked = path.to_path_buf();
+    if head.windows(DEFLATED.len()).any(|w| w == DEFLATED) && dcmdump_available() {
+        let plain = inflated.path().join("inflated.dcm");
+        let conv = Command::new("dcmconv")
+            .args(["+te"])
+            .arg(path)
+            .arg(&plain)
+            .output()
+            .expect("dcmconv runs");
+        if conv.status.success() {
+            checked = plain;
+        }
+    }
     let run = Command::new("dciodvfy")
-        .arg(path)
+        .arg(&checked)
         .output()
         .expect("dciodvfy runs");
     let mut verdict = Verdict {
@@ -423,6 +446,58 @@ fn text_report() -> InMemDicomObject {
     );
     put_sequence(&mut obj, tags::CONTENT_SEQUENCE, vec![finding]);
     put_sequence(&mut obj, tags::PERFORMED_PROCEDURE_CODE_SEQUENCE, vec![]);
+    // The order this report answers: its IDs are Type 2 there.
+    let mut request = item(&[
+        (
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            "1.2.826.0.1.3680043.9999.7.2",
+        ),
+        (tags::ACCESSION_NUMBER, VR::SH, "ACC4711"),
+        (tags::REQUESTED_PROCEDURE_ID, VR::SH, "RP-Doe-1"),
+        (
+            tags::REQUESTED_PROCEDURE_DESCRIPTION,
+            VR::LO,
+            "CT chest for Jane Doe",
+        ),
+        (
+            tags::PLACER_ORDER_NUMBER_IMAGING_SERVICE_REQUEST,
+            VR::LO,
+            "PLACER-4711",
+        ),
+        (
+            tags::FILLER_ORDER_NUMBER_IMAGING_SERVICE_REQUEST,
+            VR::LO,
+            "FILLER-4711",
+        ),
+    ]);
+    put_sequence(
+        &mut request,
+        tags::REQUESTED_PROCEDURE_CODE_SEQUENCE,
+        vec![code("24627-2", "LN", "CT Chest")],
+    );
+    put_sequence(&mut obj, tags::REFERENCED_REQUEST_SEQUENCE, vec![request]);
+    obj
+}
+
+/// A Grayscale Softcopy Presentation State (its creation date and time
+/// are Type 1).
+fn presentation_state() -> InMemDicomObject {
+    let mut obj = InMemDicomObject::new_empty();
+    put_common(
+        &mut obj,
+        uids::GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE,
+        "PR",
+    );
+    for (tag, vr, value) in [
+        (tags::CONTENT_LABEL, VR::CS, "ANNOTATION"),
+        (tags::CONTENT_DESCRIPTION, VR::LO, "Arrows for Dr Welby"),
+        (tags::PRESENTATION_CREATION_DATE, VR::DA, "20240116"),
+        (tags::PRESENTATION_CREATION_TIME, VR::TM, "093000"),
+        (tags::CONTENT_CREATOR_NAME, VR::PN, "Welby^Marcus"),
+    ] {
+        put_text(&mut obj, tag, vr, value);
+    }
     obj
 }
 
@@ -599,6 +674,38 @@ fn an_sr_text_item_keeps_a_dummy_text_value() {
         assert!(!value.is_empty(), "{profiles:?}: Text Value is Type 1C");
         assert!(!value.contains("Doe"), "{profiles:?}: {value}");
     }
+}
+
+#[test]
+fn an_sr_keeps_its_referenced_request_valid() {
+    for profiles in [&["ps3.15-basic"][..], &EVERY_OPTION[..]] {
+        let (elements, new) = deidentify_fixture(text_report(), profiles);
+        assert!(new.is_empty(), "{profiles:?}: {new:?}");
+        let at = |path: &str| value_at(&elements, path).map(text);
+        // Type 2 (and 1C in Request Attributes): a dummy; the procedure's
+        // code stays.
+        assert_eq!(
+            at("(0040,A370)[0].(0040,1001)").as_deref(),
+            Some("ANONYMIZED")
+        );
+        assert_eq!(
+            at("(0040,A370)[0].(0032,1064)[0].(0008,0100)").as_deref(),
+            Some("24627-2")
+        );
+        let request = texts_under(&elements, "(0040,A370)").join(" ");
+        for identifying in ["Doe", "4711"] {
+            assert!(!request.contains(identifying), "{profiles:?}: {request}");
+        }
+    }
+}
+
+#[test]
+fn a_presentation_state_keeps_its_type_1_creation_date() {
+    let (elements, new) = deidentify_fixture(presentation_state(), &["ps3.15-basic"]);
+    assert!(new.is_empty(), "{new:?}");
+    let at = |path: &str| value_at(&elements, path).map(text);
+    assert_eq!(at("(0070,0082)").as_deref(), Some("19000101"));
+    assert_eq!(at("(0070,0083)").as_deref(), Some("000000"));
 }
 
 #[test]

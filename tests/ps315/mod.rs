@@ -10,10 +10,10 @@ use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
+use dicommanager::codec::implicit_vr;
 use dicommanager::metadata::{Element, Value, read_header};
 use dicommanager::profile::Selector;
 use dicommanager::profile::ps315::{RowTarget, shipped_rows};
-use dicommanager::stream::implicit_vr;
 use tempfile::TempDir;
 
 use crate::util::*;
@@ -469,7 +469,7 @@ fn burned_in_risk_is_flagged_and_quarantined_on_request() {
 #[test]
 fn a_removed_private_group_leaves_no_group_length_behind() {
     use crate::util::dataset::{DataSet, part10};
-    use dicommanager::stream::Syntax;
+    use dicommanager::codec::Syntax;
     let mut dataset = DataSet::new(Syntax::EXPLICIT_VR_LITTLE_ENDIAN).patient();
     let private = DataSet::new(Syntax::EXPLICIT_VR_LITTLE_ENDIAN)
         .text(Tag(0x0019, 0x0010), VR::LO, "ACME 1.1")

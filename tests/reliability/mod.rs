@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use dicom_core::VR;
 use dicom_dictionary_std::{tags, uids};
-use dicommanager::stream::{ITEM, Syntax, UNDEFINED_LENGTH};
+use dicommanager::codec::{ITEM, Syntax, UNDEFINED_LENGTH};
 use tempfile::TempDir;
 
 use crate::util::dataset::{DataSet, part10};

@@ -2,7 +2,7 @@
 
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::{tags, uids};
-use dicommanager::stream::{FileMeta, Header, Syntax, meta};
+use dicommanager::codec::{FileMeta, Header, Syntax, meta};
 
 /// Encodes text elements and raw pieces into a data set.
 pub struct DataSet {

@@ -47,12 +47,12 @@ use super::{
     Progress, RUN_MANIFEST, RunAssigner, RunConfig, RunCounts, RunError, RunState, audit_sinks,
     check_previous_run, manifest, prepare_folders, write_in_order,
 };
+use crate::codec::Layout;
 use crate::pathtext::{path_to_text, text_to_path};
 use crate::profile::PatientKey;
 use crate::registry::{self, Registry, RunEnd, RunRecord};
 use crate::rules::{RuleSet, hmac, secret_fingerprint};
 use crate::sink::{AuditRow, CsvSink, SinkError, Status, TableSink, from_csv_cell};
-use crate::stream::Layout;
 use crate::walk::walk;
 
 /// The numbered plan `number` writes in the work folder.

@@ -180,7 +180,7 @@ const IDENTIFYING_CODED: [Tag; 4] = [
 /// the table's own rows included: Specimen Identifier `D`, Specimen UID
 /// `U` ...), `dummy` for Type 1C text, `blank` for a Type 2C sequence
 /// whose items would identify.
-const REQUIRED_BY_IODS: [(Tag, &str); 13] = [
+const REQUIRED_BY_IODS: [(Tag, &str); 15] = [
     // Specimen Module (C.7.6.22): Type 1 and its Type 1/1C/2 contents.
     (Tag(0x0040, 0x0560), "keep"), // SpecimenDescriptionSequence, 1
     (Tag(0x0040, 0x0518), "keep"), // ContainerTypeCodeSequence, 2
@@ -188,6 +188,12 @@ const REQUIRED_BY_IODS: [(Tag, &str); 13] = [
     (Tag(0x0040, 0x059A), "keep"), // SpecimenTypeCodeSequence, 3 (what the specimen is)
     (Tag(0x0040, 0x0612), "keep"), // SpecimenPreparationStepContentItemSequence, 1
     (Tag(0x0040, 0x0620), "keep"), // SpecimenLocalizationContentItemSequence, 1C
+    // Codes of procedures and protocols: Requested Procedure Code Sequence
+    // is Type 2 in the Referenced Request Sequence of SR and Key Object
+    // documents, Performed Protocol Code Sequence 1C in the Contributing
+    // Sources of enhanced images.
+    (Tag(0x0032, 0x1064), "keep"), // RequestedProcedureCodeSequence
+    (Tag(0x0040, 0x0260), "keep"), // PerformedProtocolCodeSequence
     // HL7v2 Hierarchic Designator Macro (10.14), inside the issuer
     // sequences of kept identifiers (Issuer of Accession Number ...): one
     // of the two is Type 1C; the issuing organisation's name goes.
@@ -201,6 +207,49 @@ const REQUIRED_BY_IODS: [(Tag, &str); 13] = [
     (Tag(0x0010, 0x2292), "keep"),  // PatientBreedDescription, 2C
     (Tag(0x0010, 0x2293), "keep"),  // PatientBreedCodeSequence, 2C
     (Tag(0x0010, 0x2294), "blank"), // BreedRegistrationSequence, 2C
+];
+
+/// Attributes the table removes (`X`) although a standard IOD requires
+/// them (PS3.3): removing them would leave the object invalid, so the
+/// generator takes the branch the standard's `Z` or `D` would: empty where
+/// the attribute is Type 2 or 2C (nothing is left to identify), a dummy
+/// where it is Type 1. Each with where PS3.3 requires it.
+const REQUIRED_BUT_REMOVED: [(Tag, &str, &str); 7] = [
+    (
+        Tag(0x0010, 0x2297),
+        "blank",
+        "Type 2C in the Patient Module (animals)",
+    ), // ResponsiblePerson
+    (
+        Tag(0x0010, 0x2299),
+        "blank",
+        "Type 2C in the Patient Module (animals)",
+    ), // ResponsibleOrganization
+    (
+        Tag(0x0040, 0x1001),
+        "dummy",
+        "Type 2 in the Referenced Request Sequence of SR and Key Object documents, 1C in Request Attributes",
+    ), // RequestedProcedureID
+    (
+        Tag(0x0070, 0x0082),
+        "dummy",
+        "Type 1 in the Presentation State Identification Module",
+    ), // PresentationCreationDate
+    (
+        Tag(0x0070, 0x0083),
+        "dummy",
+        "Type 1 in the Presentation State Identification Module",
+    ), // PresentationCreationTime
+    (
+        Tag(0x0018, 0x1078),
+        "dummy",
+        "Type 1 in the Enhanced PET Isotope Module",
+    ), // RadiopharmaceuticalStartDateTime
+    (
+        Tag(0x300A, 0x0216),
+        "blank",
+        "Type 2 in the Recorded Source Sequence of RT Brachy Session Records",
+    ), // SourceManufacturer
 ];
 
 /// What [`REQUIRED_BY_IODS`] says for `tag`.
@@ -352,8 +401,23 @@ fn base_profile(
         let RowTarget::Attributes(selector) = row.target else {
             continue;
         };
-        let action = basic_action(row);
-        entry(&mut text, selector, action, &row.keyword, &row.basic);
+        let required = match selector {
+            Selector::Tag(tag) => REQUIRED_BUT_REMOVED.iter().find(|(t, _, _)| *t == tag),
+            Selector::Pattern { .. } => None,
+        };
+        match required {
+            Some((_, action, why)) if row.basic == "X" => {
+                let note = format!("{}; {why}", row.basic);
+                entry(&mut text, selector, action, &row.keyword, &note);
+            }
+            _ => entry(
+                &mut text,
+                selector,
+                basic_action(row),
+                &row.keyword,
+                &row.basic,
+            ),
+        }
     }
     let _ = writeln!(
         text,
@@ -557,4 +621,75 @@ fn entry(text: &mut String, selector: Selector, action: &str, keyword: &str, cod
         format!("{keyword} {code}")
     };
     let _ = writeln!(text, "\"{key}\" = \"{action}\" # {note}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::ps315::shipped_rows;
+
+    /// The hand-written lists follow the table: a new edition that lists
+    /// one of their attributes, or codes it otherwise, makes them stale.
+    #[test]
+    fn the_lists_of_iod_requirements_match_the_shipped_table() {
+        let rows = shipped_rows();
+        let code_of = |tag: Tag| {
+            rows.iter()
+                .find(|row| row.target == RowTarget::Attributes(Selector::Tag(tag)))
+                .map(|row| row.basic.as_str())
+        };
+        for (tag, _, why) in REQUIRED_BUT_REMOVED {
+            assert_eq!(code_of(tag), Some("X"), "{tag} ({why}) is no longer X");
+        }
+        let added = additions(&rows);
+        let class_of = |tag: Tag| added.iter().find(|a| a.0 == tag).map(|a| a.3);
+        for (tag, _) in REQUIRED_BY_IODS {
+            assert_eq!(code_of(tag), None, "{tag} is in the table now");
+            assert_eq!(
+                class_of(tag),
+                Some(Addition::IdentityGroupRequired),
+                "{tag}"
+            );
+        }
+        for tag in IDENTIFYING_CODED {
+            assert_eq!(class_of(tag), Some(Addition::IdentityGroup), "{tag}");
+        }
+    }
+
+    #[test]
+    fn coded_values_of_the_identity_groups_are_kept_text_is_not() {
+        let added = additions(&shipped_rows());
+        let coded: Vec<&str> = added
+            .iter()
+            .filter(|a| a.3 == Addition::IdentityGroupCoded)
+            .map(|a| a.1)
+            .collect();
+        assert!(coded.contains(&"StudyStatusID"), "{coded:?}");
+        assert!(coded.contains(&"StudyPriorityID"), "{coded:?}");
+        // Text, names, dates and IDs of those groups are still removed.
+        for text in ["PatientBirthDateInAlternativeCalendar", "RouteOfAdmissions"] {
+            assert!(!coded.contains(&text), "{text}");
+        }
+        for (tag, keyword, vr, why) in &added {
+            if *why == Addition::IdentityGroupCoded {
+                assert!(CODED_VRS.contains(vr), "{keyword} {tag}");
+            }
+        }
+    }
+
+    #[test]
+    fn overlay_selectors_are_told_apart() {
+        assert!(is_overlay(Selector::Tag(Tag(0x6000, 0x3000))));
+        assert!(is_overlay(Selector::Tag(Tag(0x601E, 0x0010))));
+        assert!(!is_overlay(Selector::Tag(Tag(0x5000, 0x3000))));
+        for (text, overlay) in [
+            ("(60xx,3000)", true),
+            ("(60xx,4000)", true),
+            ("(50xx,xxxx)", false),
+            ("(6xxx,xxxx)", false),
+        ] {
+            let selector = Selector::parse(text).unwrap();
+            assert_eq!(is_overlay(selector), overlay, "{text}");
+        }
+    }
 }

@@ -9,8 +9,19 @@
 //! really contains: a declared length is never trusted for an allocation.
 //!
 //! dicom-rs supplies the data dictionary (VRs for implicit VR files) and the
-//! transfer syntax registry; the byte layout of PS3.5 §7 is done here.
+//! transfer syntax registry; the byte layout of PS3.5 §7 is done here:
+//!
+//! - `sniff`: telling DICOM from other files, and its layout;
+//! - `open`: preamble, file meta and transfer syntax, inflating;
+//! - `meta`: the file meta group read and written;
+//! - `source`: a byte source that counts and never trusts a length;
+//! - `element`: element headers, VRs, transfer syntaxes;
+//! - `skip`: walking over delimited sequences and items;
+//! - `tree`: a data set read into a tree of raw values;
+//! - `write`: group lengths, delimiters, transcoding between syntaxes;
+//! - `check`: what a reader checks that it read (to the end, exactly).
 
+mod check;
 mod element;
 pub mod meta;
 mod open;
@@ -18,7 +29,9 @@ mod skip;
 mod sniff;
 mod source;
 pub mod tree;
+mod write;
 
+pub use check::{all_read, ends_exactly};
 pub use element::{Header, ITEM, ITEM_DELIMITER, SEQUENCE_DELIMITER, Syntax, UNDEFINED_LENGTH};
 pub use element::{describe_tag, implicit_vr, vr_from_bytes};
 pub use meta::{FileMeta, MetaElement, pad, unpad};
@@ -26,6 +39,7 @@ pub use open::{IO_BUFFER, OpenError, OpenedFile, open_file, open_reader, open_so
 pub use skip::skip_value;
 pub use sniff::{Layout, guess_bare_syntax, sniff, sniff_bytes, sniff_reader};
 pub use source::{Source, What};
+pub use write::{Coding, checked_len, delimiter, transcode_value, write_group};
 
 use dicom_core::Tag;
 

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::{Tag, VR};
-use dicom_dictionary_std::{StandardDataDictionary, tags};
+use dicom_dictionary_std::{StandardDataDictionary, tags, uids};
 use dicom_encoding::transfer_syntax::{Codec, Endianness, TransferSyntaxIndex};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
@@ -48,6 +48,7 @@ impl Syntax {
     };
 
     /// Looks a transfer syntax UID up in the dicom-rs registry.
+    #[allow(deprecated)] // Papyrus 3 is retired, but such files exist
     pub fn from_uid(uid: &str) -> Result<Syntax, StreamError> {
         let uid = uid.trim_end_matches(['\0', ' ']);
         let ts = TransferSyntaxRegistry
@@ -56,7 +57,8 @@ impl Syntax {
         Ok(Syntax {
             // The registry does not expose the VR encoding; the implicit VR
             // syntaxes are these two (PS3.5 A.1 and the retired Papyrus 3).
-            explicit_vr: !matches!(uid, "1.2.840.10008.1.2" | "1.2.840.10008.1.20"),
+            explicit_vr: uid != uids::IMPLICIT_VR_LITTLE_ENDIAN
+                && uid != uids::PAPYRUS3_IMPLICIT_VR_LITTLE_ENDIAN,
             big_endian: ts.endianness() == Endianness::Big,
             deflated: matches!(ts.codec(), Codec::Dataset(_)),
         })

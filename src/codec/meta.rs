@@ -6,6 +6,7 @@
 use std::io::{Read, Write};
 
 use dicom_core::{Tag, VR};
+use dicom_dictionary_std::tags;
 
 use super::{Header, Source, StreamError, Syntax, What};
 
@@ -13,13 +14,12 @@ use super::{Header, Source, StreamError, Syntax, What};
 const MAX_META_VALUE: u32 = 64 * 1024;
 const MAX_META_ELEMENTS: usize = 64;
 
-pub const GROUP_LENGTH: Tag = Tag(0x0002, 0x0000);
-pub const INFORMATION_VERSION: Tag = Tag(0x0002, 0x0001);
-pub const MEDIA_STORAGE_SOP_CLASS_UID: Tag = Tag(0x0002, 0x0002);
-pub const MEDIA_STORAGE_SOP_INSTANCE_UID: Tag = Tag(0x0002, 0x0003);
-pub const TRANSFER_SYNTAX_UID: Tag = Tag(0x0002, 0x0010);
-pub const IMPLEMENTATION_CLASS_UID: Tag = Tag(0x0002, 0x0012);
-pub const IMPLEMENTATION_VERSION_NAME: Tag = Tag(0x0002, 0x0013);
+pub const GROUP_LENGTH: Tag = tags::FILE_META_INFORMATION_GROUP_LENGTH;
+pub const INFORMATION_VERSION: Tag = tags::FILE_META_INFORMATION_VERSION;
+pub use tags::{
+    IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, MEDIA_STORAGE_SOP_CLASS_UID,
+    MEDIA_STORAGE_SOP_INSTANCE_UID, TRANSFER_SYNTAX_UID,
+};
 
 /// dicommanager's Implementation Class UID: a UUID-derived `2.25` UID.
 pub const IMPLEMENTATION_UID: &str = "2.25.217469521043207349437815127203398914901";

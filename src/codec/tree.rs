@@ -13,8 +13,7 @@ use super::{
     skip_value,
 };
 use crate::charset::CharacterSet;
-
-const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
+use dicom_dictionary_std::tags::SPECIFIC_CHARACTER_SET;
 
 /// One element: a raw value, or the items of a sequence.
 #[derive(Debug, Clone, PartialEq, Eq)]

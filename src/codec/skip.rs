@@ -66,7 +66,7 @@ fn skip_delimited_item<R: Read>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::UNDEFINED_LENGTH;
+    use crate::codec::UNDEFINED_LENGTH;
     use dicom_core::{Tag, VR};
 
     fn write(headers: &[(Tag, VR, u32)], syntax: Syntax) -> Vec<u8> {
