@@ -105,6 +105,131 @@ pub enum Command {
     /// secret the registry was made with; `show` prints counts only.
     #[command(subcommand)]
     Registry(RegistryCommand),
+
+    /// Run one export in stages, spread over many machines by a scheduler
+    /// (Slurm job arrays, Kubernetes Indexed Jobs), with the result of
+    /// one `anomize` run.
+    ///
+    /// `scan --shard K/N` on N machines, then `number` once, then `write
+    /// --shard K/N` on N machines, then `merge` once; every stage reads
+    /// and writes files in WORK, a folder all machines share. DEST and its
+    /// audit come out byte for byte as `anomize` makes them (the XLSX
+    /// workbook cell for cell: it holds its time of writing). See the
+    /// README, "More than one machine".
+    #[command(subcommand)]
+    Stage(StageCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum StageCommand {
+    /// Shard K of N: walk SOURCE and read the headers of this shard's
+    /// files (a hash of each path chooses its shard) into
+    /// WORK/scan-K-of-N.csv. Takes anomize's settings.
+    Scan(StageScanArgs),
+    /// Number the files of all scans in one run's order (the registry, if
+    /// any, is written here only) into WORK/numbered.csv; writes DEST's
+    /// `_metadata.csv`, `_outputs.csv` and `_run.json`.
+    Number(StageNumberArgs),
+    /// Shard K of N: de-identify this shard's files into DEST, its audit
+    /// rows into WORK/audit-K-of-N.csv. Run again after an interruption,
+    /// it keeps the outputs that are complete and writes the rest.
+    Write(StageWriteArgs),
+    /// Join the audit parts into `_out.csv` and `_out.xlsx`, in one run's
+    /// order, checking that every numbered file has its row.
+    Merge(StageMergeArgs),
+}
+
+/// What every stage that reads or rewrites files needs.
+#[derive(Debug, clap::Args)]
+pub struct StageCommon {
+    /// The work folder every machine shares (it holds PHI-grade plans:
+    /// keep it as safe as the audit).
+    #[arg(short, long, value_name = "WORK")]
+    pub work: PathBuf,
+
+    /// The profile(s), as `anomize --profile` (the same in every stage).
+    #[arg(short, long, value_name = "NAME|FILE")]
+    pub profile: Vec<String>,
+
+    /// Read the secret from this file (else DICOMMANAGER_SECRET_FILE or
+    /// DICOMMANAGER_SECRET); the same in every stage.
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+
+    /// Run a profile that hashes without a secret (see anomize).
+    #[arg(long)]
+    pub allow_unkeyed: bool,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StageScanArgs {
+    #[command(flatten)]
+    pub common: StageCommon,
+
+    /// This machine's share: K of N (K from 1 to N).
+    #[arg(long, value_name = "K/N")]
+    pub shard: dicommanager::engine::stages::Shard,
+
+    /// Folder to read DICOM files from (recursively; only read).
+    #[arg(short, long, value_name = "SOURCE")]
+    pub source: PathBuf,
+
+    /// Folder the `write` stage writes into.
+    #[arg(short, long, value_name = "DEST")]
+    pub dest: PathBuf,
+
+    /// Threads reading headers (default: one per core).
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
+    /// As `anomize --audit-dir`.
+    #[arg(long, value_name = "DIR")]
+    pub audit_dir: Option<PathBuf>,
+
+    /// As `anomize --quarantine-burned-in`.
+    #[arg(long)]
+    pub quarantine_burned_in: bool,
+
+    /// As `anomize --registry` (only `number` opens it).
+    #[arg(long, value_name = "FILE")]
+    pub registry: Option<PathBuf>,
+
+    /// As `anomize --force-registry`.
+    #[arg(long, requires = "registry")]
+    pub force_registry: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StageNumberArgs {
+    #[command(flatten)]
+    pub common: StageCommon,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StageWriteArgs {
+    #[command(flatten)]
+    pub common: StageCommon,
+
+    /// This machine's share: K of N, N as in the scan.
+    #[arg(long, value_name = "K/N")]
+    pub shard: dicommanager::engine::stages::Shard,
+
+    /// Worker threads (default: one per core).
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StageMergeArgs {
+    /// The work folder every machine shares.
+    #[arg(short, long, value_name = "WORK")]
+    pub work: PathBuf,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 }
 
 #[derive(Debug, clap::Subcommand)]

@@ -10,6 +10,7 @@ mod iod;
 mod ps315;
 mod registry;
 mod reliability;
+mod stages;
 mod tcia;
 mod util;
 mod verify;

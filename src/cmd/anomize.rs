@@ -26,36 +26,10 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
         Ok(rules) => rules,
         Err(code) => return code,
     };
-    let secret = match secret::load(args.secret_file.as_deref()) {
-        Ok(Some(secret)) => {
-            if let Some(warning) = &secret.warning {
-                eprintln!("warning: {warning}");
-            }
-            secret.bytes
-        }
-        Ok(None) => Vec::new(),
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::Usage;
-        }
+    let secret = match secret_for(&rules, args.secret_file.as_deref(), args.allow_unkeyed) {
+        Ok(secret) => secret,
+        Err(code) => return code,
     };
-    if rules.uses_secret() && secret.is_empty() {
-        if !args.allow_unkeyed {
-            eprintln!(
-                "error: the profile hashes identifiers or UIDs (or shifts dates) and no secret was \
-                 given: without one, anyone with a list of candidate IDs, names or UIDs can hash \
-                 them and re-identify patients. Give a long random secret with --secret-file, \
-                 {SECRET_FILE_VAR} or {SECRET_VAR} (and keep it safe), or pass --allow-unkeyed \
-                 to run without one."
-            );
-            return ExitCode::Usage;
-        }
-        eprintln!(
-            "WARNING: no secret (--allow-unkeyed): identifiers and UIDs are hashed without a key; \
-             anyone with a list of candidate IDs, names or UIDs can hash them and re-identify \
-             patients, and recompute date offsets."
-        );
-    }
     let cancel = Arc::new(AtomicBool::new(false));
     let on_signal = Arc::clone(&cancel);
     // Without a handler Ctrl-C still stops the run, less tidily; nothing
@@ -159,6 +133,46 @@ pub fn run(args: &AnomizeArgs) -> ExitCode {
             ExitCode::Usage
         }
     }
+}
+
+/// The secret of a run (`--secret-file`, or the environment), refused when
+/// the profile needs one and none was given without `--allow-unkeyed`.
+pub(super) fn secret_for(
+    rules: &RuleSet,
+    secret_file: Option<&Path>,
+    allow_unkeyed: bool,
+) -> Result<Vec<u8>, ExitCode> {
+    let secret = match secret::load(secret_file) {
+        Ok(Some(secret)) => {
+            if let Some(warning) = &secret.warning {
+                eprintln!("warning: {warning}");
+            }
+            secret.bytes
+        }
+        Ok(None) => Vec::new(),
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Err(ExitCode::Usage);
+        }
+    };
+    if rules.uses_secret() && secret.is_empty() {
+        if !allow_unkeyed {
+            eprintln!(
+                "error: the profile hashes identifiers or UIDs (or shifts dates) and no secret was \
+                 given: without one, anyone with a list of candidate IDs, names or UIDs can hash \
+                 them and re-identify patients. Give a long random secret with --secret-file, \
+                 {SECRET_FILE_VAR} or {SECRET_VAR} (and keep it safe), or pass --allow-unkeyed \
+                 to run without one."
+            );
+            return Err(ExitCode::Usage);
+        }
+        eprintln!(
+            "WARNING: no secret (--allow-unkeyed): identifiers and UIDs are hashed without a key; \
+             anyone with a list of candidate IDs, names or UIDs can hash them and re-identify \
+             patients, and recompute date offsets."
+        );
+    }
+    Ok(secret)
 }
 
 /// The end summary a person reads.

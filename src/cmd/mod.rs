@@ -9,6 +9,7 @@ mod profile;
 mod registry;
 mod secret;
 mod splitby;
+mod stage;
 mod verify;
 
 use crate::cli::{Cli, Command};
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Export(args) => export::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Registry(command) => registry::run(&command),
+        Command::Stage(command) => stage::run(&command),
         Command::Profile(command) => profile::run(&command),
         Command::Completions(args) => docs::completions(args.shell),
         Command::Man => docs::man(),

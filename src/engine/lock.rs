@@ -25,7 +25,14 @@ impl RunLock {
     /// Takes the lock of `dest`, or says which run holds it. The lock file
     /// is not changed until [`RunLock::announce`].
     pub fn take(dest: &Path) -> Result<RunLock, RunError> {
-        let path = dest.join(LOCK_FILE);
+        RunLock::take_file(&dest.join(LOCK_FILE))
+    }
+
+    /// Takes the lock whose file is `path` (a staged run's `write` shard
+    /// has one of its own: the shards write into one DEST at once).
+    pub fn take_file(path: &Path) -> Result<RunLock, RunError> {
+        let path = path.to_path_buf();
+        let folder = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let fail = |source: std::io::Error| RunError::Dest {
             path: path.clone(),
             source,
@@ -48,7 +55,7 @@ impl RunLock {
             // The holder may be writing it just now: an empty text is fine.
             let _ = file.read_to_string(&mut holder);
             return Err(RunError::Busy {
-                path: dest.to_path_buf(),
+                path: folder,
                 holder: match holder.trim() {
                     "" => "it is starting".to_string(),
                     holder => holder.to_string(),

@@ -30,6 +30,7 @@ mod pixels;
 mod plan;
 mod rewrite;
 mod scan;
+pub mod stages;
 #[cfg(test)]
 mod testing;
 mod turns;

@@ -17,6 +17,7 @@ use super::HeaderFacts;
 use super::burned_in::BurnedInRisk;
 use crate::codec::Layout;
 use crate::profile::{Fallback, KeyAttribute, PathNumbers, PatientKey};
+use crate::registry::PatientIdentity;
 
 /// One DICOM file with its numbers.
 #[derive(Debug, Clone)]
@@ -93,6 +94,22 @@ pub enum Identity<'a> {
         instance: Option<&'a [u8]>,
         source: &'a Path,
     },
+}
+
+impl Identity<'_> {
+    /// The identity as a registry stores it.
+    pub fn for_registry(&self) -> PatientIdentity<'_> {
+        match self {
+            Identity::Key(text) => PatientIdentity::Key(text),
+            Identity::Own {
+                instance: Some(uid),
+                ..
+            } => PatientIdentity::OwnInstance(uid),
+            Identity::Own { source, .. } => {
+                PatientIdentity::OwnFile(source.as_os_str().as_encoded_bytes())
+            }
+        }
+    }
 }
 
 /// A patient index and image number for one file.
@@ -193,8 +210,98 @@ impl Planner {
         header: Result<&HeaderFacts, &str>,
         assigner: &mut dyn Assigner,
     ) -> Result<PlannedFile, String> {
+        let facts = match header {
+            Ok(facts) => facts,
+            Err(problem) => return Ok(self.unreadable(source, layout, size, problem)),
+        };
+        if facts.is_directory {
+            return Ok(self.directory(source, layout, size));
+        }
+        let instance = facts.sop_uids.instance.as_deref();
+        let (identity, key_note) = identify(&self.key, facts, instance, &source);
+        let claim = Claim {
+            identity,
+            key_note,
+            instance,
+            study: &facts.study_uid,
+            series: &facts.series_uid,
+            burned_in: facts.burned_in,
+        };
+        let mut file = self.number_claimed(source.clone(), layout, size, claim, assigner)?;
+        let patient = self
+            .patients
+            .entry(file.patient_index.unwrap_or(0))
+            .or_default();
+        if *patient.id != *facts.patient_id {
+            patient.id = Arc::from(facts.patient_id.as_str());
+        }
+        if *patient.name != *facts.patient_name {
+            patient.name = Arc::from(facts.patient_name.as_str());
+        }
+        file.patient_name = Arc::clone(&patient.name);
+        file.patient_id = Arc::clone(&patient.id);
+        Ok(file)
+    }
+
+    /// Lists the next DICOM file as one whose header could not be read.
+    pub fn unreadable(
+        &mut self,
+        source: PathBuf,
+        layout: Layout,
+        size: u64,
+        problem: &str,
+    ) -> PlannedFile {
+        let mut file = self.next_file(source, layout, size);
+        file.problem = Some(problem.into());
+        file
+    }
+
+    /// Lists the next DICOM file as a DICOMDIR (not numbered).
+    pub fn directory(&mut self, source: PathBuf, layout: Layout, size: u64) -> PlannedFile {
+        let mut file = self.next_file(source, layout, size);
+        file.directory = true;
+        file
+    }
+
+    /// Numbers the next DICOM file from who it belongs to, as [`identify`]
+    /// found it (the header itself may have been read on another machine:
+    /// see `engine::stages`). The patient's name and ID are left empty.
+    pub fn number_claimed(
+        &mut self,
+        source: PathBuf,
+        layout: Layout,
+        size: u64,
+        claim: Claim<'_>,
+        assigner: &mut dyn Assigner,
+    ) -> Result<PlannedFile, String> {
+        let mut file = self.next_file(source, layout, size);
+        file.burned_in = claim.burned_in;
+        file.key_note = claim.key_note;
+        let assigned = assigner.assign(file.seq, &claim.identity, claim.instance)?;
+        let patient = self.patients.entry(assigned.patient_index).or_default();
+        let study_count = patient.studies.len() as u32;
+        let (study, series_map) = patient
+            .studies
+            .entry(claim.study.to_string())
+            .or_insert_with(|| (study_count + 1, HashMap::new()));
+        let series_count = series_map.len() as u32;
+        let series = *series_map
+            .entry(claim.series.to_string())
+            .or_insert(series_count + 1);
+        file.numbers = Some(PathNumbers {
+            patient_index: assigned.patient_index,
+            image_number: assigned.image_number,
+            study: *study,
+            series,
+        });
+        file.patient_index = Some(assigned.patient_index);
+        file.exported_before = assigned.exported_before.map(Into::into);
+        Ok(file)
+    }
+
+    fn next_file(&mut self, source: PathBuf, layout: Layout, size: u64) -> PlannedFile {
         self.files += 1;
-        let mut file = PlannedFile {
+        PlannedFile {
             seq: self.files,
             source,
             layout,
@@ -209,50 +316,7 @@ impl Planner {
             key_note: KeyNote::Key,
             exported_before: None,
             directory: false,
-        };
-        let facts = match header {
-            Ok(facts) => facts,
-            Err(problem) => {
-                file.problem = Some(problem.into());
-                return Ok(file);
-            }
-        };
-        if facts.is_directory {
-            file.directory = true;
-            return Ok(file);
         }
-        file.burned_in = facts.burned_in;
-        let instance = facts.sop_uids.instance.as_deref();
-        let (identity, note) = identify(&self.key, facts, instance, &file.source);
-        file.key_note = note;
-        let assigned = assigner.assign(file.seq, &identity, instance)?;
-        let patient = self.patients.entry(assigned.patient_index).or_default();
-        if *patient.id != *facts.patient_id {
-            patient.id = Arc::from(facts.patient_id.as_str());
-        }
-        if *patient.name != *facts.patient_name {
-            patient.name = Arc::from(facts.patient_name.as_str());
-        }
-        let study_count = patient.studies.len() as u32;
-        let (study, series_map) = patient
-            .studies
-            .entry(facts.study_uid.clone())
-            .or_insert_with(|| (study_count + 1, HashMap::new()));
-        let series_count = series_map.len() as u32;
-        let series = *series_map
-            .entry(facts.series_uid.clone())
-            .or_insert(series_count + 1);
-        file.numbers = Some(PathNumbers {
-            patient_index: assigned.patient_index,
-            image_number: assigned.image_number,
-            study: *study,
-            series,
-        });
-        file.patient_index = Some(assigned.patient_index);
-        file.patient_name = Arc::clone(&patient.name);
-        file.patient_id = Arc::clone(&patient.id);
-        file.exported_before = assigned.exported_before.map(Into::into);
-        Ok(file)
     }
 
     /// DICOM files numbered so far.
@@ -266,8 +330,21 @@ impl Planner {
     }
 }
 
+/// What numbering needs to know of one readable file.
+pub struct Claim<'a> {
+    pub identity: Identity<'a>,
+    pub key_note: KeyNote,
+    /// Its SOP Instance UID (a registry knows files by it).
+    pub instance: Option<&'a [u8]>,
+    /// Its study and series, told apart within the patient (by UID, or
+    /// anything that is equal exactly when the UIDs are).
+    pub study: &'a str,
+    pub series: &'a str,
+    pub burned_in: BurnedInRisk,
+}
+
 /// Who `facts` belong to under `key`.
-fn identify<'a>(
+pub fn identify<'a>(
     key: &PatientKey,
     facts: &HeaderFacts,
     instance: Option<&'a [u8]>,

@@ -19,7 +19,7 @@ use super::{
 use crate::dest;
 use crate::guard::catch_quietly;
 use crate::profile::PatientKey;
-use crate::registry::{self, PatientIdentity, Registry};
+use crate::registry::{self, Registry};
 use crate::rules::{FileContext, Identifiers, RuleSet, date_shift_days};
 use crate::walk::WalkError;
 
@@ -89,26 +89,14 @@ impl Assigner for BatchBook<'_> {
     ) -> Result<Assignment, String> {
         match self {
             BatchBook::Run(book) => book.assign(seq, identity, instance),
-            BatchBook::Registry(batch) => {
-                let identity = match identity {
-                    Identity::Key(text) => PatientIdentity::Key(text),
-                    Identity::Own {
-                        instance: Some(uid),
-                        ..
-                    } => PatientIdentity::OwnInstance(uid),
-                    Identity::Own { source, .. } => {
-                        PatientIdentity::OwnFile(source.as_os_str().as_encoded_bytes())
-                    }
-                };
-                batch
-                    .assign(seq, identity, instance)
-                    .map(|assigned| Assignment {
-                        patient_index: assigned.patient_index,
-                        image_number: assigned.image_number,
-                        exported_before: assigned.exported_before,
-                    })
-                    .map_err(|e| e.to_string())
-            }
+            BatchBook::Registry(batch) => batch
+                .assign(seq, identity.for_registry(), instance)
+                .map(|assigned| Assignment {
+                    patient_index: assigned.patient_index,
+                    image_number: assigned.image_number,
+                    exported_before: assigned.exported_before,
+                })
+                .map_err(|e| e.to_string()),
         }
     }
 }
@@ -355,6 +343,38 @@ impl Worker<'_> {
         }
     }
 
+    /// Takes batches of files numbered elsewhere (a staged run's `write`
+    /// stage) until there are no more or the run is cancelled: each file
+    /// is scanned again, for the facts its rewrite needs, and rewritten as
+    /// a run would.
+    pub fn take_planned(&self, batches: &Batches<PlannedFile>, sender: &Sender<Vec<Outcome>>) {
+        let mut scratch = Scratch::default();
+        while !self.stopping() {
+            let Some((_, planned)) = batches.take() else {
+                break;
+            };
+            let mut outcomes = Vec::with_capacity(planned.len());
+            for planned in planned {
+                if self.stopping() {
+                    break;
+                }
+                let buffer = scratch.heads.pop().unwrap_or_default();
+                let outcome = match rescan(planned, buffer) {
+                    Ok(file) => self.process_guarded(file, &mut scratch),
+                    Err(outcome) => *outcome,
+                };
+                if let Err(err) = &outcome.result
+                    && err.stops_run()
+                {
+                    self.halt.stop(err.to_string());
+                    break;
+                }
+                outcomes.push(outcome);
+            }
+            let _ = sender.send(outcomes);
+        }
+    }
+
     /// Whether the run is cancelled or stopped: no new file starts.
     fn stopping(&self) -> bool {
         self.cancel.load(Ordering::Relaxed) || self.halt.is_stopped()
@@ -492,4 +512,41 @@ impl Scratch {
         self.heads.push(head.into_buffer());
         known
     }
+}
+
+/// A planned file opened and scanned again, with the name and ID its audit
+/// row shows; an ERROR outcome when it is no longer the file the plan
+/// numbered (gone, not DICOM, another size).
+fn rescan(mut planned: PlannedFile, buffer: Vec<u8>) -> Result<InHand, Box<Outcome>> {
+    let changed = |planned: PlannedFile, why: String| {
+        Box::new(Outcome {
+            file: planned,
+            result: Err(FileError::Header(format!(
+                "the source changed since it was scanned: {why}"
+            ))),
+            cleaned: 0,
+        })
+    };
+    let scanned = match scan(planned.source.clone(), buffer) {
+        Scanned::Dicom(scanned) => scanned,
+        Scanned::NotDicom => return Err(changed(planned, "it is no longer DICOM".into())),
+        Scanned::Unreadable(err) => return Err(changed(planned, err.reason)),
+    };
+    let ScannedFile { opened, header, .. } = scanned;
+    if opened.size != planned.size {
+        let why = format!("{} bytes, {} when scanned", opened.size, planned.size);
+        return Err(changed(planned, why));
+    }
+    planned.layout = opened.layout;
+    if let Ok(facts) = &header {
+        planned.patient_name = facts.patient_name.as_str().into();
+        planned.patient_id = facts.patient_id.as_str().into();
+        planned.burned_in = facts.burned_in;
+    }
+    Ok(InHand {
+        planned,
+        file: opened.file,
+        head: opened.head,
+        facts: header.ok(),
+    })
 }

@@ -525,16 +525,37 @@ impl Batch<'_> {
         identity: PatientIdentity<'_>,
         instance: Option<&[u8]>,
     ) -> Result<Assigned, RegistryError> {
+        let identity = identity_bytes(identity);
+        let instance_hash = instance.and_then(|uid| instance_hash(self.secret, uid));
         let path = self.path.to_path_buf();
-        self.assign_sql(seq, identity, instance)
+        self.assign_sql(seq, identity, None, instance_hash.as_deref())
             .map_err(|source| RegistryError::Sql { path, source })
     }
 
+    /// [`Batch::assign`] of a file whose identity and SOP Instance UID were
+    /// hashed already ([`patient_hash`], [`instance_hash`]): a staged run
+    /// keeps only the hashes in its plans.
+    pub fn assign_hashed(
+        &mut self,
+        seq: usize,
+        key_hash: &[u8],
+        instance_hash: Option<&[u8]>,
+    ) -> Result<Assigned, RegistryError> {
+        // Cached by its hash, marked so that it never equals an identity.
+        let cache_key = [b"hash\0", key_hash].concat();
+        let path = self.path.to_path_buf();
+        self.assign_sql(seq, cache_key, Some(key_hash), instance_hash)
+            .map_err(|source| RegistryError::Sql { path, source })
+    }
+
+    /// Numbers file `seq`, whose patient the cache knows by `identity` and
+    /// the registry by `key_hash` (made from `identity` when not given).
     fn assign_sql(
         &mut self,
         seq: usize,
-        identity: PatientIdentity<'_>,
-        instance: Option<&[u8]>,
+        identity: Vec<u8>,
+        key_hash: Option<&[u8]>,
+        instance_hash: Option<&[u8]>,
     ) -> rusqlite::Result<Assigned> {
         let (run, seq) = (self.run, seq as i64);
         // A resumed run: the numbers this file got before the interruption.
@@ -555,17 +576,12 @@ impl Batch<'_> {
                 exported_before: None,
             });
         }
-        let identity = identity_bytes(identity);
-        let known = self.known_patient(&identity)?;
+        let known = self.known_patient(&identity, key_hash)?;
         let (patient_index, image_number) = match &known {
             Some(patient) => (patient.numbers.patient_index, patient.numbers.images + 1),
             None => (self.next_index()?, 1),
         };
-        let instance_hash = instance
-            .map(unpad)
-            .filter(|uid| !uid.is_empty())
-            .map(|uid| keyed_hash(self.secret, INSTANCE_DOMAIN, uid));
-        if let Some(hash) = &instance_hash {
+        if let Some(hash) = instance_hash {
             // Known: exported by an earlier run, or an earlier file of this
             // one (the same instance twice, say in two transfer syntaxes).
             // The insert is the lookup: one search of the table per file.
@@ -585,7 +601,10 @@ impl Batch<'_> {
             Some(patient) => patient.key_hash,
             None => {
                 self.next_index = Some(patient_index + 1);
-                keyed_hash(self.secret, PATIENT_DOMAIN, &identity)
+                key_hash.map_or_else(
+                    || keyed_hash(self.secret, PATIENT_DOMAIN, &identity),
+                    <[u8]>::to_vec,
+                )
             }
         };
         let numbers = PatientNumbers {
@@ -626,11 +645,18 @@ impl Batch<'_> {
 
     /// The patient of `identity` as the registry (or the cache) knows it,
     /// `None` for a new patient.
-    fn known_patient(&mut self, identity: &[u8]) -> rusqlite::Result<Option<CachedPatient>> {
+    fn known_patient(
+        &mut self,
+        identity: &[u8],
+        key_hash: Option<&[u8]>,
+    ) -> rusqlite::Result<Option<CachedPatient>> {
         if let Some(patient) = self.patients.by_identity.get(identity) {
             return Ok(Some(patient.clone()));
         }
-        let key_hash = keyed_hash(self.secret, PATIENT_DOMAIN, identity);
+        let key_hash = key_hash.map_or_else(
+            || keyed_hash(self.secret, PATIENT_DOMAIN, identity),
+            <[u8]>::to_vec,
+        );
         let stored: Option<PatientNumbers> = self
             .tx
             .prepare_cached("SELECT patient_index, images FROM patients WHERE key_hash = ?1")?
@@ -750,6 +776,19 @@ CREATE TABLE IF NOT EXISTS run_files (
     PRIMARY KEY (run, seq)
 ) WITHOUT ROWID;
 ";
+
+/// The keyed hash the registry knows a patient's identity by.
+pub fn patient_hash(secret: &[u8], identity: PatientIdentity<'_>) -> Vec<u8> {
+    keyed_hash(secret, PATIENT_DOMAIN, &identity_bytes(identity))
+}
+
+/// The keyed hash the registry knows a SOP Instance UID by; `None` for an
+/// empty UID.
+pub fn instance_hash(secret: &[u8], uid: &[u8]) -> Option<Vec<u8>> {
+    Some(unpad(uid))
+        .filter(|uid| !uid.is_empty())
+        .map(|uid| keyed_hash(secret, INSTANCE_DOMAIN, uid))
+}
 
 /// The bytes a patient's identity is hashed from.
 fn identity_bytes(identity: PatientIdentity<'_>) -> Vec<u8> {
