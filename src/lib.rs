@@ -7,8 +7,7 @@
 //! - [`charset`]: text under a Specific Character Set.
 //! - [`codec`]: DICOM read and written element by element (headers,
 //!   values, file meta, sequences skipped or walked), or read into a tree
-//!   of raw values. [`stream`] is its former name, kept so that code
-//!   written against it still builds.
+//!   of raw values.
 //! - [`profile`]: TOML profiles as data (what to do to which attribute).
 //! - [`rules`]: the actions (how), compiled from a profile into a lookup.
 //! - [`registry`]: patient indices and image numbers kept across runs.
@@ -37,6 +36,5 @@ pub mod rules;
 pub mod sink;
 pub mod splitby;
 /// The former name of [`codec`].
-pub use codec as stream;
 pub mod verify;
 pub mod walk;

@@ -419,7 +419,7 @@ mod tests {
 
     #[test]
     fn a_sequence_of_a_big_endian_file_is_written_little_endian_with_defined_lengths() {
-        use crate::stream::tree::Item;
+        use crate::codec::tree::Item;
         let code = |value: &[u8]| Element {
             tag: tags::CODE_VALUE,
             vr: VR::SH,

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 /// Identifying values of one file, case-folded, ready to look for in text.
 #[derive(Debug, Default)]
@@ -194,9 +194,17 @@ impl Identifiers {
     /// character-by-character marking [`Identifiers::scrub`] then does.
     fn occurs_in(&self, text: &str, scope: Scope) -> bool {
         let folded = fold(text);
-        let phrases = self
-            .phrase_finder
-            .get_or_init(|| AhoCorasick::new(&self.phrases).ok());
+        let phrases = self.phrase_finder.get_or_init(|| {
+            // Built once per file for a few short values: a DFA (what
+            // `new` picks for so few phrases) took longer to build than
+            // all the searches of the file together; the NFA as built
+            // (not made contiguous) costs least (ps3.15-basic on 2,000
+            // small files: 162 ms with a DFA, 141 contiguous, 134 ms).
+            AhoCorasick::builder()
+                .kind(Some(AhoCorasickKind::NoncontiguousNFA))
+                .build(&self.phrases)
+                .ok()
+        });
         let phrase = match phrases {
             Some(finder) => finder.is_match(&folded),
             // Not expected (the phrases are short): search one by one.
