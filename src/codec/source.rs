@@ -103,30 +103,14 @@ impl<R: Read> Source<R> {
         buf: &mut [u8],
         what: impl Into<What<'w>>,
     ) -> Result<bool, StreamError> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match self.read_some(&mut buf[filled..]) {
-                Ok(0) if filled == 0 => return Ok(false),
-                Ok(0) => {
-                    return Err(StreamError::Truncated {
-                        what: what.into().to_string(),
-                        offset: self.position,
-                    });
-                }
-                Ok(n) => {
-                    filled += n;
-                    self.position += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(source) => {
-                    return Err(StreamError::Read {
-                        offset: self.position,
-                        source,
-                    });
-                }
-            }
+        match self.read_up_to(buf)? {
+            0 if !buf.is_empty() => Ok(false),
+            filled if filled == buf.len() => Ok(true),
+            _ => Err(StreamError::Truncated {
+                what: what.into().to_string(),
+                offset: self.position,
+            }),
         }
-        Ok(true)
     }
 
     /// Reads into `buf` until it is full or the stream ends; how many
