@@ -121,6 +121,16 @@ pub struct Assignment {
     pub exported_before: Option<String>,
 }
 
+impl From<crate::registry::Assigned> for Assignment {
+    fn from(assigned: crate::registry::Assigned) -> Assignment {
+        Assignment {
+            patient_index: assigned.patient_index,
+            image_number: assigned.image_number,
+            exported_before: assigned.exported_before,
+        }
+    }
+}
+
 /// Hands out patient indices and image numbers, in walk order.
 pub trait Assigner {
     fn assign(

@@ -91,11 +91,7 @@ impl Assigner for BatchBook<'_> {
             BatchBook::Run(book) => book.assign(seq, identity, instance),
             BatchBook::Registry(batch) => batch
                 .assign(seq, identity.for_registry(), instance)
-                .map(|assigned| Assignment {
-                    patient_index: assigned.patient_index,
-                    image_number: assigned.image_number,
-                    exported_before: assigned.exported_before,
-                })
+                .map(Assignment::from)
                 .map_err(|e| e.to_string()),
         }
     }

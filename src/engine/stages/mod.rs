@@ -578,14 +578,10 @@ impl Assigner for HashedBook<'_> {
                     .map(|hex| std::str::from_utf8(hex).ok().and_then(unhex))
                     .map(|hash| hash.ok_or("a scan row with a damaged instance hash"))
                     .transpose()?;
-                let assigned = batch
+                batch
                     .assign_hashed(seq, &key, instance.as_deref())
-                    .map_err(|e| e.to_string())?;
-                Ok(Assignment {
-                    patient_index: assigned.patient_index,
-                    image_number: assigned.image_number,
-                    exported_before: assigned.exported_before,
-                })
+                    .map(Assignment::from)
+                    .map_err(|e| e.to_string())
             }
         }
     }
