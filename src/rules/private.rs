@@ -14,12 +14,14 @@
 //! (group, creator id, element).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use dicom_core::{Tag, VR};
 
 use super::ruleset::TagHasher;
+use crate::profile::tcia::kb::KNOWLEDGE_BASE_NAME;
 use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError, vr};
 
 /// A private attribute packed as group, creator id and element.
@@ -33,7 +35,8 @@ pub enum Parent {
     Private(PrivateKey),
 }
 
-fn key(group: u16, creator: u32, element: u8) -> PrivateKey {
+/// The key of an attribute of an interned creator.
+pub(crate) fn key(group: u16, creator: u32, element: u8) -> PrivateKey {
     (u64::from(group) << 40) | (u64::from(creator) << 8) | u64::from(element)
 }
 
@@ -53,8 +56,30 @@ pub fn normalize_creator(text: &str) -> String {
     text.trim_matches([' ', '\0']).to_ascii_uppercase()
 }
 
-/// A rule and the line of the profile (or knowledge base) it came from.
-type Sourced = (Arc<dyn Rule>, String);
+/// Where a private rule was written. A knowledge base row is named only
+/// when asked (`explain`): a run compiles thousands of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleOrigin {
+    /// A profile's line, described.
+    Profile(String),
+    /// A row of the shipped knowledge base, by its line in the CSV.
+    KnowledgeBase { line: usize },
+}
+
+impl fmt::Display for RuleOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleOrigin::Profile(text) => f.write_str(text),
+            RuleOrigin::KnowledgeBase { line } => write!(
+                f,
+                "private tag knowledge base {KNOWLEDGE_BASE_NAME}, line {line}"
+            ),
+        }
+    }
+}
+
+/// A rule and where it came from.
+type Sourced = (Arc<dyn Rule>, RuleOrigin);
 
 /// The private rules of a run, compiled once.
 #[derive(Debug, Clone, Default)]
@@ -92,7 +117,7 @@ impl PrivateRules {
 
     /// Sets the rule for an attribute wherever it sits (a later call for
     /// the same attribute wins).
-    pub fn set(&mut self, key: PrivateKey, rule: Arc<dyn Rule>, origin: String) {
+    pub fn set(&mut self, key: PrivateKey, rule: Arc<dyn Rule>, origin: RuleOrigin) {
         self.anywhere.insert(key, (rule, origin));
     }
 
@@ -102,7 +127,7 @@ impl PrivateRules {
         parent: Parent,
         key: PrivateKey,
         rule: Arc<dyn Rule>,
-        origin: String,
+        origin: RuleOrigin,
     ) {
         self.nested.insert((parent, key), (rule, origin));
     }
@@ -305,7 +330,7 @@ mod tests {
         let mut rules = PrivateRules::default();
         let csa = rules.key_of(0x0029, "SIEMENS CSA HEADER", 0x08);
         let keep: Arc<dyn Rule> = (super::super::keep::ACTION.build)(None);
-        rules.set(csa, keep, "test".into());
+        rules.set(csa, keep, RuleOrigin::Profile("test".into()));
         let mut blocks = PrivateBlocks::default();
         assert!(blocks.reserve(&rules, Tag(0x0029, 0x0011), b"SIEMENS CSA HEADER"));
         assert!(!blocks.reserve(&rules, Tag(0x0029, 0x0010), b"OTHER "));
@@ -324,13 +349,15 @@ mod tests {
         let element = rules.key_of(0x2001, "Philips Imaging DD 001", 0xC1);
         let keep: Arc<dyn Rule> = (super::super::keep::ACTION.build)(None);
         let remove: Arc<dyn Rule> = (super::super::remove::ACTION.build)(None);
-        rules.set(element, keep, "anywhere".into());
+        let anywhere = RuleOrigin::Profile("anywhere".into());
+        rules.set(element, keep, anywhere.clone());
         let parent = Parent::Standard(Tag(0x0008, 0x1115));
-        rules.set_nested(parent, element, remove, "nested".into());
-        assert_eq!(rules.lookup(element, Some(parent)).unwrap().1, "nested");
+        let nested = RuleOrigin::Profile("nested".into());
+        rules.set_nested(parent, element, remove, nested.clone());
+        assert_eq!(rules.lookup(element, Some(parent)).unwrap().1, nested);
         let elsewhere = Some(Parent::Standard(Tag(0x0008, 0x1110)));
-        assert_eq!(rules.lookup(element, elsewhere).unwrap().1, "anywhere");
-        assert_eq!(rules.lookup(element, None).unwrap().1, "anywhere");
+        assert_eq!(rules.lookup(element, elsewhere).unwrap().1, anywhere);
+        assert_eq!(rules.lookup(element, None).unwrap().1, anywhere);
     }
 
     #[test]

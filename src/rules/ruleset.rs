@@ -7,7 +7,9 @@ use std::sync::Arc;
 use dicom_core::{Tag, VR};
 
 use super::keep::KeepChecked;
-use super::private::{HashOrRemove, Parent, PrivateBlocks, PrivateDate, PrivateRules};
+use super::private::{
+    HashOrRemove, Parent, PrivateBlocks, PrivateDate, PrivateKey, PrivateRules, RuleOrigin, key,
+};
 use super::{ACTIONS, ActionDef, Disposition, Rule, Stamp, action, vr};
 use crate::codec::implicit_vr;
 use crate::profile::tcia::kb;
@@ -227,14 +229,14 @@ impl RuleSet {
 
     /// [`RuleSet::origin_of`] for an element of a data set whose private
     /// blocks are `blocks`.
-    pub fn origin_in(&self, tag: Tag, blocks: &PrivateBlocks, parent: Option<Parent>) -> &str {
+    pub fn origin_in(&self, tag: Tag, blocks: &PrivateBlocks, parent: Option<Parent>) -> String {
         if let Some(table) = &self.by_creator
             && let Some(key) = table.key_in(tag, blocks)
             && let Some((_, origin)) = table.lookup(key, parent)
         {
-            return origin;
+            return origin.to_string();
         }
-        self.origin_of(tag)
+        self.origin_of(tag).to_string()
     }
 
     /// Private attributes named by creator, when the profile has any: the
@@ -337,8 +339,8 @@ impl RuleSet {
 /// dispositions first, then the profile's own entries, which win.
 fn private_table(profile: &Profile, errors: &mut Vec<ProfileError>) -> PrivateRules {
     let mut table = PrivateRules::default();
-    if let Some((name, _)) = &profile.private_knowledge_base {
-        add_knowledge_base(&mut table, name, &kb::shipped_rows());
+    if profile.private_knowledge_base.is_some() {
+        add_knowledge_base(&mut table, kb::shipped_rows());
     }
     for entry in &profile.private_entries {
         let described = entry.selector.to_string();
@@ -354,7 +356,7 @@ fn private_table(profile: &Profile, errors: &mut Vec<ProfileError>) -> PrivateRu
                 let selector = &entry.selector;
                 let key = table.key_of(selector.group, &selector.creator, selector.element);
                 let origin = format!("{} ({})", entry.action.origin, entry.key);
-                table.set(key, rule, origin);
+                table.set(key, rule, RuleOrigin::Profile(origin));
             }
             Err(err) => errors.push(err),
         }
@@ -362,17 +364,20 @@ fn private_table(profile: &Profile, errors: &mut Vec<ProfileError>) -> PrivateRu
     table
 }
 
-/// Adds the rows of a private tag knowledge base about private attributes
-/// (rows about standard attributes inside private sequences are left to the
-/// standard rules, which apply at every depth). Where rows disagree about
-/// one attribute (scanners wrote it with different VRs), the more
-/// protective disposition wins.
-pub(crate) fn add_knowledge_base(table: &mut PrivateRules, name: &str, rows: &[kb::Row]) {
+/// Adds the rows of the shipped private tag knowledge base about private
+/// attributes (rows about standard attributes inside private sequences are
+/// left to the standard rules, which apply at every depth). Where rows
+/// disagree about one attribute (scanners wrote it with different VRs),
+/// the more protective disposition wins.
+pub(crate) fn add_knowledge_base(table: &mut PrivateRules, rows: &[kb::Row<'_>]) {
     let keep = (super::keep::ACTION.build)(None);
     let remove = (super::remove::ACTION.build)(None);
     let hash: Arc<dyn Rule> = Arc::new(HashOrRemove((super::hash::ACTION.build)(None)));
     let date: Arc<dyn Rule> = Arc::new(PrivateDate);
-    let mut decided: HashMap<(Option<Parent>, u64), (kb::Disposition, usize)> = HashMap::new();
+    type Decided =
+        HashMap<(Option<Parent>, PrivateKey), (kb::Disposition, usize), BuildHasherDefault<TagHasher>>;
+    let mut decided = Decided::default();
+    let mut creators = CreatorIds::default();
     for row in rows {
         let kb::Segment::Private {
             group,
@@ -382,14 +387,14 @@ pub(crate) fn add_knowledge_base(table: &mut PrivateRules, name: &str, rows: &[k
         else {
             continue;
         };
-        let key = table.key_of(*group, creator, *element);
+        let key = creators.key_of(table, *group, creator, *element);
         let parent = row.path.last().map(|segment| match segment {
-            kb::Segment::Standard(tag) => Parent::Standard(*tag),
+            kb::Segment::Standard(group, element) => Parent::Standard(Tag(*group, *element)),
             kb::Segment::Private {
                 group,
                 creator,
                 element,
-            } => Parent::Private(table.key_of(*group, creator, *element)),
+            } => Parent::Private(creators.key_of(table, *group, creator, *element)),
         });
         let slot = decided
             .entry((parent, key))
@@ -405,11 +410,38 @@ pub(crate) fn add_knowledge_base(table: &mut PrivateRules, name: &str, rows: &[k
             kb::Disposition::Hash => &hash,
             kb::Disposition::Shift | kb::Disposition::ShiftAlways => &date,
         };
-        let origin = format!("private tag knowledge base {name}, line {line}");
+        let origin = RuleOrigin::KnowledgeBase { line };
         match parent {
             None => table.set(key, Arc::clone(rule), origin),
             Some(parent) => table.set_nested(parent, key, Arc::clone(rule), origin),
         }
+    }
+}
+
+/// The knowledge base lists a creator's attributes one after another: the
+/// id of the creator met last is reused rather than interned again.
+#[derive(Default)]
+struct CreatorIds<'a> {
+    last: Option<(&'a str, u32)>,
+}
+
+impl<'a> CreatorIds<'a> {
+    fn key_of(
+        &mut self,
+        table: &mut PrivateRules,
+        group: u16,
+        creator: &'a str,
+        element: u8,
+    ) -> PrivateKey {
+        let id = match self.last {
+            Some((last, id)) if last == creator => id,
+            _ => {
+                let id = table.intern(creator);
+                self.last = Some((creator, id));
+                id
+            }
+        };
+        key(group, id, element)
     }
 }
 

@@ -1,197 +1,22 @@
 //! TCIA's Private Tag Knowledge Base: private attributes named by group,
 //! Private Creator and element, with what TCIA does to each
-//! (`reference/tcia/README.md`).
-//!
-//! A row's `element_sig_pattern` is a path of segments separated by item
-//! markers `[<n>]`: `(gggg,eeee)` is a standard attribute, `(gggg,CREATOR,ee)`
-//! a private one (the element's last two hex digits within whatever block
-//! the creator reserved). The last segment is the attribute the row is
-//! about; the ones before are the sequences it sits in. The creator's
-//! quoting is irregular (`"X"`, `X"`, `""`), so quotes around it are
-//! dropped.
+//! (`reference/tcia/README.md`). The shipped edition is read at build time
+//! (`build.rs`, by [`kb_csv`](super::kb_csv)) into a static table: a run
+//! starts without reading its CSV.
 
-use dicom_core::Tag;
-
-/// The edition shipped in the repository.
-pub const KNOWLEDGE_BASE: &str =
-    include_str!("../../../reference/tcia/private-tag-kb-2024-02-01.csv");
+pub use super::kb_csv::{Disposition, Row, Segment};
 
 /// The name profiles use for it (`private-knowledge-base = "..."`).
 pub const KNOWLEDGE_BASE_NAME: &str = "tcia-2024-02-01";
 
-/// One segment of a row's path.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Segment {
-    /// A standard attribute.
-    Standard(Tag),
-    /// A private attribute: odd group, creator as written (trimmed), and
-    /// the element's low byte.
-    Private {
-        group: u16,
-        creator: String,
-        element: u8,
-    },
+/// The rows of the edition shipped with the tool
+/// (`reference/tcia/private-tag-kb-2024-02-01.csv`), as the build script
+/// read them; a row it could not read fails the build.
+pub fn shipped_rows() -> &'static [Row<'static>] {
+    SHIPPED
 }
 
-/// What TCIA does to a private attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Disposition {
-    /// `k`: safe to keep.
-    Keep,
-    /// `o`: a date, shifted like the standard dates.
-    Shift,
-    /// `oi`: a date to shift even where it is not well formed.
-    ShiftAlways,
-    /// `h`: a UID (or ID) to hash.
-    Hash,
-    /// `d`, `na`, empty: removed.
-    Delete,
-}
-
-impl Disposition {
-    fn parse(text: &str) -> Option<Disposition> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "k" => Some(Disposition::Keep),
-            "o" => Some(Disposition::Shift),
-            "oi" => Some(Disposition::ShiftAlways),
-            "h" => Some(Disposition::Hash),
-            "d" | "na" | "" => Some(Disposition::Delete),
-            _ => None,
-        }
-    }
-
-    /// The profile action it becomes.
-    pub fn action(self) -> &'static str {
-        match self {
-            Disposition::Keep => "keep",
-            Disposition::Shift | Disposition::ShiftAlways => "shift-date",
-            Disposition::Hash => "hash",
-            Disposition::Delete => "remove",
-        }
-    }
-}
-
-/// One row of the knowledge base.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
-    /// The line in the CSV (1 is the header).
-    pub line: usize,
-    /// The sequences the attribute sits in, outermost first.
-    pub path: Vec<Segment>,
-    /// The attribute itself.
-    pub target: Segment,
-    pub vr: String,
-    pub disposition: Disposition,
-}
-
-/// Why the knowledge base could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum KbError {
-    #[error("private tag knowledge base line {line}: {message}")]
-    Row { line: usize, message: String },
-    #[error("private tag knowledge base: {0}")]
-    Csv(#[from] csv::Error),
-}
-
-/// Parses the knowledge base CSV (a byte-order mark is allowed).
-pub fn parse(text: &str) -> Result<Vec<Row>, KbError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let mut rows = Vec::new();
-    for (index, record) in reader.records().enumerate() {
-        let record = record?;
-        let line = index + 2;
-        let bad = |message: String| KbError::Row { line, message };
-        let pattern = record.get(0).unwrap_or("");
-        let mut segments = parse_path(pattern)
-            .ok_or_else(|| bad(format!("cannot read the pattern {pattern:?}")))?;
-        let disposition_text = record.get(3).unwrap_or("");
-        let disposition = Disposition::parse(disposition_text)
-            .ok_or_else(|| bad(format!("unknown disposition {disposition_text:?}")))?;
-        let target = segments
-            .pop()
-            .ok_or_else(|| bad("an empty pattern".into()))?;
-        rows.push(Row {
-            line,
-            path: segments,
-            target,
-            vr: record.get(2).unwrap_or("").trim().to_string(),
-            disposition,
-        });
-    }
-    Ok(rows)
-}
-
-/// The rows of the edition shipped with the tool.
-pub fn shipped_rows() -> Vec<Row> {
-    // Every row of the shipped file is checked by a test below; an error
-    // here would be a build defect, not user input.
-    parse(KNOWLEDGE_BASE).unwrap_or_default()
-}
-
-/// Splits `(a)[<0>](b)[<1>](c)` into its segments.
-fn parse_path(pattern: &str) -> Option<Vec<Segment>> {
-    let mut segments = Vec::new();
-    let mut rest = pattern.trim();
-    loop {
-        // A segment ends at the next item marker, or at the end.
-        let (segment, after) = match find_item_marker(rest) {
-            Some((start, end)) => (&rest[..start], Some(&rest[end..])),
-            None => (rest, None),
-        };
-        segments.push(parse_segment(segment)?);
-        match after {
-            Some(after) => rest = after,
-            None => return Some(segments),
-        }
-    }
-}
-
-/// Where the first `[<digits>]` starts and ends.
-fn find_item_marker(text: &str) -> Option<(usize, usize)> {
-    let mut from = 0;
-    while let Some(offset) = text[from..].find("[<") {
-        let start = from + offset;
-        let digits = text[start + 2..]
-            .bytes()
-            .take_while(u8::is_ascii_digit)
-            .count();
-        let close = start + 2 + digits;
-        if digits > 0 && text[close..].starts_with(">]") {
-            return Some((start, close + 2));
-        }
-        from = start + 2;
-    }
-    None
-}
-
-fn parse_segment(text: &str) -> Option<Segment> {
-    let inner = text.trim().strip_prefix('(')?.strip_suffix(')')?;
-    let (group, rest) = inner.split_once(',')?;
-    let group = hex_u16(group)?;
-    if let Some(element) = hex_u16(rest).filter(|_| rest.trim().len() == 4) {
-        return Some(Segment::Standard(Tag(group, element)));
-    }
-    let (creator, element) = rest.rsplit_once(',')?;
-    let element = element.trim();
-    if element.len() != 2 {
-        return None;
-    }
-    let element = u8::from_str_radix(element, 16).ok()?;
-    let creator = creator.trim().trim_matches('"').trim().to_string();
-    Some(Segment::Private {
-        group,
-        creator,
-        element,
-    })
-}
-
-fn hex_u16(text: &str) -> Option<u16> {
-    let text = text.trim();
-    (text.len() == 4)
-        .then(|| u16::from_str_radix(text, 16).ok())
-        .flatten()
-}
+static SHIPPED: &[Row<'static>] = include!(concat!(env!("OUT_DIR"), "/tcia_kb_rows.rs"));
 
 #[cfg(test)]
 mod tests {
@@ -199,13 +24,13 @@ mod tests {
 
     #[test]
     fn every_row_of_the_shipped_knowledge_base_is_understood() {
-        let rows = parse(KNOWLEDGE_BASE).unwrap();
+        let rows = shipped_rows();
         assert_eq!(rows.len(), 8787);
         // Every row is about a private attribute or about a standard one
         // inside a private sequence.
-        for row in &rows {
+        for row in rows {
             let private_somewhere = std::iter::once(&row.target)
-                .chain(&row.path)
+                .chain(row.path.iter())
                 .any(|s| matches!(s, Segment::Private { .. }));
             assert!(private_somewhere, "line {}: {:?}", row.line, row);
         }
@@ -219,52 +44,14 @@ mod tests {
         // Creator strings lose their stray quotes.
         assert!(rows.iter().all(|r| match &r.target {
             Segment::Private { creator, .. } => !creator.contains('"'),
-            Segment::Standard(_) => true,
+            Segment::Standard(..) => true,
         }));
     }
 
     #[test]
-    fn irregular_quoting_nested_paths_and_commas_in_creators() {
-        let rows = parse(
-            "\u{feff}element_sig_pattern,tag_name,vr,private_disposition\n\
-             \"(0008,1084)[<0>](312f,Ramsoft Diagnosis Datetime Identifier\"\",20)\",x,TM,d\n\
-             \"(4453,\"\"DR Systems, Inc.\"\",0c)[<0>](0020,000d)\",x,UI,na\n\
-             \"(0029,SIEMENS CSA HEADER,08)\",x,CS, k\n\
-             \"(0009,,02)\",x,UN,\n",
-        )
-        .unwrap();
-        assert_eq!(rows[0].path, vec![Segment::Standard(Tag(0x0008, 0x1084))]);
-        assert_eq!(
-            rows[0].target,
-            Segment::Private {
-                group: 0x312F,
-                creator: "Ramsoft Diagnosis Datetime Identifier".into(),
-                element: 0x20
-            }
-        );
-        assert_eq!(
-            rows[1].path,
-            vec![Segment::Private {
-                group: 0x4453,
-                creator: "DR Systems, Inc.".into(),
-                element: 0x0C
-            }]
-        );
-        assert_eq!(rows[1].target, Segment::Standard(Tag(0x0020, 0x000D)));
-        assert_eq!(rows[2].disposition, Disposition::Keep);
-        assert_eq!(rows[3].disposition, Disposition::Delete);
-        assert!(matches!(&rows[3].target, Segment::Private { creator, .. } if creator.is_empty()));
-    }
-
-    #[test]
-    fn unreadable_rows_are_errors_with_their_line() {
-        let err = parse("h,n,v,d\n\"(0029,X,0A)\",n,LO,k\n(0029 X),n,LO,k\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("line 3"), "{err}");
-        let err = parse("h,n,v,d\n\"(0029,X,0A)\",n,LO,maybe\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("line 2") && err.contains("maybe"), "{err}");
+    fn the_static_table_holds_every_row_of_the_csv_as_read() {
+        let csv = include_str!("../../../reference/tcia/private-tag-kb-2024-02-01.csv");
+        let parsed = super::super::kb_csv::parse(csv).unwrap();
+        assert_eq!(parsed.as_slice(), shipped_rows());
     }
 }

@@ -4,3 +4,4 @@
 
 pub mod generate;
 pub mod kb;
+mod kb_csv;
