@@ -664,3 +664,632 @@ fn copy_fragments<R: Read, W: Write>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use dicom_dictionary_std::tags;
+
+    use super::*;
+    use crate::codec::UNDEFINED_LENGTH;
+
+    const LITTLE: Syntax = Syntax::EXPLICIT_VR_LITTLE_ENDIAN;
+    const IMPLICIT: Syntax = Syntax::IMPLICIT_VR_LITTLE_ENDIAN;
+    const BIG: Syntax = Syntax::EXPLICIT_VR_BIG_ENDIAN;
+    /// Length styles of sequences and items.
+    const DEFINED: bool = true;
+    const DELIMITED: bool = false;
+
+    /// An element, header and value, as `syntax` writes it.
+    fn element(tag: Tag, vr: VR, value: &[u8], syntax: Syntax) -> Vec<u8> {
+        let mut out = Vec::new();
+        let len = value.len() as u32;
+        Header { tag, vr, len }.write(&mut out, syntax).unwrap();
+        out.extend_from_slice(value);
+        out
+    }
+
+    /// A group length element followed by the group's `elements`.
+    fn group(number: u16, elements: &[u8], syntax: Syntax) -> Vec<u8> {
+        let len = syntax.u32_bytes(elements.len() as u32);
+        let mut out = element(Tag(number, 0x0000), VR::UL, &len, syntax);
+        out.extend_from_slice(elements);
+        out
+    }
+
+    /// `body` wrapped as a value of defined length, or between a header of
+    /// undefined length and the delimiter `end`.
+    fn wrapped(header: Header, body: &[u8], defined: bool, end: Tag, syntax: Syntax) -> Vec<u8> {
+        let len = if defined {
+            body.len() as u32
+        } else {
+            UNDEFINED_LENGTH
+        };
+        let mut out = Vec::new();
+        Header { len, ..header }.write(&mut out, syntax).unwrap();
+        out.extend_from_slice(body);
+        if !defined {
+            delimiter(end).write(&mut out, syntax).unwrap();
+        }
+        out
+    }
+
+    fn item(body: &[u8], defined: bool, syntax: Syntax) -> Vec<u8> {
+        let header = delimiter(ITEM);
+        wrapped(header, body, defined, ITEM_DELIMITER, syntax)
+    }
+
+    /// A sequence holding `items` (headers included).
+    fn sequence(tag: Tag, items: &[u8], defined: bool, syntax: Syntax) -> Vec<u8> {
+        let header = Header {
+            tag,
+            vr: VR::SQ,
+            len: 0,
+        };
+        wrapped(header, items, defined, SEQUENCE_DELIMITER, syntax)
+    }
+
+    /// `depth` sequences, each in the one item of the one before.
+    fn nested(depth: usize, syntax: Syntax) -> Vec<u8> {
+        let mut inner = element(tags::PATIENT_ID, VR::LO, b"ID", syntax);
+        for _ in 0..depth {
+            let items = item(&inner, DELIMITED, syntax);
+            inner = sequence(tags::REFERENCED_IMAGE_SEQUENCE, &items, DELIMITED, syntax);
+        }
+        inner
+    }
+
+    /// The scope of the test editor: the sequence whose item is walked.
+    type Inside = Option<Tag>;
+
+    /// An editor told what to do, tag by tag; everything else is copied.
+    #[derive(Default)]
+    struct Edits {
+        /// Removed wherever they are.
+        remove: Vec<Tag>,
+        /// An element removed only in the items of a sequence:
+        /// (sequence, element).
+        remove_inside: Option<(Tag, Tag)>,
+        /// Values written instead of the source's.
+        rewrite: Vec<(Tag, &'static [u8])>,
+        /// Sequences (and pixel data) removed or emptied.
+        sequences: Vec<(Tag, SequencePlan<()>)>,
+        /// How additions merge with the source element of their tag.
+        collisions: Vec<(Tag, Collision<Inside>)>,
+        /// The character set each rewrite was given.
+        charsets: RefCell<Vec<CharacterSet>>,
+        /// What each merge was given.
+        merged: RefCell<Vec<Vec<u8>>>,
+    }
+
+    impl Edits {
+        fn sequence_plan(&self, header: &Header) -> SequencePlan<()> {
+            let planned = self.sequences.iter().find(|(tag, _)| *tag == header.tag);
+            planned.map_or(SequencePlan::Keep(()), |(_, plan)| plan.clone())
+        }
+    }
+
+    impl Editor for Edits {
+        type Scope = Inside;
+        type Error = StreamError;
+
+        fn plan(&self, scope: &Inside, header: &Header) -> Plan {
+            let inside = scope.map(|sequence| (sequence, header.tag));
+            if self.remove.contains(&header.tag) || inside.is_some() && inside == self.remove_inside
+            {
+                Plan::Remove
+            } else if self.rewrite.iter().any(|(tag, _)| *tag == header.tag) {
+                Plan::Read
+            } else {
+                Plan::Copy
+            }
+        }
+
+        fn rewrite(
+            &self,
+            _: &mut Inside,
+            header: &Header,
+            _: VR,
+            _: &[u8],
+            charset: &CharacterSet,
+        ) -> Result<Option<Vec<u8>>, StreamError> {
+            self.charsets.borrow_mut().push(charset.clone());
+            let new = self.rewrite.iter().find(|(tag, _)| *tag == header.tag);
+            Ok(new.map(|(_, value)| value.to_vec()))
+        }
+
+        fn sequence(&self, _: &Inside, header: &Header) -> SequencePlan<Inside> {
+            match self.sequence_plan(header) {
+                SequencePlan::Remove => SequencePlan::Remove,
+                SequencePlan::Empty => SequencePlan::Empty,
+                SequencePlan::Keep(()) => SequencePlan::Keep(Some(header.tag)),
+            }
+        }
+
+        fn fragments(&self, _: &Inside, header: &Header) -> SequencePlan<()> {
+            self.sequence_plan(header)
+        }
+
+        fn collision(&self, header: &Header) -> Collision<Inside> {
+            let planned = self.collisions.iter().find(|(tag, _)| *tag == header.tag);
+            planned.map_or(Collision::Replace, |(_, collision)| collision.clone())
+        }
+
+        /// A value gets `\NEW` appended; a sequence is written with the
+        /// items it had.
+        fn merge(
+            &self,
+            header: &Header,
+            existing: &[u8],
+            syntax: Syntax,
+        ) -> Result<EncodedElement, StreamError> {
+            self.merged.borrow_mut().push(existing.to_vec());
+            let bytes = if header.is_sequence() {
+                sequence(header.tag, existing, DEFINED, syntax)
+            } else {
+                element(header.tag, VR::LO, &[existing, b"\\NEW"].concat(), syntax)
+            };
+            Ok(EncodedElement {
+                tag: header.tag,
+                bytes,
+            })
+        }
+    }
+
+    fn rewrite(
+        edits: &Edits,
+        input: &[u8],
+        syntax: Syntax,
+        additions: &[EncodedElement],
+    ) -> Result<Vec<u8>, StreamError> {
+        let mut out = Vec::new();
+        rewrite_dataset(
+            edits,
+            &mut Source::new(input),
+            &mut out,
+            syntax,
+            None,
+            additions,
+        )?;
+        Ok(out)
+    }
+
+    fn copied(input: &[u8], syntax: Syntax) -> Vec<u8> {
+        rewrite(&Edits::default(), input, syntax, &[]).unwrap()
+    }
+
+    fn addition(tag: Tag, vr: VR, value: &[u8]) -> EncodedElement {
+        let bytes = element(tag, vr, value, LITTLE);
+        EncodedElement { tag, bytes }
+    }
+
+    /// Encapsulated pixel data: an empty offset table and one fragment.
+    fn fragments(syntax: Syntax) -> Vec<u8> {
+        let mut body = item(&[], DEFINED, syntax);
+        body.extend(item(&[1, 2, 3, 4], DEFINED, syntax));
+        let header = Header {
+            tag: tags::PIXEL_DATA,
+            vr: VR::OB,
+            len: 0,
+        };
+        wrapped(header, &body, DELIMITED, SEQUENCE_DELIMITER, syntax)
+    }
+
+    #[test]
+    fn copying_everything_gives_the_same_bytes_in_every_syntax() {
+        for syntax in [LITTLE, IMPLICIT, BIG] {
+            let el = |tag, vr, value: &[u8]| element(tag, vr, value, syntax);
+            let defined_item = el(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, b"1.5\0");
+            let delimited_item = el(tags::SERIES_INSTANCE_UID, VR::UI, b"1.6\0");
+            // A group with a length, sequences of both styles in it.
+            let group_8 = [
+                el(tags::SPECIFIC_CHARACTER_SET, VR::CS, b"ISO_IR 100"),
+                el(tags::SOP_CLASS_UID, VR::UI, b"1.2.3\0"),
+                sequence(
+                    tags::REFERENCED_SERIES_SEQUENCE,
+                    &item(&delimited_item, DELIMITED, syntax),
+                    DELIMITED,
+                    syntax,
+                ),
+                sequence(
+                    tags::REFERENCED_IMAGE_SEQUENCE,
+                    &item(&defined_item, DEFINED, syntax),
+                    DEFINED,
+                    syntax,
+                ),
+            ]
+            .concat();
+            let input = [
+                group(0x0008, &group_8, syntax),
+                el(tags::PATIENT_NAME, VR::PN, b"Doe^Jane"),
+                el(tags::ROWS, VR::US, &[1, 2]),
+                fragments(syntax),
+            ]
+            .concat();
+            assert_eq!(copied(&input, syntax), input, "{syntax:?}");
+        }
+    }
+
+    #[test]
+    fn an_element_removed_in_a_defined_length_item_shortens_item_and_sequence() {
+        let el = |tag, value: &[u8]| element(tag, VR::UI, value, LITTLE);
+        let kept = el(tags::REFERENCED_SOP_CLASS_UID, b"1.2\0");
+        let removed = el(tags::REFERENCED_SOP_INSTANCE_UID, b"1.2.3.4\0");
+        let seq = |body: &[u8]| {
+            let items = item(body, DEFINED, LITTLE);
+            sequence(tags::REFERENCED_IMAGE_SEQUENCE, &items, DEFINED, LITTLE)
+        };
+        let edits = Edits {
+            remove: vec![tags::REFERENCED_SOP_INSTANCE_UID],
+            ..Edits::default()
+        };
+        let out = rewrite(&edits, &seq(&[kept.clone(), removed].concat()), LITTLE, &[]);
+        assert_eq!(out.unwrap(), seq(&kept));
+    }
+
+    #[test]
+    fn delimited_sequences_and_items_keep_their_delimiters() {
+        let el = |tag, value: &[u8]| element(tag, VR::UI, value, LITTLE);
+        let kept = el(tags::REFERENCED_SOP_CLASS_UID, b"1.2\0");
+        let removed = el(tags::REFERENCED_SOP_INSTANCE_UID, b"1.2.3.4\0");
+        // A delimited sequence may hold items of either style.
+        let seq = |body: &[u8]| {
+            let items = [item(body, DEFINED, LITTLE), item(body, DELIMITED, LITTLE)].concat();
+            sequence(tags::REFERENCED_IMAGE_SEQUENCE, &items, DELIMITED, LITTLE)
+        };
+        let edits = Edits {
+            remove: vec![tags::REFERENCED_SOP_INSTANCE_UID],
+            ..Edits::default()
+        };
+        let out = rewrite(&edits, &seq(&[kept.clone(), removed].concat()), LITTLE, &[]);
+        assert_eq!(out.unwrap(), seq(&kept));
+    }
+
+    #[test]
+    fn a_group_length_counts_what_is_left_of_its_group() {
+        let el = |tag, value: &[u8]| element(tag, VR::SH, value, LITTLE);
+        let station = el(tags::STATION_NAME, b"CT01");
+        let description = el(tags::STUDY_DESCRIPTION, b"HEAD");
+        let input = group(0x0008, &[station.clone(), description].concat(), LITTLE);
+        let edits = Edits {
+            remove: vec![tags::STUDY_DESCRIPTION],
+            ..Edits::default()
+        };
+        let out = rewrite(&edits, &input, LITTLE, &[]).unwrap();
+        assert_eq!(out, group(0x0008, &station, LITTLE));
+    }
+
+    #[test]
+    fn a_group_left_empty_loses_its_group_length() {
+        let name = element(tags::PATIENT_NAME, VR::PN, b"Doe^", LITTLE);
+        let private = element(Tag(0x0009, 0x0010), VR::LO, b"ACME", LITTLE);
+        let input = [group(0x0009, &private, LITTLE), name.clone()].concat();
+        let edits = Edits {
+            remove: vec![Tag(0x0009, 0x0010)],
+            ..Edits::default()
+        };
+        assert_eq!(rewrite(&edits, &input, LITTLE, &[]).unwrap(), name);
+    }
+
+    #[test]
+    fn file_meta_elements_go_from_the_data_set_but_not_from_its_items() {
+        let syntax_uid = element(
+            tags::TRANSFER_SYNTAX_UID,
+            VR::UI,
+            b"1.2.840.10008.1.2.1\0",
+            LITTLE,
+        );
+        let class = element(tags::SOP_CLASS_UID, VR::UI, b"1.2\0", LITTLE);
+        let items = item(&syntax_uid, DEFINED, LITTLE);
+        let seq = sequence(tags::REFERENCED_IMAGE_SEQUENCE, &items, DEFINED, LITTLE);
+        let input = [syntax_uid.clone(), class.clone(), seq.clone()].concat();
+        assert_eq!(copied(&input, LITTLE), [class, seq].concat());
+    }
+
+    #[test]
+    fn additions_go_in_tag_order_and_replace_the_source_element_of_their_tag() {
+        let el = |tag, value: &[u8]| element(tag, VR::LO, value, LITTLE);
+        let input = [
+            el(tags::SOP_CLASS_UID, b"1.2\0"),
+            el(tags::PATIENT_ID, b"OLD-ID"),
+            el(tags::STUDY_INSTANCE_UID, b"1.3\0"),
+        ]
+        .concat();
+        let additions = [
+            addition(tags::PATIENT_NAME, VR::PN, b"ANON"),
+            addition(tags::PATIENT_ID, VR::LO, b"NEW-ID"),
+            addition(tags::PATIENT_IDENTITY_REMOVED, VR::CS, b"YES "),
+            addition(
+                tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED,
+                VR::CS,
+                b"REMOVED ",
+            ),
+        ];
+        let expected = [
+            el(tags::SOP_CLASS_UID, b"1.2\0"),
+            additions[0].bytes.clone(),
+            additions[1].bytes.clone(),
+            additions[2].bytes.clone(),
+            el(tags::STUDY_INSTANCE_UID, b"1.3\0"),
+            additions[3].bytes.clone(),
+        ]
+        .concat();
+        let out = rewrite(&Edits::default(), &input, LITTLE, &additions).unwrap();
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn an_addition_to_a_group_with_a_length_is_counted_in_it() {
+        let id = element(tags::PATIENT_ID, VR::LO, b"ID", LITTLE);
+        let added = addition(tags::PATIENT_NAME, VR::PN, b"ANON");
+        let input = group(0x0010, &id, LITTLE);
+        let out = rewrite(
+            &Edits::default(),
+            &input,
+            LITTLE,
+            std::slice::from_ref(&added),
+        )
+        .unwrap();
+        assert_eq!(out, group(0x0010, &[added.bytes, id].concat(), LITTLE));
+    }
+
+    #[test]
+    fn an_addition_merges_with_the_source_value_of_its_tag() {
+        let method = tags::DEIDENTIFICATION_METHOD;
+        let input = element(method, VR::LO, b"OLD1", LITTLE);
+        let edits = Edits {
+            collisions: vec![(method, Collision::Value)],
+            ..Edits::default()
+        };
+        let out = rewrite(&edits, &input, LITTLE, &[addition(method, VR::LO, b"NEW ")]);
+        assert_eq!(out.unwrap(), element(method, VR::LO, b"OLD1\\NEW", LITTLE));
+        assert_eq!(*edits.merged.borrow(), [b"OLD1".to_vec()]);
+    }
+
+    #[test]
+    fn an_addition_merges_with_the_source_items_as_walked() {
+        let codes = tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE;
+        let value = element(tags::CODE_VALUE, VR::SH, b"113100", LITTLE);
+        let meaning = element(tags::CODE_MEANING, VR::LO, b"Basic ", LITTLE);
+        let items = item(&[value.clone(), meaning].concat(), DELIMITED, LITTLE);
+        let input = sequence(codes, &items, DELIMITED, LITTLE);
+        let edits = Edits {
+            remove: vec![tags::CODE_MEANING],
+            collisions: vec![(codes, Collision::Items(None))],
+            ..Edits::default()
+        };
+        let added = addition(codes, VR::SQ, &[]);
+        let out = rewrite(&edits, &input, LITTLE, &[added]).unwrap();
+        let walked = item(&value, DELIMITED, LITTLE);
+        assert_eq!(out, sequence(codes, &walked, DEFINED, LITTLE));
+        assert_eq!(*edits.merged.borrow(), [walked]);
+    }
+
+    #[test]
+    fn a_rewritten_un_value_gets_its_dictionary_vr_and_a_copied_one_stays_un() {
+        let input = [
+            element(tags::PATIENT_NAME, VR::UN, b"Doe^Jane", LITTLE),
+            element(tags::PATIENT_ID, VR::UN, b"ID", LITTLE),
+        ]
+        .concat();
+        let edits = Edits {
+            rewrite: vec![(tags::PATIENT_NAME, b"ANON")],
+            ..Edits::default()
+        };
+        let expected = [
+            element(tags::PATIENT_NAME, VR::PN, b"ANON", LITTLE),
+            element(tags::PATIENT_ID, VR::UN, b"ID", LITTLE),
+        ]
+        .concat();
+        assert_eq!(rewrite(&edits, &input, LITTLE, &[]).unwrap(), expected);
+    }
+
+    #[test]
+    fn sequences_and_pixel_data_are_removed_or_emptied() {
+        let uid = element(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, b"1.5\0", LITTLE);
+        let items = item(&uid, DELIMITED, LITTLE);
+        let input = [
+            sequence(tags::REFERENCED_SERIES_SEQUENCE, &items, DELIMITED, LITTLE),
+            sequence(tags::REFERENCED_IMAGE_SEQUENCE, &items, DEFINED, LITTLE),
+            fragments(LITTLE),
+        ]
+        .concat();
+        let edits = Edits {
+            sequences: vec![
+                (tags::REFERENCED_SERIES_SEQUENCE, SequencePlan::Remove),
+                (tags::REFERENCED_IMAGE_SEQUENCE, SequencePlan::Empty),
+                (tags::PIXEL_DATA, SequencePlan::Empty),
+            ],
+            ..Edits::default()
+        };
+        let expected = [
+            sequence(tags::REFERENCED_IMAGE_SEQUENCE, &[], DEFINED, LITTLE),
+            element(tags::PIXEL_DATA, VR::OB, &[], LITTLE),
+        ]
+        .concat();
+        assert_eq!(rewrite(&edits, &input, LITTLE, &[]).unwrap(), expected);
+    }
+
+    #[test]
+    fn the_scope_of_a_sequence_reaches_its_items_only() {
+        let uid = element(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, b"1.5\0", LITTLE);
+        let items = item(&uid, DEFINED, LITTLE);
+        let series = sequence(tags::REFERENCED_SERIES_SEQUENCE, &items, DEFINED, LITTLE);
+        let image =
+            |items: &[u8]| sequence(tags::REFERENCED_IMAGE_SEQUENCE, items, DEFINED, LITTLE);
+        let edits = Edits {
+            remove_inside: Some((
+                tags::REFERENCED_IMAGE_SEQUENCE,
+                tags::REFERENCED_SOP_INSTANCE_UID,
+            )),
+            ..Edits::default()
+        };
+        let input = [image(&items), series.clone()].concat();
+        let emptied = item(&[], DEFINED, LITTLE);
+        let out = rewrite(&edits, &input, LITTLE, &[]).unwrap();
+        assert_eq!(out, [image(&emptied), series].concat());
+    }
+
+    #[test]
+    fn items_inherit_the_character_set_until_they_declare_their_own() {
+        let el = |tag, value: &[u8]| element(tag, VR::CS, value, LITTLE);
+        let name = element(tags::PATIENT_NAME, VR::PN, b"Doe^", LITTLE);
+        let items = [
+            item(&name, DEFINED, LITTLE),
+            item(
+                &[
+                    el(tags::SPECIFIC_CHARACTER_SET, b"ISO_IR 192"),
+                    name.clone(),
+                ]
+                .concat(),
+                DEFINED,
+                LITTLE,
+            ),
+        ]
+        .concat();
+        let input = [
+            el(tags::SPECIFIC_CHARACTER_SET, b"ISO_IR 100"),
+            sequence(tags::REFERENCED_IMAGE_SEQUENCE, &items, DEFINED, LITTLE),
+            name.clone(),
+        ]
+        .concat();
+        let edits = Edits {
+            rewrite: vec![(tags::PATIENT_NAME, b"Doe^")],
+            ..Edits::default()
+        };
+        assert_eq!(rewrite(&edits, &input, LITTLE, &[]).unwrap(), input);
+        let latin = CharacterSet::from_declaration(b"ISO_IR 100");
+        let utf8 = CharacterSet::from_declaration(b"ISO_IR 192");
+        assert_ne!(latin, utf8);
+        assert_eq!(*edits.charsets.borrow(), [latin.clone(), utf8, latin]);
+    }
+
+    #[test]
+    fn a_un_sequence_of_a_big_endian_file_is_written_as_a_big_endian_sequence() {
+        let private = Tag(0x0009, 0x1010);
+        let inner = |syntax| {
+            [
+                element(tags::PATIENT_NAME, VR::PN, b"Doe^", syntax),
+                element(tags::ROWS, VR::US, &syntax.u16_to(0x0102), syntax),
+            ]
+            .concat()
+        };
+        // PS3.5 §6.2.2: a UN sequence holds implicit VR little endian items.
+        let items = item(&inner(IMPLICIT), DELIMITED, IMPLICIT);
+        let un = Header {
+            tag: private,
+            vr: VR::UN,
+            len: 0,
+        };
+        let mut input = Vec::new();
+        Header {
+            len: UNDEFINED_LENGTH,
+            ..un
+        }
+        .write(&mut input, BIG)
+        .unwrap();
+        input.extend(items);
+        delimiter(SEQUENCE_DELIMITER)
+            .write(&mut input, IMPLICIT)
+            .unwrap();
+        let items = item(&inner(BIG), DELIMITED, BIG);
+        let expected = sequence(private, &items, DELIMITED, BIG);
+        assert_eq!(copied(&input, BIG), expected);
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_an_error() {
+        let deepest = nested(MAX_DEPTH, LITTLE);
+        assert_eq!(copied(&deepest, LITTLE), deepest);
+        let err = rewrite(
+            &Edits::default(),
+            &nested(MAX_DEPTH + 1, LITTLE),
+            LITTLE,
+            &[],
+        );
+        assert!(
+            matches!(err, Err(StreamError::TooDeep { max: MAX_DEPTH, .. })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_truncated_item_is_an_error() {
+        let id = element(tags::PATIENT_ID, VR::LO, b"ID", LITTLE);
+        let whole = sequence(
+            tags::REFERENCED_IMAGE_SEQUENCE,
+            &item(&id, DELIMITED, LITTLE),
+            DELIMITED,
+            LITTLE,
+        );
+        // Cut after the element: neither delimiter arrives.
+        let cut = &whole[..whole.len() - 16];
+        let err = rewrite(&Edits::default(), cut, LITTLE, &[]);
+        assert!(
+            matches!(&err, Err(StreamError::Truncated { what, .. }) if what == "a sequence item"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn items_that_run_past_their_end_are_errors() {
+        let id = element(tags::PATIENT_ID, VR::LO, b"ID", LITTLE);
+        let seq = |items: &[u8]| sequence(tags::REFERENCED_IMAGE_SEQUENCE, items, DEFINED, LITTLE);
+        // An item longer than its sequence.
+        let mut long_item = item(&id, DEFINED, LITTLE);
+        long_item[4..8].copy_from_slice(&100u32.to_le_bytes());
+        let err = rewrite(&Edits::default(), &seq(&long_item), LITTLE, &[]);
+        assert!(
+            matches!(err, Err(StreamError::ItemOverrun { len: 100, .. })),
+            "{err:?}"
+        );
+        // An item whose element ends past the item's end.
+        let mut short_item = item(&id, DEFINED, LITTLE);
+        short_item[4..8].copy_from_slice(&4u32.to_le_bytes());
+        let mut input = seq(&short_item);
+        input.extend(element(tags::PATIENT_NAME, VR::PN, b"Doe^", LITTLE));
+        let err = rewrite(&Edits::default(), &input, LITTLE, &[]);
+        assert!(
+            matches!(
+                err,
+                Err(StreamError::Overrun {
+                    what: "an item",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn delimiters_and_items_out_of_place_are_errors() {
+        let id = element(tags::PATIENT_ID, VR::LO, b"ID", LITTLE);
+        let mut stray = Vec::new();
+        for tag in [SEQUENCE_DELIMITER, ITEM_DELIMITER, ITEM] {
+            stray.clear();
+            stray.extend(&id);
+            delimiter(tag).write(&mut stray, LITTLE).unwrap();
+            let err = rewrite(&Edits::default(), &stray, LITTLE, &[]);
+            let expected: Result<Vec<u8>, _> = Err(StreamError::UnexpectedTag {
+                tag,
+                offset: 18,
+                context: "among data elements",
+            });
+            assert_eq!(format!("{err:?}"), format!("{expected:?}"));
+        }
+        // An element where an item should start.
+        let input = sequence(tags::REFERENCED_IMAGE_SEQUENCE, &id, DELIMITED, LITTLE);
+        let err = rewrite(&Edits::default(), &input, LITTLE, &[]);
+        assert!(
+            matches!(
+                err,
+                Err(StreamError::UnexpectedTag {
+                    context: "where a sequence item should start",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
+}
