@@ -390,33 +390,34 @@ impl<E: Editor> Walk<'_, E> {
         } else {
             *header
         };
-        match plan {
-            SequencePlan::Remove => {
-                skip_value(source, &header, coding.read, depth)?;
+        let scope = match plan {
+            SequencePlan::Remove => return Ok(skip_value(source, &header, coding.read, depth)?),
+            SequencePlan::Empty => return Ok(write_emptied(source, out, &header, coding, depth)?),
+            SequencePlan::Keep(scope) => scope,
+        };
+        if depth >= MAX_DEPTH {
+            return Err(StreamError::TooDeep {
+                max: MAX_DEPTH,
+                offset: source.position(),
             }
-            SequencePlan::Empty => {
-                skip_value(source, &header, coding.read, depth)?;
-                Header { len: 0, ..header }.write(out, coding.write)?;
-            }
-            SequencePlan::Keep(scope) => {
-                if depth >= MAX_DEPTH {
-                    return Err(StreamError::TooDeep {
-                        max: MAX_DEPTH,
-                        offset: source.position(),
-                    }
-                    .into());
-                }
-                let mut items = Vec::new();
-                let nesting = Nesting {
-                    coding: inner,
-                    depth: depth + 1,
-                    charset: &level.charset,
-                    scope: &scope,
-                };
-                self.items(source, &mut items, &header, nesting)?;
-                write_sequence(out, &header, &items, coding.write, inner.write)?;
-            }
+            .into());
         }
+        let mut items = Vec::new();
+        let nesting = Nesting {
+            coding: inner,
+            depth: depth + 1,
+            charset: &level.charset,
+            scope: &scope,
+        };
+        self.items(source, &mut items, &header, nesting)?;
+        write_wrapped(
+            out,
+            &header,
+            &items,
+            coding.write,
+            SEQUENCE_DELIMITER,
+            inner.write,
+        )?;
         Ok(())
     }
 
@@ -448,7 +449,8 @@ impl<E: Editor> Walk<'_, E> {
                 scope: nesting.scope.clone(),
             };
             self.dataset(source, &mut body, level, &[])?;
-            write_item(out, &item, &body, coding.write)?;
+            let syntax = coding.write;
+            write_wrapped(out, &item, &body, syntax, ITEM_DELIMITER, syntax)?;
         }
     }
 
@@ -463,10 +465,7 @@ impl<E: Editor> Walk<'_, E> {
         let coding = level.coding;
         match self.editor.fragments(&level.scope, header) {
             SequencePlan::Remove => skip_value(source, header, coding.read, 0)?,
-            SequencePlan::Empty => {
-                skip_value(source, header, coding.read, 0)?;
-                Header { len: 0, ..*header }.write(out, coding.write)?;
-            }
+            SequencePlan::Empty => write_emptied(source, out, header, coding, 0)?,
             SequencePlan::Keep(()) => copy_fragments(source, out, header, coding)?,
         }
         Ok(())
@@ -573,6 +572,19 @@ fn close_group<W: Write>(
     Ok(())
 }
 
+/// Skips the value of `header` (a sequence, or pixel data) and writes the
+/// element with length zero.
+fn write_emptied<R: Read, W: Write>(
+    source: &mut Source<R>,
+    out: &mut W,
+    header: &Header,
+    coding: Coding,
+    depth: usize,
+) -> Result<(), StreamError> {
+    skip_value(source, header, coding.read, depth)?;
+    Header { len: 0, ..*header }.write(out, coding.write)
+}
+
 /// Writes the value `value` of the element `header` with the VR `vr`,
 /// re-encoded where the coding changes.
 fn write_value<W: Write>(
@@ -593,43 +605,26 @@ fn write_value<W: Write>(
     out.write_all(&value).map_err(StreamError::Write)
 }
 
-/// Writes a sequence holding `items` (headers included) in its length
-/// style: a defined length that counts them, or a delimiter after them
-/// (in the items' syntax, `item_syntax`).
-fn write_sequence<W: Write>(
+/// Writes `header` with `body` (items, or an item's elements) in the
+/// header's length style: a defined length that counts the body, or the
+/// body followed by the delimiter `end` (in `end_syntax`: a sequence's
+/// delimiter is in the syntax of its items).
+fn write_wrapped<W: Write>(
     out: &mut W,
     header: &Header,
-    items: &[u8],
+    body: &[u8],
     syntax: Syntax,
-    item_syntax: Syntax,
+    end: Tag,
+    end_syntax: Syntax,
 ) -> Result<(), StreamError> {
     if header.is_undefined_length() {
         header.write(out, syntax)?;
-        out.write_all(items).map_err(StreamError::Write)?;
-        delimiter(SEQUENCE_DELIMITER).write(out, item_syntax)
-    } else {
-        let len = checked_len(items.len())?;
-        Header { len, ..*header }.write(out, syntax)?;
-        out.write_all(items).map_err(StreamError::Write)
-    }
-}
-
-/// Writes an item holding `body` in its length style.
-fn write_item(
-    out: &mut Vec<u8>,
-    item: &Header,
-    body: &[u8],
-    syntax: Syntax,
-) -> Result<(), StreamError> {
-    if item.is_undefined_length() {
-        item.write(out, syntax)?;
-        out.extend_from_slice(body);
-        delimiter(ITEM_DELIMITER).write(out, syntax)
+        out.write_all(body).map_err(StreamError::Write)?;
+        delimiter(end).write(out, end_syntax)
     } else {
         let len = checked_len(body.len())?;
-        Header { len, ..*item }.write(out, syntax)?;
-        out.extend_from_slice(body);
-        Ok(())
+        Header { len, ..*header }.write(out, syntax)?;
+        out.write_all(body).map_err(StreamError::Write)
     }
 }
 
@@ -859,9 +854,33 @@ mod tests {
         rewrite(&Edits::default(), input, syntax, &[]).unwrap()
     }
 
+    fn removing(tag: Tag) -> Edits {
+        Edits {
+            remove: vec![tag],
+            ..Edits::default()
+        }
+    }
+
+    /// What `wrap` makes of a kept and a removed element is rewritten as
+    /// what it makes of the kept one alone.
+    fn assert_removal_rewraps(wrap: impl Fn(&[u8]) -> Vec<u8>) {
+        let el = |tag, value: &[u8]| element(tag, VR::UI, value, LITTLE);
+        let kept = el(tags::REFERENCED_SOP_CLASS_UID, b"1.2\0");
+        let removed = el(tags::REFERENCED_SOP_INSTANCE_UID, b"1.2.3.4\0");
+        let input = wrap(&[kept.clone(), removed].concat());
+        let edits = removing(tags::REFERENCED_SOP_INSTANCE_UID);
+        assert_eq!(rewrite(&edits, &input, LITTLE, &[]).unwrap(), wrap(&kept));
+    }
+
     fn addition(tag: Tag, vr: VR, value: &[u8]) -> EncodedElement {
         let bytes = element(tag, vr, value, LITTLE);
         EncodedElement { tag, bytes }
+    }
+
+    /// An item holding one Referenced SOP Instance UID.
+    fn reference_item(defined: bool) -> Vec<u8> {
+        let uid = element(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, b"1.5\0", LITTLE);
+        item(&uid, defined, LITTLE)
     }
 
     /// Encapsulated pixel data: an empty offset table and one fragment.
@@ -913,37 +932,19 @@ mod tests {
 
     #[test]
     fn an_element_removed_in_a_defined_length_item_shortens_item_and_sequence() {
-        let el = |tag, value: &[u8]| element(tag, VR::UI, value, LITTLE);
-        let kept = el(tags::REFERENCED_SOP_CLASS_UID, b"1.2\0");
-        let removed = el(tags::REFERENCED_SOP_INSTANCE_UID, b"1.2.3.4\0");
-        let seq = |body: &[u8]| {
+        assert_removal_rewraps(|body| {
             let items = item(body, DEFINED, LITTLE);
             sequence(tags::REFERENCED_IMAGE_SEQUENCE, &items, DEFINED, LITTLE)
-        };
-        let edits = Edits {
-            remove: vec![tags::REFERENCED_SOP_INSTANCE_UID],
-            ..Edits::default()
-        };
-        let out = rewrite(&edits, &seq(&[kept.clone(), removed].concat()), LITTLE, &[]);
-        assert_eq!(out.unwrap(), seq(&kept));
+        });
     }
 
     #[test]
     fn delimited_sequences_and_items_keep_their_delimiters() {
-        let el = |tag, value: &[u8]| element(tag, VR::UI, value, LITTLE);
-        let kept = el(tags::REFERENCED_SOP_CLASS_UID, b"1.2\0");
-        let removed = el(tags::REFERENCED_SOP_INSTANCE_UID, b"1.2.3.4\0");
         // A delimited sequence may hold items of either style.
-        let seq = |body: &[u8]| {
+        assert_removal_rewraps(|body| {
             let items = [item(body, DEFINED, LITTLE), item(body, DELIMITED, LITTLE)].concat();
             sequence(tags::REFERENCED_IMAGE_SEQUENCE, &items, DELIMITED, LITTLE)
-        };
-        let edits = Edits {
-            remove: vec![tags::REFERENCED_SOP_INSTANCE_UID],
-            ..Edits::default()
-        };
-        let out = rewrite(&edits, &seq(&[kept.clone(), removed].concat()), LITTLE, &[]);
-        assert_eq!(out.unwrap(), seq(&kept));
+        });
     }
 
     #[test]
@@ -952,10 +953,7 @@ mod tests {
         let station = el(tags::STATION_NAME, b"CT01");
         let description = el(tags::STUDY_DESCRIPTION, b"HEAD");
         let input = group(0x0008, &[station.clone(), description].concat(), LITTLE);
-        let edits = Edits {
-            remove: vec![tags::STUDY_DESCRIPTION],
-            ..Edits::default()
-        };
+        let edits = removing(tags::STUDY_DESCRIPTION);
         let out = rewrite(&edits, &input, LITTLE, &[]).unwrap();
         assert_eq!(out, group(0x0008, &station, LITTLE));
     }
@@ -965,10 +963,7 @@ mod tests {
         let name = element(tags::PATIENT_NAME, VR::PN, b"Doe^", LITTLE);
         let private = element(Tag(0x0009, 0x0010), VR::LO, b"ACME", LITTLE);
         let input = [group(0x0009, &private, LITTLE), name.clone()].concat();
-        let edits = Edits {
-            remove: vec![Tag(0x0009, 0x0010)],
-            ..Edits::default()
-        };
+        let edits = removing(Tag(0x0009, 0x0010));
         assert_eq!(rewrite(&edits, &input, LITTLE, &[]).unwrap(), name);
     }
 
@@ -1087,8 +1082,7 @@ mod tests {
 
     #[test]
     fn sequences_and_pixel_data_are_removed_or_emptied() {
-        let uid = element(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, b"1.5\0", LITTLE);
-        let items = item(&uid, DELIMITED, LITTLE);
+        let items = reference_item(DELIMITED);
         let input = [
             sequence(tags::REFERENCED_SERIES_SEQUENCE, &items, DELIMITED, LITTLE),
             sequence(tags::REFERENCED_IMAGE_SEQUENCE, &items, DEFINED, LITTLE),
@@ -1113,8 +1107,7 @@ mod tests {
 
     #[test]
     fn the_scope_of_a_sequence_reaches_its_items_only() {
-        let uid = element(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, b"1.5\0", LITTLE);
-        let items = item(&uid, DEFINED, LITTLE);
+        let items = reference_item(DEFINED);
         let series = sequence(tags::REFERENCED_SERIES_SEQUENCE, &items, DEFINED, LITTLE);
         let image =
             |items: &[u8]| sequence(tags::REFERENCED_IMAGE_SEQUENCE, items, DEFINED, LITTLE);
