@@ -66,10 +66,14 @@ pub enum SequencePlan<S> {
 pub enum Collision<S> {
     /// The source element is skipped; the addition is written instead.
     Replace,
-    /// The source's value is read and handed to [`Editor::merge`].
+    /// The source's value is read and handed to [`Editor::merge`]
+    /// (a value of undefined length is replaced).
     Value,
     /// The source sequence's items are walked (as data sets starting with
-    /// this scope) and the bytes written of them handed to [`Editor::merge`].
+    /// this scope) and the bytes written of them handed to
+    /// [`Editor::merge`]. A source element that is no sequence, or whose
+    /// items are coded otherwise than the data set (UN, or transcoded), is
+    /// replaced instead: the merged sequence would mix two encodings.
     Items(S),
 }
 
@@ -82,7 +86,8 @@ pub trait Editor {
     type Error: From<StreamError>;
 
     /// What becomes of an element that is neither a sequence nor
-    /// encapsulated pixel data.
+    /// encapsulated pixel data. (The walk reads Specific Character Set
+    /// whatever the plan: it keeps track of the character set in force.)
     fn plan(&self, scope: &Self::Scope, header: &Header) -> Plan;
 
     /// The value to write for an element planned [`Plan::Read`] (padded
@@ -242,8 +247,8 @@ impl<E: Editor> Walk<'_, E> {
     }
 
     /// Writes the additions that come before `header` (all that are left
-    /// at the end of the data set, `None`); returns whether one took the
-    /// place of `header`, whose value is then consumed.
+    /// when it is `None`, at the end of the data set); returns whether one
+    /// took the place of `header`, whose value is then consumed.
     fn add_before<R: Read, W: Write>(
         &self,
         source: &mut Source<R>,

@@ -389,6 +389,8 @@ fn output_error(path: &Path, source: io::Error) -> FileError {
     }
 }
 
+/// The rules of a run applied to one file: its output meta, and the
+/// codec's [`Editor`] for its data set.
 struct Rewriter<'a> {
     rules: &'a RuleSet,
     file: FileContext<'a>,
@@ -537,7 +539,8 @@ impl Rewriter<'_> {
         rewrite_dataset(self, source, out, syntax, Scope::default(), additions)
     }
 
-    /// The rule for the element `tag` of a data set.
+    /// The rule for the element `tag` of a data set: by the creator of
+    /// its private block where rules name creators, else by tag.
     fn rule_in(&self, scope: &Scope, tag: Tag) -> &dyn Rule {
         match self.rules.by_creator() {
             Some(_) => self.rules.rule_in(tag, &scope.blocks, scope.parent),
