@@ -11,7 +11,8 @@ use super::{Source, StreamError};
 /// that promise, so that no change to the reader can turn a data set
 /// read halfway into an `OK` row.) The second half, every element read
 /// either written or removed by a named rule, holds by construction of
-/// the engine's rewrite and is tested on the corpus (`tests/accounting`).
+/// the rewrite (`walk` and the engine's editor) and is tested on the
+/// corpus (`tests/accounting`).
 pub fn all_read<R: Read>(source: &mut Source<R>) -> Result<(), StreamError> {
     let offset = source.position();
     if source.read_up_to(&mut [0u8; 1])? == 0 {

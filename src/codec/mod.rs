@@ -19,6 +19,9 @@
 //! - `skip`: walking over delimited sequences and items;
 //! - `tree`: a data set read into a tree of raw values;
 //! - `write`: group lengths, delimiters, transcoding between syntaxes;
+//! - `walk`: a data set rewritten element by element (sequences rebuilt,
+//!   group lengths recomputed, additions merged), an [`Editor`] deciding
+//!   what becomes of each element;
 //! - `check`: what a reader checks that it read (to the end, exactly).
 
 mod check;
@@ -29,6 +32,7 @@ mod skip;
 mod sniff;
 mod source;
 pub mod tree;
+mod walk;
 mod write;
 
 pub use check::{all_read, ends_exactly};
@@ -39,6 +43,7 @@ pub use open::{IO_BUFFER, OpenError, OpenedFile, open_file, open_reader, open_so
 pub use skip::skip_value;
 pub use sniff::{Layout, guess_bare_syntax, sniff, sniff_bytes, sniff_reader};
 pub use source::{Source, What};
+pub use walk::{Collision, Editor, EncodedElement, Plan, SequencePlan, rewrite_dataset};
 pub use write::{Coding, checked_len, delimiter, transcode_value, write_group};
 
 use dicom_core::Tag;

@@ -1,15 +1,14 @@
-//! The rewrite: one file read element by element, the rules applied
-//! at every depth, the result written to a temporary name and renamed.
+//! The rewrite: one file de-identified, the result written to a temporary
+//! name and renamed.
 //!
-//! Elements the rules keep are copied byte for byte (pixel data streamed,
-//! never held); only rewritten values are decoded. Sequences are rebuilt in
-//! memory so that their lengths stay right when something inside changed;
-//! a sequence or item keeps its original length style (defined or
-//! delimited). Group lengths (gggg,0000) in the data set are recomputed
-//! (the group is buffered until its end), and left out with a group the
-//! rules emptied. The byte layout (headers, values, delimiters, group
-//! lengths, transcoding) is the codec's (`crate::codec`); this module
-//! decides, element by element, what the rules make of the file.
+//! The element walk is the codec's ([`rewrite_dataset`]): it copies what
+//! is kept byte for byte, rebuilds sequences, recomputes group lengths and
+//! merges additions. This module orchestrates it: how a file is read and
+//! written (whole in memory, around pixel data the kernel copies, or
+//! streamed), the output's file meta, and the codec's [`Editor`] with the
+//! rules: what each element becomes (a private one by its creator, inside
+//! its sequence), and the de-identification stamp merged with an earlier
+//! one.
 
 use std::cell::RefCell;
 use std::fs::{self, File};
@@ -17,8 +16,6 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use dicom_core::{Tag, VR};
-use flate2::Compression;
-use flate2::write::DeflateEncoder;
 
 use super::head::{HEAD, read_at};
 use super::header::{HeaderFacts, read_header_facts_from, read_header_facts_of_file};
@@ -27,22 +24,17 @@ use super::scan::open_dicom;
 use super::{FileError, pixels};
 use crate::charset::CharacterSet;
 use crate::codec::{
-    Coding, FileMeta, Header, IO_BUFFER, ITEM, ITEM_DELIMITER, Layout, MAX_DEPTH, OpenError,
-    OpenedFile, SEQUENCE_DELIMITER, Source, StreamError, Syntax, What, all_read, checked_len,
-    delimiter, ends_exactly, meta, open_file, open_reader, pad, skip_value, transcode_value, unpad,
-    write_group,
+    Collision, Editor, EncodedElement, FileMeta, Header, IO_BUFFER, Layout, OpenError, OpenedFile,
+    Plan, SequencePlan, Source, StreamError, Syntax, describe_tag, meta, open_file, open_reader,
+    pad, rewrite_dataset, unpad,
 };
 use crate::dest;
 use crate::rules::{
     DEIDENTIFICATION_METHOD, DEIDENTIFICATION_METHOD_CODE_SEQUENCE, Disposition, ElementValue,
-    FileContext, Identifiers, Parent, PrivateBlocks, Rule, RuleSet, StampElement, encode_element,
-    is_creator,
+    FileContext, Identifiers, Parent, PrivateBlocks, Rule, RuleSet, encode_element, is_creator,
 };
-use dicom_dictionary_std::tags::{
-    PATIENT_ID, PATIENT_NAME, SOP_CLASS_UID, SOP_INSTANCE_UID, SPECIFIC_CHARACTER_SET,
-};
+use dicom_dictionary_std::tags::{PATIENT_ID, PATIENT_NAME, SOP_CLASS_UID, SOP_INSTANCE_UID};
 
-const FILE_META_GROUP: u16 = 0x0002;
 /// DCMTK's Private Generic File SOP Class (`UID_PrivateGenericFileSOPClass`),
 /// the class DCMTK's file meta names for a data set without SOP Class UID.
 const PRIVATE_GENERIC_FILE_CLASS: &str = "1.2.276.0.7230010.3.1.0.1";
@@ -74,17 +66,6 @@ const IN_MEMORY_LIMIT: u64 = 2 * 1024 * 1024;
 thread_local! {
     /// A worker's output buffer, reused from file to file.
     static OUTPUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Where a data set (or item) ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    /// At the end of the stream (the top-level data set).
-    Stream,
-    /// At this stream position (an item of defined length).
-    At(u64),
-    /// At an Item Delimitation Item.
-    Delimiter,
 }
 
 /// De-identifies one file; on any error nothing is left at `job.output`.
@@ -408,34 +389,8 @@ fn output_error(path: &Path, source: io::Error) -> FileError {
     }
 }
 
-/// Where a data set sits in the file.
-#[derive(Debug, Clone, Copy)]
-struct Place {
-    coding: Coding,
-    end: End,
-    depth: usize,
-    /// The sequence of the item, where rules about one sequence need it.
-    parent: Option<Parent>,
-}
-
-/// Where in the file an element sits, and the state it may change.
-struct Level<'a> {
-    coding: Coding,
-    depth: usize,
-    charset: &'a mut CharacterSet,
-    /// Who reserved the private blocks of this data set.
-    blocks: &'a mut PrivateBlocks,
-    parent: Option<Parent>,
-}
-
-/// What a sequence passes to its items.
-struct Nesting<'a> {
-    /// The depth of the items.
-    depth: usize,
-    charset: &'a CharacterSet,
-    parent: Option<Parent>,
-}
-
+/// The rules of a run applied to one file: its output meta, and the
+/// codec's [`Editor`] for its data set.
 struct Rewriter<'a> {
     rules: &'a RuleSet,
     file: FileContext<'a>,
@@ -540,7 +495,7 @@ impl Rewriter<'_> {
         &self,
         facts: &HeaderFacts,
         syntax: Syntax,
-    ) -> Result<Vec<StampElement>, FileError> {
+    ) -> Result<Vec<EncodedElement>, FileError> {
         // The usual case: both are there, nothing to add.
         if facts.has_patient_name && facts.has_patient_id {
             return Ok(Vec::new());
@@ -564,488 +519,135 @@ impl Rewriter<'_> {
         Ok(added)
     }
 
+    /// Rewrites the data set, the stamp and the missing pseudonyms added.
     fn write_dataset<R: Read, W: Write>(
         &self,
         source: &mut Source<R>,
         out: &mut W,
         syntax: Syntax,
-        pseudonyms: &[StampElement],
+        pseudonyms: &[EncodedElement],
     ) -> Result<(), FileError> {
-        let top = CharacterSet::default();
         let stamp = self.rules.stamp().encode(syntax)?;
         // Both lists are in tag order, the pseudonyms (group 0010) first.
-        let joined: Vec<StampElement>;
-        let stamp = if pseudonyms.is_empty() {
+        let joined: Vec<EncodedElement>;
+        let additions = if pseudonyms.is_empty() {
             stamp
         } else {
             joined = pseudonyms.iter().chain(stamp).cloned().collect();
             &joined
         };
-        let place = Place {
-            coding: Coding::same(syntax),
-            end: End::Stream,
-            depth: 0,
-            parent: None,
-        };
-        if syntax.deflated {
-            // The fastest level: re-deflating must not make a run CPU-bound
-            // (and a hostile file that inflates hugely must not take ages).
-            let mut deflate = DeflateEncoder::new(out, Compression::fast());
-            self.dataset(source, &mut deflate, place, top, stamp)?;
-            all_read(source)?;
-            deflate.finish().map_err(StreamError::Write)?;
-            Ok(())
-        } else {
-            self.dataset(source, out, place, top, stamp)?;
-            Ok(all_read(source)?)
-        }
+        rewrite_dataset(self, source, out, syntax, Scope::default(), additions)
     }
 
-    /// Rewrites the elements of one data set (the file's, or an item's),
-    /// adding `additions` (in tag order) where they belong, in place of
-    /// source elements with the same tag.
-    /// A group length element, where present, is recomputed: the group is
-    /// buffered until its last element so that its new length is known.
-    fn dataset<R: Read, W: Write>(
-        &self,
-        source: &mut Source<R>,
-        out: &mut W,
-        place: Place,
-        mut charset: CharacterSet,
-        mut additions: &[StampElement],
-    ) -> Result<(), FileError> {
-        let Place {
-            coding,
-            end,
-            depth,
-            parent,
-        } = place;
-        let syntax = coding.read;
-        let mut group: Option<(u16, Vec<u8>)> = None;
-        let mut blocks = PrivateBlocks::default();
-        loop {
-            let header = self.next_header(source, syntax, end)?;
-            let mut replaced = false;
-            while let Some(addition) = additions.first()
-                && header.is_none_or(|h| addition.tag <= h.tag)
-            {
-                if let Some((number, buffered)) = &group
-                    && *number != addition.tag.group()
-                {
-                    write_group(out, coding.write, *number, buffered)?;
-                    group = None;
-                }
-                let same = header.filter(|h| h.tag == addition.tag);
-                let merged = match &same {
-                    Some(h) => self.merge_stamp(source, h, coding, depth, &charset)?,
-                    None => None,
-                };
-                let bytes = merged.as_ref().map_or(&addition.bytes, |m| &m.bytes);
-                match &mut group {
-                    Some((_, buffered)) => buffered.extend_from_slice(bytes),
-                    None => out.write_all(bytes).map_err(StreamError::Write)?,
-                }
-                if let Some(h) = &same {
-                    if merged.is_none() {
-                        skip_value(source, h, syntax, depth)?;
-                    }
-                    replaced = true;
-                }
-                additions = &additions[1..];
-            }
-            if replaced {
-                continue;
-            }
-            if let Some((number, buffered)) = &group
-                && header.is_none_or(|h| h.tag.group() != *number)
-            {
-                write_group(out, coding.write, *number, buffered)?;
-                group = None;
-            }
-            let Some(header) = header else {
-                return Ok(());
-            };
-            // File meta elements inside the data set (a meta whose group
-            // length ended it early) would be read back as part of the
-            // output's meta: the meta is rebuilt anyway, so they go.
-            if depth == 0 && header.tag.group() == FILE_META_GROUP {
-                skip_value(source, &header, syntax, depth)?;
-                continue;
-            }
-            if header.tag.element() == 0x0000 {
-                skip_value(source, &header, syntax, depth)?;
-                group = Some((header.tag.group(), Vec::new()));
-                continue;
-            }
-            let level = Level {
-                coding,
-                depth,
-                charset: &mut charset,
-                blocks: &mut blocks,
-                parent,
-            };
-            match &mut group {
-                Some((_, buffered)) => self.element(source, buffered, &header, level)?,
-                None => self.element(source, out, &header, level)?,
-            }
+    /// The rule for the element `tag` of a data set: by the creator of
+    /// its private block where rules name creators, else by tag.
+    fn rule_in(&self, scope: &Scope, tag: Tag) -> &dyn Rule {
+        match self.rules.by_creator() {
+            Some(_) => self.rules.rule_in(tag, &scope.blocks, scope.parent),
+            None => self.rules.rule_for(tag),
         }
     }
+}
 
-    /// The stamp element for `header`, the source's own De-identification
-    /// Method or its Code Sequence, kept and extended with ours (the
-    /// source's value is consumed); `None` for the other stamped
-    /// attributes, which ours replace.
-    fn merge_stamp<R: Read>(
-        &self,
-        source: &mut Source<R>,
-        header: &Header,
-        coding: Coding,
-        depth: usize,
-        charset: &CharacterSet,
-    ) -> Result<Option<StampElement>, FileError> {
-        let stamp = self.rules.stamp();
-        match header.tag {
-            DEIDENTIFICATION_METHOD if !header.is_undefined_length() => {
-                let existing = source.read_value(header.len, What::Value(header.tag))?;
-                Ok(Some(stamp.merged_method(&existing, coding.write)?))
-            }
-            // An item syntax other than the data set's (VR UN) would mix
-            // two encodings in one sequence: such a sequence is replaced.
-            DEIDENTIFICATION_METHOD_CODE_SEQUENCE
-                if header.is_sequence()
-                    && !coding.transcodes()
-                    && header.item_syntax(coding.read) == coding.read =>
-            {
-                let mut items = Vec::new();
-                let nesting = Nesting {
-                    depth: depth + 1,
-                    charset,
-                    parent: None,
-                };
-                self.items(source, &mut items, coding, header, nesting)?;
-                Ok(Some(stamp.merged_code_sequence(&items, coding.write)?))
-            }
-            _ => Ok(None),
+/// What the rules need to know of the data set (or item) an element is in.
+#[derive(Debug, Clone, Default)]
+struct Scope {
+    /// Who reserved the private blocks of this data set.
+    blocks: PrivateBlocks,
+    /// The sequence of the item, where rules about one sequence need it.
+    parent: Option<Parent>,
+}
+
+impl Editor for Rewriter<'_> {
+    type Scope = Scope;
+    type Error = FileError;
+
+    fn plan(&self, scope: &Scope, header: &Header) -> Plan {
+        // A Private Creator is read (it says whose the block is; see
+        // rules::private) where some rule names a creator.
+        if self.rules.by_creator().is_some() && is_creator(header.tag) {
+            return Plan::Read;
         }
-    }
-
-    /// The next element header of a data set; `None` at its end.
-    fn next_header<R: Read>(
-        &self,
-        source: &mut Source<R>,
-        syntax: Syntax,
-        end: End,
-    ) -> Result<Option<Header>, FileError> {
-        if let End::At(limit) = end
-            && source.position() >= limit
+        match self
+            .rule_in(scope, header.tag)
+            .disposition(header.value_vr())
         {
-            ends_exactly(source.position(), limit, "an item")?;
-            return Ok(None);
+            Disposition::Keep => Plan::Copy,
+            Disposition::Remove => Plan::Remove,
+            Disposition::Rewrite => Plan::Read,
         }
-        let header = if end == End::Stream {
-            Header::read_top_level(source, syntax)?
-        } else {
-            Header::read(source, syntax)?
-        };
-        let Some(header) = header else {
-            return match end {
-                End::Stream => Ok(None),
-                _ => Err(StreamError::Truncated {
-                    what: "a sequence item".into(),
-                    offset: source.position(),
-                }
-                .into()),
-            };
-        };
-        // An item delimiter ends an item, also (tolerated) one of defined length.
-        if header.tag == ITEM_DELIMITER && end != End::Stream {
-            return Ok(None);
-        }
-        if header.tag.group() == 0xFFFE {
-            return Err(StreamError::UnexpectedTag {
-                tag: header.tag,
-                offset: source.position(),
-                context: "among data elements",
-            }
-            .into());
-        }
-        Ok(Some(header))
     }
 
-    /// Rewrites one element whose header was just read.
-    fn element<R: Read, W: Write>(
+    fn rewrite(
         &self,
-        source: &mut Source<R>,
-        out: &mut W,
+        scope: &mut Scope,
         header: &Header,
-        level: Level<'_>,
-    ) -> Result<(), FileError> {
-        let Level {
-            coding,
-            depth,
-            charset,
-            blocks,
-            parent,
-        } = level;
-        let what = What::Value(header.tag);
-        // A Private Creator some rule names is read (it says whose the
-        // block is) and kept; see rules::private.
-        let mut creator = None;
+        vr: VR,
+        value: &[u8],
+        charset: &CharacterSet,
+    ) -> Result<Option<Vec<u8>>, FileError> {
         let rule = match self.rules.by_creator() {
-            Some(table) if is_creator(header.tag) && !header.is_undefined_length() => {
-                let bytes = source.read_value(header.len, what)?;
-                let known = blocks.reserve(table, header.tag, &bytes);
-                creator = Some(bytes);
+            Some(table) if is_creator(header.tag) => {
+                let known = scope.blocks.reserve(table, header.tag, value);
                 self.rules.creator_rule(header.tag, known)
             }
-            Some(_) => self.rules.rule_in(header.tag, blocks, parent),
-            None => self.rules.rule_for(header.tag),
+            _ => self.rule_in(scope, header.tag),
         };
-        if header.is_sequence() {
-            let inner = self.rules.parent_of(header.tag, blocks);
-            let nesting = Nesting {
-                depth,
-                charset,
-                parent: inner,
-            };
-            return self.sequence(source, out, coding, header, rule, nesting);
-        }
-        if header.is_fragment_sequence() {
-            return self.fragments(source, out, coding, header, rule);
-        }
-        if header.is_undefined_length() {
-            return Err(StreamError::UnexpectedTag {
-                tag: header.tag,
-                offset: source.position(),
-                context: "with undefined length but no sequence VR",
-            }
-            .into());
-        }
-        let vr = header.value_vr();
-        let keep = rule.disposition(vr) == Disposition::Keep;
-        if keep && header.tag != SPECIFIC_CHARACTER_SET && !coding.transcodes() {
-            header.write(out, coding.write)?;
-            match &creator {
-                Some(bytes) => out.write_all(bytes).map_err(StreamError::Write)?,
-                None => source.copy_value(header.len, out, what)?,
-            }
-            return Ok(());
-        }
-        let bytes = match creator {
-            Some(bytes) => bytes,
-            None => source.read_value(header.len, what)?,
-        };
-        if header.tag == SPECIFIC_CHARACTER_SET {
-            *charset = CharacterSet::from_declaration(&bytes);
-        }
-        let new = if keep {
-            Some(bytes.clone())
-        } else {
-            let value = ElementValue {
-                tag: header.tag,
-                vr,
-                bytes: &bytes,
-                charset,
-            };
-            self.apply(rule, &value)?
-        };
-        let Some(mut new) = new else {
-            return Ok(());
-        };
-        let len = u32::try_from(new.len())
-            .map_err(|_| StreamError::Write(io::Error::other("value too long")))?;
-        // A value written as UN and rewritten as its dictionary VR is
-        // written with that VR: it is now a value of that VR.
-        let mut vr = if new == bytes { header.vr } else { vr };
-        if coding.transcodes() {
-            vr = transcode_value(&mut new, header.value_vr(), coding);
-        }
-        Header { len, vr, ..*header }.write(out, coding.write)?;
-        out.write_all(&new).map_err(StreamError::Write)?;
-        Ok(())
-    }
-
-    fn sequence<R: Read, W: Write>(
-        &self,
-        source: &mut Source<R>,
-        out: &mut W,
-        coding: Coding,
-        header: &Header,
-        rule: &dyn Rule,
-        nesting: Nesting<'_>,
-    ) -> Result<(), FileError> {
-        let Nesting {
-            depth,
+        let value = ElementValue {
+            tag: header.tag,
+            vr,
+            bytes: value,
             charset,
-            parent,
-        } = nesting;
-        let inner = coding.items_of(header);
-        // A sequence whose items change encoding (UN read, explicit VR
-        // written) is written as what it is: a sequence.
-        let header = if coding.transcodes() || inner.transcodes() {
-            Header {
-                vr: VR::SQ,
-                ..*header
-            }
-        } else {
-            *header
         };
-        match rule.disposition(VR::SQ) {
-            Disposition::Remove => {
-                skip_value(source, &header, coding.read, depth)?;
-            }
-            Disposition::Rewrite => {
-                // The only rewrite that fits a sequence is an empty one.
-                skip_value(source, &header, coding.read, depth)?;
-                Header { len: 0, ..header }.write(out, coding.write)?;
-            }
-            Disposition::Keep => {
-                if depth >= MAX_DEPTH {
-                    return Err(StreamError::TooDeep {
-                        max: MAX_DEPTH,
-                        offset: source.position(),
-                    }
-                    .into());
-                }
-                let mut items = Vec::new();
-                let nesting = Nesting {
-                    depth: depth + 1,
-                    charset,
-                    parent,
-                };
-                self.items(source, &mut items, inner, &header, nesting)?;
-                if header.is_undefined_length() {
-                    header.write(out, coding.write)?;
-                    out.write_all(&items).map_err(StreamError::Write)?;
-                    delimiter(SEQUENCE_DELIMITER).write(out, inner.write)?;
-                } else {
-                    let len = checked_len(items.len())?;
-                    Header { len, ..header }.write(out, coding.write)?;
-                    out.write_all(&items).map_err(StreamError::Write)?;
-                }
-            }
-        }
-        Ok(())
+        self.apply(rule, &value)
     }
 
-    fn items<R: Read>(
-        &self,
-        source: &mut Source<R>,
-        out: &mut Vec<u8>,
-        coding: Coding,
-        sequence: &Header,
-        nesting: Nesting<'_>,
-    ) -> Result<(), FileError> {
-        let Nesting {
-            depth,
-            charset,
-            parent,
-        } = nesting;
-        let syntax = coding.read;
-        let end =
-            (!sequence.is_undefined_length()).then(|| source.position() + u64::from(sequence.len));
-        loop {
-            if let Some(end) = end
-                && source.position() >= end
-            {
-                return Ok(ends_exactly(source.position(), end, "a sequence")?);
-            }
-            let item = Header::read(source, syntax)?.ok_or_else(|| StreamError::Truncated {
-                what: What::Sequence(sequence.tag).to_string(),
-                offset: source.position(),
-            })?;
-            match item.tag {
-                // Some writers close defined-length sequences with a
-                // delimiter as well; it ends the sequence either way.
-                SEQUENCE_DELIMITER => return Ok(()),
-                ITEM => {}
-                tag => {
-                    return Err(StreamError::UnexpectedTag {
-                        tag,
-                        offset: source.position(),
-                        context: "where a sequence item should start",
-                    }
-                    .into());
-                }
-            }
-            let item_end = if item.is_undefined_length() {
-                End::Delimiter
-            } else {
-                let item_end = source.position() + u64::from(item.len);
-                if end.is_some_and(|end| item_end > end) {
-                    return Err(StreamError::ItemOverrun {
-                        len: item.len,
-                        offset: source.position(),
-                    }
-                    .into());
-                }
-                End::At(item_end)
-            };
-            let mut body = Vec::new();
-            let place = Place {
-                coding,
-                end: item_end,
-                depth,
-                parent,
-            };
-            self.dataset(source, &mut body, place, charset.clone(), &[])?;
-            if item.is_undefined_length() {
-                item.write(out, coding.write)?;
-                out.extend_from_slice(&body);
-                delimiter(ITEM_DELIMITER).write(out, coding.write)?;
-            } else {
-                Header {
-                    len: checked_len(body.len())?,
-                    ..item
-                }
-                .write(out, coding.write)?;
-                out.extend_from_slice(&body);
-            }
+    fn sequence(&self, scope: &Scope, header: &Header) -> SequencePlan<Scope> {
+        match self.rule_in(scope, header.tag).disposition(VR::SQ) {
+            Disposition::Remove => SequencePlan::Remove,
+            Disposition::Rewrite => SequencePlan::Empty,
+            Disposition::Keep => SequencePlan::Keep(Scope {
+                blocks: PrivateBlocks::default(),
+                parent: self.rules.parent_of(header.tag, &scope.blocks),
+            }),
         }
     }
 
-    /// Encapsulated pixel data: fragments copied as they are, one at a time.
-    fn fragments<R: Read, W: Write>(
+    fn fragments(&self, scope: &Scope, header: &Header) -> SequencePlan<()> {
+        match self.rule_in(scope, header.tag).disposition(header.vr) {
+            Disposition::Remove => SequencePlan::Remove,
+            Disposition::Rewrite => SequencePlan::Empty,
+            Disposition::Keep => SequencePlan::Keep(()),
+        }
+    }
+
+    /// The source's own De-identification Method and its Code Sequence
+    /// are kept and extended with ours; the other stamped attributes
+    /// (and the pseudonyms) replace the source's.
+    fn collision(&self, header: &Header) -> Collision<Scope> {
+        match header.tag {
+            DEIDENTIFICATION_METHOD => Collision::Value,
+            DEIDENTIFICATION_METHOD_CODE_SEQUENCE => Collision::Items(Scope::default()),
+            _ => Collision::Replace,
+        }
+    }
+
+    fn merge(
         &self,
-        source: &mut Source<R>,
-        out: &mut W,
-        coding: Coding,
         header: &Header,
-        rule: &dyn Rule,
-    ) -> Result<(), FileError> {
-        let disposition = rule.disposition(header.vr);
-        if disposition != Disposition::Keep {
-            skip_value(source, header, coding.read, 0)?;
-            if disposition == Disposition::Rewrite {
-                Header { len: 0, ..*header }.write(out, coding.write)?;
+        existing: &[u8],
+        syntax: Syntax,
+    ) -> Result<EncodedElement, FileError> {
+        let stamp = self.rules.stamp();
+        match header.tag {
+            DEIDENTIFICATION_METHOD => Ok(stamp.merged_method(existing, syntax)?),
+            DEIDENTIFICATION_METHOD_CODE_SEQUENCE => {
+                Ok(stamp.merged_code_sequence(existing, syntax)?)
             }
-            return Ok(());
-        }
-        header.write(out, coding.write)?;
-        loop {
-            let item =
-                Header::read(source, coding.read)?.ok_or_else(|| StreamError::Truncated {
-                    what: "the encapsulated Pixel Data".into(),
-                    offset: source.position(),
-                })?;
-            match item.tag {
-                SEQUENCE_DELIMITER => {
-                    delimiter(SEQUENCE_DELIMITER).write(out, coding.write)?;
-                    return Ok(());
-                }
-                ITEM if !item.is_undefined_length() => {
-                    item.write(out, coding.write)?;
-                    source.copy_value(item.len, out, "a Pixel Data fragment")?;
-                }
-                tag => {
-                    return Err(StreamError::UnexpectedTag {
-                        tag,
-                        offset: source.position(),
-                        context: "inside encapsulated Pixel Data",
-                    }
-                    .into());
-                }
-            }
+            tag => Err(FileError::Internal(format!(
+                "no merge of {} with the stamp",
+                describe_tag(tag)
+            ))),
         }
     }
 }

@@ -37,7 +37,7 @@ pub use private::{
 pub use ruleset::RuleSet;
 pub use shift_date::date_shift_days;
 pub use stamp::{
-    DEIDENTIFICATION_METHOD, DEIDENTIFICATION_METHOD_CODE_SEQUENCE, Stamp, StampElement,
+    DEIDENTIFICATION_METHOD, DEIDENTIFICATION_METHOD_CODE_SEQUENCE, Stamp,
     element as encode_element,
 };
 pub use vr::{is_text, padding};

@@ -180,7 +180,7 @@ impl PrivateRules {
 /// The creators of the private blocks of one data set (or item), as the
 /// walk meets them: creator elements come before the elements of their
 /// blocks, since elements are in tag order.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PrivateBlocks {
     /// (group, block, creator id); `None` for a creator no rule names.
     reserved: Vec<(u16, u8, Option<u32>)>,

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use dicom_core::{Tag, VR};
 
-use crate::codec::{Header, ITEM, StreamError, Syntax, pad};
+use crate::codec::{EncodedElement, Header, ITEM, StreamError, Syntax, pad};
 use crate::profile::ps315::CODING_SCHEME;
 use crate::profile::{MethodCode, TemporalInformation};
 
@@ -27,15 +27,7 @@ pub struct Stamp {
     temporal: Option<TemporalInformation>,
     /// The elements encoded once per run for each byte layout (explicit
     /// or implicit VR, little or big endian), not once per file.
-    encoded: [OnceLock<Vec<StampElement>>; 4],
-}
-
-/// One added element, encoded for a transfer syntax.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StampElement {
-    pub tag: Tag,
-    /// Header and value, ready to write.
-    pub bytes: Vec<u8>,
+    encoded: [OnceLock<Vec<EncodedElement>>; 4],
 }
 
 impl Stamp {
@@ -52,7 +44,7 @@ impl Stamp {
     }
 
     /// The elements, in tag order, encoded for `syntax`.
-    pub fn encode(&self, syntax: Syntax) -> Result<&[StampElement], StreamError> {
+    pub fn encode(&self, syntax: Syntax) -> Result<&[EncodedElement], StreamError> {
         let slot =
             &self.encoded[usize::from(syntax.explicit_vr) * 2 + usize::from(syntax.big_endian)];
         if let Some(elements) = slot.get() {
@@ -70,7 +62,7 @@ impl Stamp {
         values
     }
 
-    fn elements(&self, syntax: Syntax) -> Result<Vec<StampElement>, StreamError> {
+    fn elements(&self, syntax: Syntax) -> Result<Vec<EncodedElement>, StreamError> {
         if self.is_empty() {
             return Ok(Vec::new());
         }
@@ -103,7 +95,7 @@ impl Stamp {
         &self,
         existing: &[u8],
         syntax: Syntax,
-    ) -> Result<StampElement, StreamError> {
+    ) -> Result<EncodedElement, StreamError> {
         let mut values: Vec<Vec<u8>> = existing
             .split(|&b| b == b'\\')
             .map(|v| v.trim_ascii_start().to_vec())
@@ -130,7 +122,7 @@ impl Stamp {
         &self,
         existing_items: &[u8],
         syntax: Syntax,
-    ) -> Result<StampElement, StreamError> {
+    ) -> Result<EncodedElement, StreamError> {
         let mut items = existing_items.to_vec();
         for method in &self.methods {
             let code = element(CODE_VALUE, VR::SH, method.code.as_bytes(), syntax)?.bytes;
@@ -144,7 +136,7 @@ impl Stamp {
         sequence(DEIDENTIFICATION_METHOD_CODE_SEQUENCE, &items, syntax)
     }
 
-    fn code_sequence(&self, syntax: Syntax) -> Result<StampElement, StreamError> {
+    fn code_sequence(&self, syntax: Syntax) -> Result<EncodedElement, StreamError> {
         let mut items = Vec::new();
         for method in &self.methods {
             items.extend(code_item(method, syntax)?);
@@ -170,11 +162,11 @@ fn code_item(method: &MethodCode, syntax: Syntax) -> Result<Vec<u8>, StreamError
 }
 
 /// A sequence of defined length holding `items` (headers included).
-fn sequence(tag: Tag, items: &[u8], syntax: Syntax) -> Result<StampElement, StreamError> {
+fn sequence(tag: Tag, items: &[u8], syntax: Syntax) -> Result<EncodedElement, StreamError> {
     let mut bytes = Vec::new();
     header(tag, VR::SQ, items.len(), &mut bytes, syntax)?;
     bytes.extend_from_slice(items);
-    Ok(StampElement { tag, bytes })
+    Ok(EncodedElement { tag, bytes })
 }
 
 /// One element (header and padded value) encoded for `syntax`.
@@ -183,12 +175,12 @@ pub fn element(
     vr: VR,
     value: &[u8],
     syntax: Syntax,
-) -> Result<StampElement, StreamError> {
+) -> Result<EncodedElement, StreamError> {
     let value = pad(value, b' ');
     let mut bytes = Vec::with_capacity(12 + value.len());
     header(tag, vr, value.len(), &mut bytes, syntax)?;
     bytes.extend(value);
-    Ok(StampElement { tag, bytes })
+    Ok(EncodedElement { tag, bytes })
 }
 
 fn header(
@@ -221,7 +213,7 @@ mod tests {
 
     /// The value bytes of an explicit VR little endian element with a
     /// short (2-byte) length.
-    fn value_of(element: &StampElement) -> &[u8] {
+    fn value_of(element: &EncodedElement) -> &[u8] {
         &element.bytes[8..]
     }
 
