@@ -21,8 +21,8 @@ use std::sync::Arc;
 use dicom_core::{Tag, VR};
 
 use super::ruleset::TagHasher;
-use crate::profile::tcia::kb::KNOWLEDGE_BASE_NAME;
 use super::{ActionDef, Disposition, ElementValue, FileContext, Rule, RuleError, vr};
+use crate::profile::tcia::kb::KNOWLEDGE_BASE_NAME;
 
 /// A private attribute packed as group, creator id and element.
 pub type PrivateKey = u64;

@@ -374,8 +374,11 @@ pub(crate) fn add_knowledge_base(table: &mut PrivateRules, rows: &[kb::Row<'_>])
     let remove = (super::remove::ACTION.build)(None);
     let hash: Arc<dyn Rule> = Arc::new(HashOrRemove((super::hash::ACTION.build)(None)));
     let date: Arc<dyn Rule> = Arc::new(PrivateDate);
-    type Decided =
-        HashMap<(Option<Parent>, PrivateKey), (kb::Disposition, usize), BuildHasherDefault<TagHasher>>;
+    type Decided = HashMap<
+        (Option<Parent>, PrivateKey),
+        (kb::Disposition, usize),
+        BuildHasherDefault<TagHasher>,
+    >;
     let mut decided = Decided::default();
     let mut creators = CreatorIds::default();
     for row in rows {
@@ -890,6 +893,33 @@ mod tests {
         // k: Number of Images in Mosaic, in whichever block.
         let mosaic = rule(b"SIEMENS MR HEADER", Tag(0x0019, 0x120A));
         assert_eq!(mosaic.name(), "keep");
+        // Its origin is the knowledge base's row, named when asked.
+        let mut blocks = PrivateBlocks::default();
+        blocks.reserve(
+            rules.by_creator().unwrap(),
+            Tag(0x0019, 0x0012),
+            b"SIEMENS MR HEADER",
+        );
+        let origin = rules.origin_in(Tag(0x0019, 0x120A), &blocks, None);
+        let row = kb::shipped_rows()
+            .iter()
+            .find(|row| {
+                row.path.is_empty()
+                    && row.target
+                        == kb::Segment::Private {
+                            group: 0x0019,
+                            creator: "SIEMENS MR HEADER".into(),
+                            element: 0x0A,
+                        }
+            })
+            .unwrap();
+        assert_eq!(
+            origin,
+            format!(
+                "private tag knowledge base tcia-2024-02-01, line {}",
+                row.line
+            )
+        );
         // Kept text is checked for identifiers; numbers are copied.
         assert_eq!(mosaic.disposition(VR::UN), Disposition::Rewrite);
         assert_eq!(mosaic.disposition(VR::US), Disposition::Keep);
