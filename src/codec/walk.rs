@@ -387,7 +387,7 @@ impl<E: Editor> Walk<'_, E> {
         let inner = coding.items_of(header);
         // A sequence whose items change encoding (UN read, explicit VR
         // written) is written as what it is: a sequence.
-        let header = if coding.transcodes() || inner.transcodes() {
+        let written = if coding.transcodes() || inner.transcodes() {
             Header {
                 vr: VR::SQ,
                 ..*header
@@ -395,9 +395,15 @@ impl<E: Editor> Walk<'_, E> {
         } else {
             *header
         };
+        // A value that goes is skipped as the source header says, not as
+        // `written`: relabelled SQ, a UN's implicit VR little endian items
+        // (PS3.5 §6.2.2) would be read in the data set's syntax.
         let scope = match plan {
-            SequencePlan::Remove => return Ok(skip_value(source, &header, coding.read, depth)?),
-            SequencePlan::Empty => return Ok(write_emptied(source, out, &header, coding, depth)?),
+            SequencePlan::Remove => return Ok(skip_value(source, header, coding.read, depth)?),
+            SequencePlan::Empty => {
+                let emptied = write_emptied(source, out, header, written.vr, coding, depth);
+                return Ok(emptied?);
+            }
             SequencePlan::Keep(scope) => scope,
         };
         if depth >= MAX_DEPTH {
@@ -414,10 +420,10 @@ impl<E: Editor> Walk<'_, E> {
             charset: &level.charset,
             scope: &scope,
         };
-        self.items(source, &mut items, &header, nesting)?;
+        self.items(source, &mut items, &written, nesting)?;
         write_wrapped(
             out,
-            &header,
+            &written,
             &items,
             coding.write,
             SEQUENCE_DELIMITER,
@@ -470,7 +476,7 @@ impl<E: Editor> Walk<'_, E> {
         let coding = level.coding;
         match self.editor.fragments(&level.scope, header) {
             SequencePlan::Remove => skip_value(source, header, coding.read, 0)?,
-            SequencePlan::Empty => write_emptied(source, out, header, coding, 0)?,
+            SequencePlan::Empty => write_emptied(source, out, header, header.vr, coding, 0)?,
             SequencePlan::Keep(()) => copy_fragments(source, out, header, coding)?,
         }
         Ok(())
@@ -577,17 +583,24 @@ fn close_group<W: Write>(
     Ok(())
 }
 
-/// Skips the value of `header` (a sequence, or pixel data) and writes the
-/// element with length zero.
+/// Skips the value of the source element `header` (a sequence, or pixel
+/// data) and writes the element with length zero and the VR `vr` (SQ for
+/// a UN sequence written in another syntax than its items were read in).
 fn write_emptied<R: Read, W: Write>(
     source: &mut Source<R>,
     out: &mut W,
     header: &Header,
+    vr: VR,
     coding: Coding,
     depth: usize,
 ) -> Result<(), StreamError> {
     skip_value(source, header, coding.read, depth)?;
-    Header { len: 0, ..*header }.write(out, coding.write)
+    Header {
+        len: 0,
+        vr,
+        ..*header
+    }
+    .write(out, coding.write)
 }
 
 /// Writes the value `value` of the element `header` with the VR `vr`,
