@@ -387,7 +387,7 @@ impl<E: Editor> Walk<'_, E> {
         let inner = coding.items_of(header);
         // A sequence whose items change encoding (UN read, explicit VR
         // written) is written as what it is: a sequence.
-        let header = if coding.transcodes() || inner.transcodes() {
+        let written = if coding.transcodes() || inner.transcodes() {
             Header {
                 vr: VR::SQ,
                 ..*header
@@ -395,9 +395,15 @@ impl<E: Editor> Walk<'_, E> {
         } else {
             *header
         };
+        // A value that goes is skipped as the source header says, not as
+        // `written`: relabelled SQ, a UN's implicit VR little endian items
+        // (PS3.5 §6.2.2) would be read in the data set's syntax.
         let scope = match plan {
-            SequencePlan::Remove => return Ok(skip_value(source, &header, coding.read, depth)?),
-            SequencePlan::Empty => return Ok(write_emptied(source, out, &header, coding, depth)?),
+            SequencePlan::Remove => return Ok(skip_value(source, header, coding.read, depth)?),
+            SequencePlan::Empty => {
+                let emptied = write_emptied(source, out, header, written.vr, coding, depth);
+                return Ok(emptied?);
+            }
             SequencePlan::Keep(scope) => scope,
         };
         if depth >= MAX_DEPTH {
@@ -414,10 +420,10 @@ impl<E: Editor> Walk<'_, E> {
             charset: &level.charset,
             scope: &scope,
         };
-        self.items(source, &mut items, &header, nesting)?;
+        self.items(source, &mut items, &written, nesting)?;
         write_wrapped(
             out,
-            &header,
+            &written,
             &items,
             coding.write,
             SEQUENCE_DELIMITER,
@@ -470,7 +476,7 @@ impl<E: Editor> Walk<'_, E> {
         let coding = level.coding;
         match self.editor.fragments(&level.scope, header) {
             SequencePlan::Remove => skip_value(source, header, coding.read, 0)?,
-            SequencePlan::Empty => write_emptied(source, out, header, coding, 0)?,
+            SequencePlan::Empty => write_emptied(source, out, header, header.vr, coding, 0)?,
             SequencePlan::Keep(()) => copy_fragments(source, out, header, coding)?,
         }
         Ok(())
@@ -577,17 +583,24 @@ fn close_group<W: Write>(
     Ok(())
 }
 
-/// Skips the value of `header` (a sequence, or pixel data) and writes the
-/// element with length zero.
+/// Skips the value of the source element `header` (a sequence, or pixel
+/// data) and writes the element with length zero and the VR `vr` (SQ for
+/// a UN sequence written in another syntax than its items were read in).
 fn write_emptied<R: Read, W: Write>(
     source: &mut Source<R>,
     out: &mut W,
     header: &Header,
+    vr: VR,
     coding: Coding,
     depth: usize,
 ) -> Result<(), StreamError> {
     skip_value(source, header, coding.read, depth)?;
-    Header { len: 0, ..*header }.write(out, coding.write)
+    Header {
+        len: 0,
+        vr,
+        ..*header
+    }
+    .write(out, coding.write)
 }
 
 /// Writes the value `value` of the element `header` with the VR `vr`,
@@ -1194,6 +1207,102 @@ mod tests {
         let items = item(&inner(BIG), DELIMITED, BIG);
         let expected = sequence(private, &items, DELIMITED, BIG);
         assert_eq!(copied(&input, BIG), expected);
+    }
+
+    /// A sequence written as UN of undefined length in a big endian data
+    /// set: its items and its delimiter are implicit VR little endian
+    /// (PS3.5 §6.2.2).
+    fn big_endian_un_sequence(tag: Tag, items: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let len = UNDEFINED_LENGTH;
+        Header {
+            tag,
+            vr: VR::UN,
+            len,
+        }
+        .write(&mut out, BIG)
+        .unwrap();
+        out.extend_from_slice(items);
+        delimiter(SEQUENCE_DELIMITER)
+            .write(&mut out, IMPLICIT)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_un_sequence_of_a_big_endian_file_is_removed_or_emptied_whole() {
+        let private = Tag(0x0009, 0x1010);
+        let nested = [
+            element(tags::PATIENT_NAME, VR::PN, b"Doe^", IMPLICIT),
+            element(tags::ROWS, VR::US, &0x0102u16.to_le_bytes(), IMPLICIT),
+        ]
+        .concat();
+        let items = [
+            item(&nested, DELIMITED, IMPLICIT),
+            item(&nested, DEFINED, IMPLICIT),
+        ]
+        .concat();
+        let un = big_endian_un_sequence(private, &items);
+        let after = element(tags::PATIENT_ID, VR::LO, b"ID", BIG);
+        // The same again in an item of a kept (big endian) sequence.
+        let kept = |body: &[u8]| {
+            let items = item(body, DELIMITED, BIG);
+            sequence(tags::REFERENCED_IMAGE_SEQUENCE, &items, DELIMITED, BIG)
+        };
+        let with = |un: &[u8]| {
+            let body = [un, &after].concat();
+            [kept(&body), body].concat()
+        };
+        let input = with(&un);
+        // Emptied, it is what it was read as: a sequence, big endian like
+        // the rest of the output.
+        let emptied = element(private, VR::SQ, &[], BIG);
+        for (plan, left) in [
+            (SequencePlan::Remove, vec![]),
+            (SequencePlan::Empty, emptied),
+        ] {
+            let edits = Edits {
+                sequences: vec![(private, plan.clone())],
+                ..Edits::default()
+            };
+            let out = rewrite(&edits, &input, BIG, &[]);
+            assert_eq!(out.unwrap(), with(&left), "{plan:?}");
+        }
+    }
+
+    #[test]
+    fn delimited_sequences_of_an_implicit_vr_file_are_removed_or_emptied_whole() {
+        // Known to the dictionary as SQ, and unknown (read as UN, a
+        // sequence by its undefined length): both hold implicit VR items.
+        let private = Tag(0x0009, 0x1010);
+        let nested = element(tags::PATIENT_NAME, VR::PN, b"Doe^", IMPLICIT);
+        let items = item(&nested, DELIMITED, IMPLICIT);
+        let known = sequence(tags::REFERENCED_IMAGE_SEQUENCE, &items, DELIMITED, IMPLICIT);
+        let unknown = sequence(private, &items, DELIMITED, IMPLICIT);
+        let after = element(tags::PATIENT_ID, VR::LO, b"ID", IMPLICIT);
+        let input = [known, unknown, after.clone()].concat();
+        let sequences = |plan: SequencePlan<()>| {
+            vec![
+                (tags::REFERENCED_IMAGE_SEQUENCE, plan.clone()),
+                (private, plan),
+            ]
+        };
+        let removed = Edits {
+            sequences: sequences(SequencePlan::Remove),
+            ..Edits::default()
+        };
+        assert_eq!(rewrite(&removed, &input, IMPLICIT, &[]).unwrap(), after);
+        let emptied = Edits {
+            sequences: sequences(SequencePlan::Empty),
+            ..Edits::default()
+        };
+        let expected = [
+            element(tags::REFERENCED_IMAGE_SEQUENCE, VR::SQ, &[], IMPLICIT),
+            element(private, VR::UN, &[], IMPLICIT),
+            after,
+        ]
+        .concat();
+        assert_eq!(rewrite(&emptied, &input, IMPLICIT, &[]).unwrap(), expected);
     }
 
     #[test]

@@ -109,10 +109,15 @@ fn undefined_length_ob_outside_pixel_data_is_copied_as_fragments() {
 
 /// Runs anomize on one file; its audit row and its output's bytes.
 fn deidentify_bytes(file: &[u8]) -> (Vec<String>, Vec<u8>) {
+    deidentify_bytes_with(file, &[])
+}
+
+/// [`deidentify_bytes`] with more arguments for `anomize`.
+fn deidentify_bytes_with(file: &[u8], extra: &[&str]) -> (Vec<String>, Vec<u8>) {
     let source = TempDir::new().unwrap();
     fs::write(source.path().join("quirk.dcm"), file).unwrap();
     let dest = TempDir::new().unwrap();
-    anomize(source.path(), dest.path(), &[]);
+    anomize(source.path(), dest.path(), extra);
     let audit = read_csv_rows(&dest.path().join("_out.csv"));
     assert_eq!(audit.len(), 2, "the file is listed: {audit:?}");
     let output = dest.path().join("1_001.dcm");
@@ -258,13 +263,10 @@ fn elements_written_as_un_are_ruled_by_their_dictionary_vr() {
     assert_eq!(kept.vr(), VR::UN, "kept byte for byte");
 }
 
-#[test]
-fn a_un_sequence_in_a_big_endian_file_is_written_big_endian() {
-    // The items of an undefined-length UN are implicit VR little endian
-    // (CP-246). The output is big endian throughout, as DCMTK writes it:
-    // the element becomes SQ, its items explicit VR big endian, numbers
-    // swapped; before, its delimiter came out in the wrong byte order and
-    // DCMTK could not read the output.
+/// An Explicit VR Big Endian file whose Referenced Image Sequence is
+/// written as UN of undefined length, its one item (Patient ID, Rows)
+/// implicit VR little endian (CP-246), followed by a Study ID "S1".
+fn big_endian_file_with_a_un_sequence() -> Vec<u8> {
     let implicit = Syntax::IMPLICIT_VR_LITTLE_ENDIAN;
     let mut item = DataSet::new(implicit).text(tags::PATIENT_ID, VR::LO, "NESTED-SECRET");
     item.header(tags::ROWS, VR::US, 2);
@@ -278,7 +280,17 @@ fn a_un_sequence_in_a_big_endian_file_is_written_big_endian() {
     data.header(tags::REFERENCED_IMAGE_SEQUENCE, VR::UN, UNDEFINED_LENGTH);
     let data = data.raw(&items.bytes).text(tags::STUDY_ID, VR::SH, "S1");
     #[allow(deprecated)] // retired, but such files exist
-    let (row, output) = deidentify_bytes(&part10(uids::EXPLICIT_VR_BIG_ENDIAN, &data));
+    part10(uids::EXPLICIT_VR_BIG_ENDIAN, &data)
+}
+
+#[test]
+fn a_un_sequence_in_a_big_endian_file_is_written_big_endian() {
+    // The items of an undefined-length UN are implicit VR little endian
+    // (CP-246). The output is big endian throughout, as DCMTK writes it:
+    // the element becomes SQ, its items explicit VR big endian, numbers
+    // swapped; before, its delimiter came out in the wrong byte order and
+    // DCMTK could not read the output.
+    let (row, output) = deidentify_bytes(&big_endian_file_with_a_un_sequence());
     assert_eq!(row[6], "OK", "{row:?}");
     // No little endian item tag or delimiter is left anywhere.
     for little_endian in [
@@ -301,4 +313,40 @@ fn a_un_sequence_in_a_big_endian_file_is_written_big_endian() {
         "1"
     );
     assert_eq!(obj.element(tags::STUDY_ID).unwrap().to_str().unwrap(), "S1");
+}
+
+#[test]
+fn a_un_sequence_in_a_big_endian_file_can_be_removed_or_blanked() {
+    // The UN's items are implicit VR little endian (CP-246), also when the
+    // sequence goes: they were skipped as big endian, and the run failed
+    // with "invalid VR bytes" at the item tag (FEFF,00E0).
+    let file = big_endian_file_with_a_un_sequence();
+    let dir = TempDir::new().unwrap();
+    for action in ["remove", "blank"] {
+        let text = format!(
+            "extends = [\"basic\"]\n[attributes]\nReferencedImageSequence = \"{action}\"\n"
+        );
+        let profile = profile_file(dir.path(), &format!("{action}.toml"), &text);
+        let profile = profile.to_str().unwrap();
+        let (row, output) = deidentify_bytes_with(&file, &["--profile", profile]);
+        assert_eq!(row[6], "OK", "{action}: {row:?}");
+        assert!(!contains(&output, b"NESTED-SECRET"), "{action}");
+        let obj = dicom_object::from_reader(&output[128..]).unwrap();
+        let sequence = obj.element(tags::REFERENCED_IMAGE_SEQUENCE);
+        match action {
+            "remove" => assert!(sequence.is_err(), "{action}: {sequence:?}"),
+            _ => {
+                // Blanked, it is the sequence it was read as, with no items.
+                let sequence = sequence.unwrap();
+                assert_eq!(sequence.vr(), VR::SQ);
+                assert_eq!(sequence.items().map(<[_]>::len), Some(0));
+            }
+        }
+        assert_eq!(obj.element(tags::STUDY_ID).unwrap().to_str().unwrap(), "S1");
+        if dcmdump_available() {
+            let written = dir.path().join(format!("{action}.dcm"));
+            fs::write(&written, &output).unwrap();
+            assert_dcmdump_reads(&written);
+        }
+    }
 }
