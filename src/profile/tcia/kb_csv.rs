@@ -198,7 +198,6 @@ fn hex_u16(text: &str) -> Option<u16> {
         .flatten()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
