@@ -256,6 +256,14 @@ impl Numbering {
         (numbered, deferred)
     }
 
+    /// How many files a batch takes: a registry's transactions want more.
+    pub fn batch_size(&self) -> usize {
+        match self.book {
+            Book::Run(_) => super::BATCH,
+            Book::Registry { .. } => super::REGISTRY_BATCH,
+        }
+    }
+
     /// Why the listing or registry could not be written, if it could not.
     fn failure(&self) -> Option<&str> {
         self.failed.as_deref()

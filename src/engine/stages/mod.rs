@@ -44,8 +44,8 @@ use super::turns::{Batches, Turns};
 use super::worker::{Book, Numbering, Worker};
 use super::{
     Assigner, Assignment, BATCH, ExistingOutput, Halt, Manifest, Outputs, PlannedFile, Planner,
-    Progress, RUN_MANIFEST, RunAssigner, RunConfig, RunCounts, RunError, RunState, audit_sinks,
-    check_previous_run, manifest, prepare_folders, write_in_order,
+    Progress, REGISTRY_BATCH, RUN_MANIFEST, RunAssigner, RunConfig, RunCounts, RunError, RunState,
+    audit_sinks, check_previous_run, manifest, prepare_folders, write_in_order,
 };
 use crate::codec::Layout;
 use crate::pathtext::{path_to_text, text_to_path};
@@ -696,13 +696,13 @@ pub fn number(work: &Path, rules: &RuleSet, secret: &[u8]) -> Result<StageSummar
         },
     )?;
     let mut summary = StageSummary::default();
-    let mut batch_rows: Vec<Vec<String>> = Vec::with_capacity(BATCH);
+    let mut batch_rows: Vec<Vec<String>> = Vec::with_capacity(REGISTRY_BATCH);
     let mut done = false;
     while !done {
-        // One batch: the rows of up to BATCH DICOM files, numbered in one
-        // registry transaction as a run numbers a batch.
+        // One batch: the rows of up to REGISTRY_BATCH DICOM files, numbered
+        // in one registry transaction as a run with a registry numbers a batch.
         batch_rows.clear();
-        while batch_rows.len() < BATCH {
+        while batch_rows.len() < REGISTRY_BATCH {
             match scans.next()? {
                 None => {
                     done = true;
