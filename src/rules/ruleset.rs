@@ -340,7 +340,7 @@ impl RuleSet {
 fn private_table(profile: &Profile, errors: &mut Vec<ProfileError>) -> PrivateRules {
     let mut table = PrivateRules::default();
     if profile.private_knowledge_base.is_some() {
-        add_knowledge_base(&mut table, kb::shipped_rows());
+        add_knowledge_base(&mut table, &kb::shipped_rows());
     }
     for entry in &profile.private_entries {
         let described = entry.selector.to_string();
@@ -901,8 +901,8 @@ mod tests {
             b"SIEMENS MR HEADER",
         );
         let origin = rules.origin_in(Tag(0x0019, 0x120A), &blocks, None);
-        let row = kb::shipped_rows()
-            .iter()
+        let line = kb::shipped_rows()
+            .into_iter()
             .find(|row| {
                 row.path.is_empty()
                     && row.target
@@ -912,13 +912,11 @@ mod tests {
                             element: 0x0A,
                         }
             })
-            .unwrap();
+            .unwrap()
+            .line;
         assert_eq!(
             origin,
-            format!(
-                "private tag knowledge base tcia-2024-02-01, line {}",
-                row.line
-            )
+            format!("private tag knowledge base tcia-2024-02-01, line {}", line)
         );
         // Kept text is checked for identifiers; numbers are copied.
         assert_eq!(mosaic.disposition(VR::UN), Disposition::Rewrite);
