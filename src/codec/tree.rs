@@ -95,9 +95,23 @@ pub fn read_tree<R: Read>(
     syntax: Syntax,
     extent: Extent,
 ) -> Result<Tree, StreamError> {
+    read_tree_of(source, syntax, extent, |_| true)
+}
+
+/// [`read_tree`] keeping only the elements `wanted` says (and Specific
+/// Character Set, which says how the others read), at every depth:
+/// sequences are read into items whatever `wanted` says of them, the
+/// values of other elements are skipped without being held.
+pub fn read_tree_of<R: Read>(
+    source: &mut Source<R>,
+    syntax: Syntax,
+    extent: Extent,
+    wanted: fn(&Header) -> bool,
+) -> Result<Tree, StreamError> {
     let mut reader = Reader {
         source,
         extent,
+        wanted,
         has_pixel_data: false,
     };
     let elements = reader.elements(syntax, Until::End, 0)?;
@@ -122,6 +136,7 @@ enum Until {
 struct Reader<'s, R> {
     source: &'s mut Source<R>,
     extent: Extent,
+    wanted: fn(&Header) -> bool,
     /// Set when the top-level data set has pixel data.
     has_pixel_data: bool,
 }
@@ -175,6 +190,9 @@ impl<R: Read> Reader<'_, R> {
             } else if header.is_undefined_length() {
                 skip_value(self.source, &header, syntax, depth)?;
                 Value::Skipped
+            } else if header.tag != SPECIFIC_CHARACTER_SET && !(self.wanted)(&header) {
+                skip_value(self.source, &header, syntax, depth)?;
+                continue;
             } else {
                 Value::Bytes(
                     self.source

@@ -7,8 +7,8 @@ use dicom_core::{Tag, VR};
 
 use super::FileError;
 use crate::charset::CharacterSet;
-use crate::codec::OpenedFile;
-use crate::codec::tree::{Extent, Item, Value, read_tree};
+use crate::codec::tree::{Extent, Item, Value, read_tree_of};
+use crate::codec::{Header, OpenedFile};
 use crate::rules::Identifiers;
 use dicom_dictionary_std::tags::PATIENT_BIRTH_DATE;
 
@@ -24,10 +24,16 @@ const IDS: [Tag; 5] = [
 /// Collects the identifying values of a file's data set, up to its
 /// top-level pixel data.
 pub fn collect_identifiers(mut file: OpenedFile<'_>) -> Result<Identifiers, FileError> {
-    let tree = read_tree(&mut file.dataset, file.syntax, Extent::Header)?;
+    // Only the values looked for are held: most of a header is not.
+    let tree = read_tree_of(&mut file.dataset, file.syntax, Extent::Header, identifies)?;
     let mut found = Identifiers::default();
     collect(&tree.dataset, &CharacterSet::default(), &mut found);
     Ok(found)
+}
+
+/// Whether an element holds a value [`collect`] takes.
+fn identifies(header: &Header) -> bool {
+    header.tag == PATIENT_BIRTH_DATE || IDS.contains(&header.tag) || header.value_vr() == VR::PN
 }
 
 fn collect(item: &Item, inherited: &CharacterSet, found: &mut Identifiers) {
