@@ -731,8 +731,9 @@ const BATCH: usize = 16;
 /// transaction. Its commit writes every B-tree page the batch touched, and
 /// keyed hashes land on any page: 64 files a commit write about a quarter
 /// of the WAL that 16 do, which took the registry's cost on 2,000 small
-/// files from +16 % to +6 %. Without a registry larger batches gain nothing
-/// and leave a longer tail on large files (500 CT files: +5 % at 64).
+/// files from +10-16 % to about +5 % (docs/performance.md, session 6).
+/// Without a registry larger batches gain nothing and leave a longer tail
+/// on large files (500 CT files: +5 % at 64); 128 did the same with one.
 pub(crate) const REGISTRY_BATCH: usize = 64;
 
 /// Why the run must stop before every file is done: DEST cannot be
